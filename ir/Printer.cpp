@@ -1,0 +1,138 @@
+// The printer. Values keep their name hints where those are unique in the function and are
+// numbered otherwise, so that the text reads like the model and still reads back exactly.
+#include "ir/Printer.h"
+
+#include <unordered_map>
+
+#include <fmt/format.h>
+#include <llvm/ADT/StringSet.h>
+
+namespace kiln {
+
+namespace {
+bool isNameCharacter(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.'; }
+
+// Numbers are reserved for values without a name, so a hint that is all digits is not used.
+bool isNumeral(const std::string &name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+}
+
+class ValueNames {
+public:
+  std::string assign(const Value *value, const std::string &fallbackPrefix) {
+    std::string base = value->name();
+    for (char &c : base)
+      if (!isNameCharacter(c)) c = '_';
+    if (base.empty() || isNumeral(base)) base = fallbackPrefix.empty() ? "" : fallbackPrefix;
+    std::string name;
+    if (base.empty()) {
+      do name = std::to_string(nextNumber_++);
+      while (used_.contains(name));
+    } else {
+      name = base;
+      for (int suffix = 1; used_.contains(name); ++suffix) name = fmt::format("{}_{}", base, suffix);
+    }
+    used_.insert(name);
+    names_[value] = name;
+    return name;
+  }
+
+  std::string operator[](const Value *value) const {
+    auto it = names_.find(value);
+    return it == names_.end() ? std::string("<<undefined>>") : it->second;
+  }
+
+private:
+  std::unordered_map<const Value *, std::string> names_;
+  llvm::StringSet<> used_;
+  int nextNumber_ = 0;
+};
+
+std::string quoted(const std::string &text) {
+  std::string result;
+  result.reserve(text.size() + 2);
+  result.push_back('"');
+  for (char c : text) {
+    if (c == '"' || c == '\\') result.push_back('\\');
+    result.push_back(c);
+  }
+  result.push_back('"');
+  return result;
+}
+
+// A constant's elements print as one number when they are a splat.
+AttrValue splatOrList(const AttrValue &elements) {
+  if (const auto *ints = std::get_if<Ints>(&elements); ints && ints->size() == 1) return ints->front();
+  if (const auto *floats = std::get_if<Floats>(&elements); floats && floats->size() == 1) return floats->front();
+  return elements;
+}
+
+std::string attributesText(const Operation &op) {
+  std::vector<std::string> shown;
+  for (const NamedAttribute &attribute : op.attributes().entries()) {
+    const AttrSpec *spec = op.info().findAttribute(attribute.name);
+    if (spec && spec->defaultValue && *spec->defaultValue == attribute.value) continue;
+    shown.push_back(fmt::format("{} = {}", attribute.name, toString(spec && spec->kind == AttrKind::Elements
+                                                                        ? splatOrList(attribute.value)
+                                                                        : attribute.value)));
+  }
+  if (shown.empty()) return "";
+  return fmt::format(" {{{}}}", fmt::join(shown, ", "));
+}
+
+std::string locationText(const Location &location) {
+  if (!location.known()) return "";
+  return fmt::format(" loc({}:{}:{})", quoted(location.file), location.line, location.column);
+}
+}  // namespace
+
+void print(const Function &function, llvm::raw_ostream &out) {
+  ValueNames names;
+  std::vector<std::string> arguments;
+  for (size_t i = 0; i < function.arguments().size(); ++i) {
+    const Value *argument = function.argument(i);
+    arguments.push_back(fmt::format("%{}: {}", names.assign(argument, fmt::format("arg{}", i)), toString(argument->type())));
+  }
+  std::vector<std::string> resultTypes;
+  for (const Value *result : function.results()) resultTypes.push_back(toString(result->type()));
+  std::string signature = resultTypes.size() == 1 ? resultTypes.front() : fmt::format("({})", fmt::join(resultTypes, ", "));
+  out << fmt::format("func @{}({}) -> {} {{\n", function.name(), fmt::join(arguments, ", "), signature);
+
+  for (const auto &op : function.ops()) {
+    std::vector<std::string> operands;
+    for (const Value *operand : op->operands()) operands.push_back(fmt::format("%{}", names[operand]));
+    std::string result = names.assign(op->result(), "");
+    out << fmt::format("  %{} = {}{}{}{} : {}{}\n", result, op->name(), operands.empty() ? "" : " ",
+                       fmt::join(operands, ", "), attributesText(*op), toString(op->result()->type()),
+                       locationText(op->location()));
+  }
+
+  std::vector<std::string> returned;
+  for (const Value *result : function.results()) returned.push_back(fmt::format("%{}", names[result]));
+  out << fmt::format("  return{}{}\n}}\n", returned.empty() ? "" : " ", fmt::join(returned, ", "));
+}
+
+void print(const Module &module, llvm::raw_ostream &out) {
+  bool first = true;
+  for (const auto &function : module.functions()) {
+    if (!first) out << "\n";
+    first = false;
+    print(*function, out);
+  }
+}
+
+std::string toString(const Function &function) {
+  std::string text;
+  llvm::raw_string_ostream stream(text);
+  print(function, stream);
+  return text;
+}
+
+std::string toString(const Module &module) {
+  std::string text;
+  llvm::raw_string_ostream stream(text);
+  print(module, stream);
+  return text;
+}
+
+}  // namespace kiln

@@ -1,0 +1,57 @@
+// Passes: the registry of named module transformations and the manager that runs a pipeline
+// of them, verifying after each.
+#pragma once
+
+#include <map>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <llvm/Support/Error.h>
+
+#include "ir/IR.h"
+
+namespace kiln {
+
+// `name{key=value,key=value}` in a pipeline; the pass reads what it understands and rejects
+// the rest through PassOptions::checkOnly.
+struct PassOptions {
+  std::map<std::string, std::string, std::less<>> values;
+
+  std::string get(std::string_view key, std::string_view fallback = "") const;
+  llvm::Error checkOnly(std::string_view pass, std::initializer_list<std::string_view> known) const;
+};
+
+using PassEntry = llvm::Error (*)(Module &module, const PassOptions &options);
+
+struct PassInfo {
+  std::string_view name;  // the flag: `-p name`, and the lit test's file name
+  std::string_view summary;
+  PassEntry run;
+};
+
+std::span<const PassInfo> allPasses();
+const PassInfo *lookupPass(std::string_view name);
+
+struct PipelineStep {
+  const PassInfo *pass;
+  PassOptions options;
+};
+
+// Parses `simplify,cse,autodiff{function=loss}`.
+llvm::Expected<std::vector<PipelineStep>> parsePipeline(std::string_view text);
+
+struct PassManagerOptions {
+  bool verifyEach = true;
+  bool printAfterAll = false;
+  std::vector<std::string> printAfter;  // pass names
+  bool timePasses = false;
+};
+
+// Runs `steps` over `module`. Printing goes to `out`; a failing pass or verification stops
+// the pipeline with an error naming the pass.
+llvm::Error runPipeline(Module &module, std::span<const PipelineStep> steps, const PassManagerOptions &options,
+                        llvm::raw_ostream &out);
+
+}  // namespace kiln

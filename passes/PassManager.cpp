@@ -1,0 +1,103 @@
+// The pass manager: pipeline text, running, verifying, printing and timing passes.
+#include <fmt/format.h>
+#include <llvm/ADT/StringExtras.h>
+#include <llvm/Support/Timer.h>
+#include <range/v3/algorithm/find.hpp>
+
+#include "ir/Printer.h"
+#include "ir/Verifier.h"
+#include "passes/Pass.h"
+
+namespace kiln {
+
+namespace {
+llvm::Error error(std::string message) {
+  return llvm::make_error<llvm::StringError>(std::move(message), llvm::inconvertibleErrorCode());
+}
+}  // namespace
+
+std::string PassOptions::get(std::string_view key, std::string_view fallback) const {
+  auto it = values.find(key);
+  return it == values.end() ? std::string(fallback) : it->second;
+}
+
+llvm::Error PassOptions::checkOnly(std::string_view pass, std::initializer_list<std::string_view> known) const {
+  for (const auto &[key, value] : values)
+    if (ranges::find(known, key) == known.end())
+      return error(fmt::format("pass '{}' has no option '{}'", pass, key));
+  return llvm::Error::success();
+}
+
+const PassInfo *lookupPass(std::string_view name) {
+  for (const PassInfo &pass : allPasses())
+    if (pass.name == name) return &pass;
+  return nullptr;
+}
+
+// pipeline := step (',' step)* ; step := name ('{' key '=' value (',' key '=' value)* '}')?
+llvm::Expected<std::vector<PipelineStep>> parsePipeline(std::string_view text) {
+  std::vector<PipelineStep> steps;
+  size_t position = 0;
+  while (position < text.size()) {
+    size_t nameEnd = text.find_first_of(",{", position);
+    std::string name(llvm::StringRef(text.substr(position, nameEnd - position)).trim());
+    const PassInfo *pass = lookupPass(name);
+    if (!pass) {
+      std::vector<std::string_view> names;
+      for (const PassInfo &each : allPasses()) names.push_back(each.name);
+      return error(fmt::format("unknown pass '{}'; the passes are: {}", name, fmt::join(names, ", ")));
+    }
+    PipelineStep step{pass, {}};
+    position = nameEnd;
+    if (position < text.size() && text[position] == '{') {
+      size_t close = text.find('}', position);
+      if (close == std::string_view::npos) return error(fmt::format("options of pass '{}' are not closed with '}}'", name));
+      llvm::SmallVector<llvm::StringRef> pairs;
+      llvm::StringRef(text.substr(position + 1, close - position - 1)).split(pairs, ',', -1, false);
+      for (llvm::StringRef pair : pairs) {
+        auto [key, value] = pair.split('=');
+        if (key.trim().empty() || !pair.contains('='))
+          return error(fmt::format("option '{}' of pass '{}' is not key=value", pair.str(), name));
+        step.options.values[key.trim().str()] = value.trim().str();
+      }
+      position = close + 1;
+    }
+    steps.push_back(std::move(step));
+    if (position < text.size()) {
+      if (text[position] != ',') return error(fmt::format("expected ',' after pass '{}'", name));
+      ++position;
+    }
+  }
+  return steps;
+}
+
+llvm::Error runPipeline(Module &module, std::span<const PipelineStep> steps, const PassManagerOptions &options,
+                        llvm::raw_ostream &out) {
+  llvm::TimerGroup timers("kiln-passes", "Pass execution timing report");
+  std::vector<std::unique_ptr<llvm::Timer>> owned;
+  for (const PipelineStep &step : steps) {
+    owned.push_back(std::make_unique<llvm::Timer>(step.pass->name, step.pass->name, timers));
+    llvm::Timer &timer = *owned.back();
+    if (options.timePasses) timer.startTimer();
+    llvm::Error failure = step.pass->run(module, step.options);
+    if (options.timePasses) timer.stopTimer();
+    if (failure) return error(fmt::format("pass '{}': {}", step.pass->name, llvm::toString(std::move(failure))));
+
+    if (options.verifyEach) {
+      std::vector<VerifierError> errors = verify(module);
+      if (!errors.empty()) {
+        std::string messages;
+        for (const VerifierError &each : errors) messages += fmt::format("\n  in @{}: {}", each.function->name(), each.message);
+        return error(fmt::format("pass '{}' produced invalid IR:{}", step.pass->name, messages));
+      }
+    }
+    if (options.printAfterAll || ranges::find(options.printAfter, step.pass->name) != options.printAfter.end()) {
+      out << "// ----- IR after " << step.pass->name << " -----\n";
+      print(module, out);
+    }
+  }
+  if (options.timePasses) timers.print(llvm::errs(), /*ResetAfterPrint=*/true);
+  return llvm::Error::success();
+}
+
+}  // namespace kiln

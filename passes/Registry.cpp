@@ -1,0 +1,15 @@
+// The pass registry: one line per pass.
+#include "passes/Passes.h"
+
+namespace kiln {
+
+namespace {
+const PassInfo kPasses[] = {
+    {"cse", "merge ops that compute the same value from the same operands", runCommonSubexpressionElimination},
+    {"dce", "remove ops whose results are never used", runDeadCodeElimination},
+};
+}  // namespace
+
+std::span<const PassInfo> allPasses() { return kPasses; }
+
+}  // namespace kiln

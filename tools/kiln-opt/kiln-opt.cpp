@@ -1,0 +1,96 @@
+// kiln-opt: reads tensor IR text, runs a pipeline of passes over it and prints the result.
+#include <llvm/Pass.h>
+#include <llvm/IR/PrintPasses.h>
+#include <llvm/Support/CommandLine.h>
+#include <llvm/Support/FileSystem.h>
+#include <llvm/Support/InitLLVM.h>
+#include <llvm/Support/MemoryBuffer.h>
+#include <llvm/Support/ToolOutputFile.h>
+
+#include "ir/Parser.h"
+#include "ir/Printer.h"
+#include "ir/Verifier.h"
+#include "passes/Pass.h"
+#include "tools/kiln-opt/OpListing.h"
+
+namespace cl = llvm::cl;
+
+namespace {
+cl::OptionCategory kilnCategory("kiln-opt options");
+
+cl::opt<std::string> inputPath(cl::Positional, cl::desc("<input .kir file>"), cl::init("-"), cl::cat(kilnCategory));
+cl::opt<std::string> outputPath("o", cl::desc("Write the result here instead of standard output"),
+                                cl::value_desc("file"), cl::init("-"), cl::cat(kilnCategory));
+cl::opt<std::string> pipelineText("p", cl::desc("Passes to run, comma separated: simplify,cse,dce"),
+                                  cl::value_desc("passes"), cl::cat(kilnCategory));
+cl::opt<bool> verifyEach("verify-each", cl::desc("Verify the IR after every pass (default on)"), cl::init(true),
+                         cl::cat(kilnCategory));
+cl::opt<bool> listOpsFlag("list-ops", cl::desc("Print the op table and which rules each op has"), cl::cat(kilnCategory));
+cl::opt<bool> listPassesFlag("list-passes", cl::desc("Print the registered passes"), cl::cat(kilnCategory));
+
+// LLVM's own --print-after-all, --print-after and --time-passes are reused, not declared again.
+void adoptLlvmOptions() {
+  auto &registered = cl::getRegisteredOptions();
+  for (const char *name : {"print-after-all", "print-after", "time-passes"})
+    if (auto it = registered.find(name); it != registered.end()) {
+      it->second->addCategory(kilnCategory);
+      it->second->setHiddenFlag(cl::NotHidden);
+    }
+}
+}  // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  adoptLlvmOptions();
+  cl::HideUnrelatedOptions(kilnCategory);
+  cl::ParseCommandLineOptions(argc, argv, "kiln-opt: run passes over Kiln tensor IR\n");
+
+  if (listOpsFlag) {
+    kiln::listOps(llvm::outs());
+    return 0;
+  }
+  if (listPassesFlag) {
+    for (const kiln::PassInfo &pass : kiln::allPasses()) llvm::outs() << pass.name << "  " << pass.summary << "\n";
+    return 0;
+  }
+
+  auto pipeline = kiln::parsePipeline(pipelineText);
+  if (!pipeline) {
+    llvm::errs() << "kiln-opt: error: " << llvm::toString(pipeline.takeError()) << "\n";
+    return 1;
+  }
+
+  auto buffer = llvm::MemoryBuffer::getFileOrSTDIN(inputPath);
+  if (!buffer) {
+    llvm::errs() << "kiln-opt: error: cannot read '" << inputPath << "': " << buffer.getError().message() << "\n";
+    return 1;
+  }
+  llvm::SourceMgr sources;
+  unsigned bufferId = sources.AddNewSourceBuffer(std::move(*buffer), llvm::SMLoc());
+  kiln::Diagnostics diagnostics(sources);
+  std::optional<kiln::ParsedModule> parsed = kiln::parseModule(bufferId, diagnostics);
+  if (!parsed) return 1;
+
+  for (const kiln::VerifierError &error : kiln::verify(*parsed->module)) diagnostics.report(error, &parsed->positions);
+  if (diagnostics.errorCount() > 0) return 1;
+
+  std::error_code errorCode;
+  llvm::ToolOutputFile output(outputPath, errorCode, llvm::sys::fs::OF_Text);
+  if (errorCode) {
+    llvm::errs() << "kiln-opt: error: cannot write '" << outputPath << "': " << errorCode.message() << "\n";
+    return 1;
+  }
+
+  kiln::PassManagerOptions options;
+  options.verifyEach = verifyEach;
+  options.printAfterAll = llvm::shouldPrintAfterAll();
+  options.printAfter = llvm::printAfterPasses();
+  options.timePasses = llvm::TimePassesIsEnabled;
+  if (auto error = kiln::runPipeline(*parsed->module, *pipeline, options, output.os())) {
+    llvm::errs() << "kiln-opt: error: " << llvm::toString(std::move(error)) << "\n";
+    return 1;
+  }
+  kiln::print(*parsed->module, output.os());
+  output.keep();
+  return 0;
+}
