@@ -7,5 +7,6 @@ namespace kiln {
 
 llvm::Error runDeadCodeElimination(Module &module, const PassOptions &options);
 llvm::Error runCommonSubexpressionElimination(Module &module, const PassOptions &options);
+llvm::Error runAutodiff(Module &module, const PassOptions &options);
 
 }  // namespace kiln

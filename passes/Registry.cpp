@@ -5,6 +5,11 @@ namespace kiln {
 
 namespace {
 const PassInfo kPasses[] = {
+    {"autodiff",
+     "append @F_grad(args[, cotangent]) -> (result, d/d each wrt arg) by reverse-mode autodiff; options "
+     "function=F (default: every function returning one float scalar that has no @F_grad yet), wrt=A:B "
+     "(default: every float argument), of=K (the result to differentiate; default: the only one)",
+     runAutodiff},
     {"cse", "merge ops that compute the same value from the same operands", runCommonSubexpressionElimination},
     {"dce", "remove ops whose results are never used", runDeadCodeElimination},
 };

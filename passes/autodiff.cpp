@@ -1,0 +1,244 @@
+// Reverse-mode automatic differentiation: appends to the module, for a function and the
+// arguments to differentiate against, a function computing its result and gradients.
+//
+// 1. Activity: a value is active when it is a float, depends on a differentiated argument
+//    (forward walk) and the differentiated result depends on it (backward walk). Only active
+//    values get cotangents, so inactive paths cost nothing and no zero tensors are built.
+// 2. Check every active op at once: a rule exists, the op is differentiable, and no gradient
+//    would have to flow into an integer-typed value. All problems go into one error.
+// 3. Copy the forward ops into @NAME_grad, seed the result's cotangent (1 for a scalar,
+//    else a new last argument), walk the ops in reverse applying each op's rule and
+//    summing the contributions of a value used several times.
+// 4. Return the result, then one gradient per differentiated argument in argument order
+//    (a zero splat for one the result does not depend on); remove ops nothing uses.
+#include <unordered_map>
+#include <unordered_set>
+
+#include <fmt/format.h>
+#include <llvm/ADT/StringExtras.h>
+
+#include "ir/Printer.h"
+#include "passes/Passes.h"
+#include "passes/gradients/GradientRules.h"
+
+namespace kiln {
+
+namespace {
+llvm::Error failure(std::string message) {
+  return llvm::make_error<llvm::StringError>(std::move(message), llvm::inconvertibleErrorCode());
+}
+
+struct Request {
+  Function *function;
+  size_t resultIndex;
+  std::vector<bool> differentiated;  // per argument
+};
+
+class Activity {
+public:
+  Activity(const Function &function, const Request &request) {
+    for (size_t i = 0; i < function.arguments().size(); ++i)
+      if (request.differentiated[i]) varied_.insert(function.argument(i));
+    for (const auto &op : function.ops())
+      for (const Value *operand : op->operands())
+        if (varied_.count(operand)) varied_.insert(op->result());
+    useful_.insert(function.results()[request.resultIndex]);
+    for (auto it = function.ops().rbegin(); it != function.ops().rend(); ++it)
+      if (useful_.count((*it)->result()))
+        for (const Value *operand : (*it)->operands()) useful_.insert(operand);
+  }
+
+  bool varied(const Value *value) const { return varied_.count(value) > 0; }
+  bool active(const Value *value) const {
+    return isFloat(value->type().dtype) && varied_.count(value) && useful_.count(value);
+  }
+
+private:
+  std::unordered_set<const Value *> varied_, useful_;
+};
+
+// `model.kiln:3:5: error: ` from the op's model location, else the function and op.
+std::string placeOf(const Function &function, const Operation &op) {
+  if (op.location().known())
+    return fmt::format("{}:{}:{}: error: ", op.location().file, op.location().line, op.location().column);
+  std::string value = op.result()->name().empty() ? "" : fmt::format(" %{} =", op.result()->name());
+  return fmt::format("error: in @{}:{} {}: ", function.name(), value, op.name());
+}
+
+std::string describe(const Value *value) {
+  std::string type = toString(value->type());
+  if (!value->name().empty()) return fmt::format("%{} ({})", value->name(), type);
+  if (value->definingOp()) return fmt::format("the result of '{}' ({})", value->definingOp()->name(), type);
+  return type;
+}
+
+std::vector<std::string> findProblems(const Function &function, const Activity &activity) {
+  std::vector<std::string> problems;
+  for (const auto &op : function.ops()) {
+    if (!activity.active(op->result())) continue;
+    const GradientRule *rule = findGradientRule(op->kind());
+    for (const Value *operand : op->operands()) {
+      if (!activity.varied(operand)) continue;
+      if (!rule) {
+        problems.push_back(placeOf(function, *op) + fmt::format("'{}' has no gradient rule", op->name()));
+        break;
+      }
+      if (!rule->vectorJacobianProduct) {
+        problems.push_back(placeOf(function, *op) +
+                           fmt::format("'{}' is not differentiable, but a gradient is requested through it", op->name()));
+        break;
+      }
+      if (!isFloat(operand->type().dtype) && !rule->integerOperandsAreIndices)
+        problems.push_back(placeOf(function, *op) +
+                           fmt::format("the gradient would flow through the integer-typed value {} into '{}'",
+                                       describe(operand), operand->definingOp() ? operand->definingOp()->name() : "@"));
+    }
+  }
+  return problems;
+}
+
+// Removes ops of `function` that none of its results depends on.
+void removeUnusedOps(Function &function) {
+  std::unordered_set<const Value *> live(function.results().begin(), function.results().end());
+  for (auto it = function.ops().rbegin(); it != function.ops().rend(); ++it)
+    if (live.count((*it)->result()))
+      for (Value *operand : (*it)->operands()) live.insert(operand);
+  function.ops().remove_if([&](const std::unique_ptr<Operation> &op) { return !live.count(op->result()); });
+}
+
+llvm::Expected<std::unique_ptr<Function>> buildGradient(const Request &request, const Activity &activity) {
+  const Function &forward = *request.function;
+  auto gradient = std::make_unique<Function>(forward.name() + "_grad", forward.location());
+  std::unordered_map<const Value *, Value *> copied;
+  for (const auto &argument : forward.arguments())
+    copied[argument.get()] = gradient->addArgument(argument->type(), argument->name());
+  for (const auto &op : forward.ops()) {
+    std::vector<Value *> operands;
+    for (Value *operand : op->operands()) operands.push_back(copied.at(operand));
+    auto clone = std::make_unique<Operation>(op->kind(), std::move(operands), op->attributes(), op->result()->type(),
+                                             op->location(), op->result()->name());
+    copied[op->result()] = clone->result();
+    gradient->insert(gradient->ops().end(), std::move(clone));
+  }
+
+  Builder builder(*gradient);
+  GradientBuilder build(builder);
+  const Value *result = forward.results()[request.resultIndex];
+  std::unordered_map<const Value *, Value *> cotangents;
+  cotangents[result] = result->type().rank() == 0 ? builder.constant(result->type(), Floats{1.0})
+                                                  : gradient->addArgument(result->type(), "cotangent");
+
+  for (auto it = forward.ops().rbegin(); it != forward.ops().rend(); ++it) {
+    const Operation &op = **it;
+    auto cotangent = cotangents.find(op.result());
+    if (cotangent == cotangents.end() || !activity.active(op.result())) continue;
+    builder.setLocation(op.location());
+    std::vector<Value *> operands;
+    for (Value *operand : op.operands()) operands.push_back(copied.at(operand));
+    GradientContext context{build, op, operands, copied.at(op.result()), cotangent->second};
+    std::vector<Value *> contributions = findGradientRule(op.kind())->vectorJacobianProduct(context);
+    for (size_t i = 0; i < op.operands().size(); ++i) {
+      const Value *operand = op.operand(i);
+      if (!contributions[i] || !activity.active(operand)) continue;
+      if (contributions[i]->type() != operand->type())
+        return failure(fmt::format("internal error: the gradient rule of '{}' gives {} for operand {} of type {}",
+                                   op.name(), toString(contributions[i]->type()), i, toString(operand->type())));
+      auto [existing, inserted] = cotangents.try_emplace(operand, contributions[i]);
+      if (!inserted) existing->second = build.add(existing->second, contributions[i]);
+    }
+  }
+
+  builder.setLocation(forward.location());
+  std::vector<Value *> results{copied.at(result)};
+  for (size_t i = 0; i < forward.arguments().size(); ++i) {
+    if (!request.differentiated[i]) continue;
+    const Value *argument = forward.argument(i);
+    auto found = cotangents.find(argument);
+    results.push_back(found != cotangents.end() ? found->second : build.zeros(argument->type()));
+  }
+  gradient->setResults(std::move(results));
+  removeUnusedOps(*gradient);
+  return gradient;
+}
+
+llvm::Expected<Request> makeRequest(Function &function, const PassOptions &options) {
+  Request request{&function, 0, std::vector<bool>(function.arguments().size(), false)};
+  std::string of = options.get("of");
+  if (!of.empty()) {
+    if (!llvm::to_integer(of, request.resultIndex) || request.resultIndex >= function.results().size())
+      return failure(fmt::format("of={} is not a result index of @{}, which has {} result(s)", of, function.name(),
+                                 function.results().size()));
+  } else if (function.results().size() != 1) {
+    return failure(fmt::format("@{} has {} results; choose the one to differentiate with of=INDEX", function.name(),
+                               function.results().size()));
+  }
+  const Value *result = function.results()[request.resultIndex];
+  if (!isFloat(result->type().dtype))
+    return failure(fmt::format("result {} of @{} is {}, not a float: it has no gradient", request.resultIndex,
+                               function.name(), toString(result->type())));
+
+  std::string wrt = options.get("wrt");
+  if (wrt.empty()) {
+    for (size_t i = 0; i < function.arguments().size(); ++i)
+      request.differentiated[i] = isFloat(function.argument(i)->type().dtype);
+  } else {
+    llvm::SmallVector<llvm::StringRef> names;
+    llvm::StringRef(wrt).split(names, ':', -1, false);
+    for (llvm::StringRef name : names) {
+      size_t index = 0;
+      while (index < function.arguments().size() && function.argument(index)->name() != name.trim()) ++index;
+      if (index == function.arguments().size())
+        return failure(fmt::format("wrt: @{} has no argument %{}", function.name(), name.trim().str()));
+      if (!isFloat(function.argument(index)->type().dtype))
+        return failure(fmt::format("wrt: argument %{} of @{} is {}, not a float", name.trim().str(), function.name(),
+                                   toString(function.argument(index)->type())));
+      request.differentiated[index] = true;
+    }
+  }
+  if (std::find(request.differentiated.begin(), request.differentiated.end(), true) == request.differentiated.end())
+    return failure(fmt::format("@{} has no float argument to differentiate against", function.name()));
+  return request;
+}
+
+// The functions differentiated when no function= option is given: those whose only result
+// is a float scalar (a loss) and which have no gradient function yet.
+std::vector<Function *> defaultTargets(const Module &module) {
+  std::vector<Function *> targets;
+  for (const auto &function : module.functions()) {
+    const auto &results = function->results();
+    if (results.size() == 1 && results[0]->type().rank() == 0 && isFloat(results[0]->type().dtype) &&
+        !module.lookup(function->name() + "_grad"))
+      targets.push_back(function.get());
+  }
+  return targets;
+}
+}  // namespace
+
+llvm::Error runAutodiff(Module &module, const PassOptions &options) {
+  if (auto error = options.checkOnly("autodiff", {"function", "wrt", "of"})) return error;
+  std::vector<Function *> targets;
+  if (std::string name = options.get("function"); !name.empty()) {
+    Function *function = module.lookup(name);
+    if (!function) return failure(fmt::format("function=@{}: no such function", name));
+    if (module.lookup(name + "_grad")) return failure(fmt::format("@{}_grad exists already", name));
+    targets.push_back(function);
+  } else {
+    targets = defaultTargets(module);
+  }
+
+  for (Function *function : targets) {
+    auto request = makeRequest(*function, options);
+    if (!request) return request.takeError();
+    Activity activity(*function, *request);
+    std::vector<std::string> problems = findProblems(*function, activity);
+    if (!problems.empty())
+      return failure(fmt::format("cannot differentiate @{}: {} problem(s)\n{}", function->name(), problems.size(),
+                                 fmt::join(problems, "\n")));
+    auto gradient = buildGradient(*request, activity);
+    if (!gradient) return gradient.takeError();
+    module.addFunction(std::move(*gradient));
+  }
+  return llvm::Error::success();
+}
+
+}  // namespace kiln
