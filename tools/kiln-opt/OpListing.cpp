@@ -6,6 +6,7 @@
 
 #include "backends/interpreter/Interpreter.h"
 #include "ir/OpTable.h"
+#include "passes/gradients/GradientRules.h"
 
 namespace kiln {
 
@@ -13,17 +14,19 @@ namespace {
 struct RuleColumn {
   std::string_view title;
   bool (*has)(OpKind);
+  // Ops that need no rule in this column (shown `n/d`, not differentiable); counted as covered.
+  bool (*exempt)(OpKind) = nullptr;
 };
 
 // Every row of Ops.def names a result-type rule, so this column is full by construction.
 bool hasTypeRule(OpKind kind) { return opInfo(kind).resultType != nullptr; }
-// Autodiff and the CPU backend have not been written yet.
+// The CPU backend has not been written yet.
 bool notYetWritten(OpKind) { return false; }
 
 const RuleColumn kColumns[] = {
     {"type", hasTypeRule},
     {"interp", hasInterpreterRule},
-    {"grad", notYetWritten},
+    {"grad", hasGradientRule, isNonDifferentiable},
     {"lower", notYetWritten},
 };
 
@@ -51,8 +54,9 @@ void listOps(llvm::raw_ostream &out) {
     out << fmt::format("{:<20} {:>3}", info.name, operandText(info));
     for (size_t i = 0; i < std::size(kColumns); ++i) {
       bool has = kColumns[i].has(info.kind);
-      counts[i] += has;
-      out << fmt::format(" {:>6}", has ? "yes" : "-");
+      bool exempt = !has && kColumns[i].exempt && kColumns[i].exempt(info.kind);
+      counts[i] += has || exempt;
+      out << fmt::format(" {:>6}", has ? "yes" : exempt ? "n/d" : "-");
     }
     out << "  " << attributesText(info) << "\n";
   }

@@ -11,6 +11,7 @@
 #include "ir/Printer.h"
 #include "ir/Verifier.h"
 #include "passes/Pass.h"
+#include "passes/gradients/GradientCheck.h"
 #include "tools/kiln-opt/OpListing.h"
 
 namespace cl = llvm::cl;
@@ -27,6 +28,46 @@ cl::opt<bool> verifyEach("verify-each", cl::desc("Verify the IR after every pass
                          cl::cat(kilnCategory));
 cl::opt<bool> listOpsFlag("list-ops", cl::desc("Print the op table and which rules each op has"), cl::cat(kilnCategory));
 cl::opt<bool> listPassesFlag("list-passes", cl::desc("Print the registered passes"), cl::cat(kilnCategory));
+cl::opt<bool> checkGradFlag("check-grad",
+                            cl::desc("Compare autodiff's gradient with central differences in f64 (exit 1 on failure)"),
+                            cl::cat(kilnCategory));
+cl::opt<std::string> checkGradFunction("function", cl::desc("With --check-grad: the function to check (default: all "
+                                                            "with one float result)"),
+                                       cl::value_desc("name"), cl::cat(kilnCategory));
+cl::opt<bool> positiveInputs("positive-inputs", cl::desc("With --check-grad: positive inputs only (log, sqrt, pow)"),
+                             cl::cat(kilnCategory));
+
+// --check-grad over the named function or every function with one float result.
+int checkGradients(const kiln::Module &module) {
+  std::vector<const kiln::Function *> functions;
+  if (!checkGradFunction.empty()) {
+    const kiln::Function *function = module.lookup(checkGradFunction);
+    if (!function) {
+      llvm::errs() << "kiln-opt: error: --function: no function @" << checkGradFunction << "\n";
+      return 1;
+    }
+    functions.push_back(function);
+  } else {
+    for (const auto &function : module.functions())
+      if (function->results().size() == 1 && kiln::isFloat(function->results()[0]->type().dtype))
+        functions.push_back(function.get());
+  }
+  kiln::GradientCheckOptions options;
+  options.positiveInputs = positiveInputs;
+  bool passed = true;
+  for (const kiln::Function *function : functions) {
+    auto report = kiln::checkGradient(*function, options);
+    if (!report) {
+      llvm::errs() << "kiln-opt: error: " << llvm::toString(report.takeError()) << "\n";
+      return 1;
+    }
+    report->print(llvm::outs());
+    if (report->everyGradientZero)
+      llvm::errs() << "kiln-opt: warning: every gradient of @" << function->name() << " is zero: the check proves nothing\n";
+    passed = passed && report->passed();
+  }
+  return passed ? 0 : 1;
+}
 
 // LLVM's own --print-after-all, --print-after and --time-passes are reused, not declared again.
 void adoptLlvmOptions() {
@@ -73,6 +114,7 @@ int main(int argc, char **argv) {
 
   for (const kiln::VerifierError &error : kiln::verify(*parsed->module)) diagnostics.report(error, &parsed->positions);
   if (diagnostics.errorCount() > 0) return 1;
+  if (checkGradFlag) return checkGradients(*parsed->module);
 
   std::error_code errorCode;
   llvm::ToolOutputFile output(outputPath, errorCode, llvm::sys::fs::OF_Text);

@@ -1,0 +1,132 @@
+// Gradient checking: the analytic gradient from autodiff against central differences
+// (f(x + h) - f(x - h)) / 2h, one element at a time, everything in f64.
+#include "passes/gradients/GradientCheck.h"
+
+#include <cmath>
+#include <random>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "backends/interpreter/Interpreter.h"
+#include "passes/Passes.h"
+
+namespace kiln {
+
+namespace {
+TensorType toFloat64(TensorType type) {
+  if (type.dtype == DType::F32) type.dtype = DType::F64;
+  return type;
+}
+
+Tensor randomTensor(const TensorType &type, bool positive, std::mt19937_64 &random) {
+  Tensor tensor(type);
+  std::uniform_real_distribution<double> magnitude(0.1, 0.9);
+  std::bernoulli_distribution coin(0.5);
+  for (int64_t i = 0; i < tensor.elementCount(); ++i) {
+    if (isFloat(type.dtype)) tensor.setDouble(i, (positive || coin(random) ? 1.0 : -1.0) * magnitude(random));
+    else tensor.setDouble(i, coin(random) ? 1.0 : 0.0);
+  }
+  return tensor;
+}
+
+// The scalar the numeric derivative is taken of: the result, or <cotangent, result>.
+llvm::Expected<double> objective(const Function &function, std::span<const Tensor> arguments, size_t resultIndex,
+                                 const Tensor *cotangent) {
+  auto results = interpret(function, arguments);
+  if (!results) return results.takeError();
+  const Tensor &result = (*results)[resultIndex];
+  double total = 0;
+  for (int64_t i = 0; i < result.elementCount(); ++i)
+    total += result.getDouble(i) * (cotangent ? cotangent->getDouble(i) : 1.0);
+  return total;
+}
+}  // namespace
+
+std::unique_ptr<Function> castToFloat64(const Function &function) {
+  auto copy = std::make_unique<Function>(function.name(), function.location());
+  std::unordered_map<const Value *, Value *> copied;
+  for (const auto &argument : function.arguments())
+    copied[argument.get()] = copy->addArgument(toFloat64(argument->type()), argument->name());
+  for (const auto &op : function.ops()) {
+    std::vector<Value *> operands;
+    for (Value *operand : op->operands()) operands.push_back(copied.at(operand));
+    auto clone = std::make_unique<Operation>(op->kind(), std::move(operands), op->attributes(),
+                                             toFloat64(op->result()->type()), op->location(), op->result()->name());
+    copied[op->result()] = clone->result();
+    copy->insert(copy->ops().end(), std::move(clone));
+  }
+  std::vector<Value *> results;
+  for (Value *result : function.results()) results.push_back(copied.at(result));
+  copy->setResults(std::move(results));
+  return copy;
+}
+
+llvm::Expected<GradientCheckReport> checkGradient(const Function &function, const GradientCheckOptions &options) {
+  Module module;
+  Function *forward = module.addFunction(castToFloat64(function));
+  PassOptions autodiff;
+  autodiff.values["function"] = forward->name();
+  autodiff.values["of"] = std::to_string(options.resultIndex);
+  if (auto error = runAutodiff(module, autodiff)) return error;
+  const Function &gradient = *module.lookup(forward->name() + "_grad");
+
+  std::mt19937_64 random(options.seed);
+  std::vector<Tensor> arguments;
+  for (const auto &argument : forward->arguments())
+    arguments.push_back(randomTensor(argument->type(), options.positiveInputs, random));
+  const TensorType &resultType = forward->results()[options.resultIndex]->type();
+  std::optional<Tensor> cotangent;
+  if (resultType.rank() > 0) cotangent = randomTensor(resultType, false, random);
+
+  std::vector<Tensor> gradientArguments = arguments;
+  if (cotangent) gradientArguments.push_back(*cotangent);
+  auto analytic = interpret(gradient, gradientArguments);
+  if (!analytic) return analytic.takeError();
+
+  GradientCheckReport report{function.name(), {}, true};
+  size_t gradientIndex = 1;
+  for (size_t index = 0; index < arguments.size(); ++index) {
+    if (!isFloat(arguments[index].dtype())) continue;
+    const Tensor &analyticGradient = (*analytic)[gradientIndex++];
+    ArgumentCheck check{forward->argument(index)->name()};
+    std::vector<Tensor> shifted = arguments;
+    for (int64_t i = 0; i < shifted[index].elementCount(); ++i) {
+      double original = arguments[index].getDouble(i);
+      shifted[index].setDouble(i, original + options.step);
+      auto above = objective(*forward, shifted, options.resultIndex, cotangent ? &*cotangent : nullptr);
+      if (!above) return above.takeError();
+      shifted[index].setDouble(i, original - options.step);
+      auto below = objective(*forward, shifted, options.resultIndex, cotangent ? &*cotangent : nullptr);
+      if (!below) return below.takeError();
+      shifted[index].setDouble(i, original);
+
+      double numeric = (*above - *below) / (2 * options.step);
+      double exact = analyticGradient.getDouble(i);
+      double error = std::abs(exact - numeric);
+      report.everyGradientZero = report.everyGradientZero && exact == 0 && numeric == 0;
+      // Written so that a NaN on either side fails.
+      if (!(error <= options.absoluteTolerance + options.relativeTolerance * std::abs(numeric))) check.passed = false;
+      if (!(error <= check.worstAbsoluteError)) check.worstAbsoluteError = error;
+      if (std::abs(numeric) > options.absoluteTolerance && !(error / std::abs(numeric) <= check.worstRelativeError))
+        check.worstRelativeError = error / std::abs(numeric);
+    }
+    report.arguments.push_back(std::move(check));
+  }
+  return report;
+}
+
+bool GradientCheckReport::passed() const {
+  for (const ArgumentCheck &argument : arguments)
+    if (!argument.passed) return false;
+  return true;
+}
+
+void GradientCheckReport::print(llvm::raw_ostream &out) const {
+  for (const ArgumentCheck &argument : arguments)
+    out << fmt::format("@{} %{}: worst relative error {:.3g}, worst absolute error {:.3g}: {}\n", function,
+                       argument.argument, argument.worstRelativeError, argument.worstAbsoluteError,
+                       argument.passed ? "PASS" : "FAIL");
+}
+
+}  // namespace kiln

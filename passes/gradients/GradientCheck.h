@@ -1,0 +1,53 @@
+// Gradient checking: autodiff's gradient of a function against central finite differences,
+// both evaluated in f64 by the reference interpreter on seeded random inputs.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <llvm/Support/Error.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include "ir/IR.h"
+
+namespace kiln {
+
+// Defaults follow PyTorch's gradcheck.
+struct GradientCheckOptions {
+  double step = 1e-6;
+  double absoluteTolerance = 1e-5;
+  double relativeTolerance = 1e-3;
+  uint64_t seed = 1;
+  // Float inputs have magnitudes in [0.1, 0.9], away from the kinks of relu, abs and max at 0;
+  // the sign is random unless the function needs positive inputs (log, sqrt, pow).
+  bool positiveInputs = false;
+  size_t resultIndex = 0;  // the result differentiated
+};
+
+struct ArgumentCheck {
+  std::string argument;
+  double worstAbsoluteError = 0;  // max |analytic - numeric|
+  double worstRelativeError = 0;  // max |analytic - numeric| / |numeric| where |numeric| > atol
+  bool passed = true;             // |analytic - numeric| <= atol + rtol * |numeric| everywhere
+};
+
+struct GradientCheckReport {
+  std::string function;
+  std::vector<ArgumentCheck> arguments;  // one per float argument, in argument order
+  bool everyGradientZero = false;        // analytic and numeric: the check proves nothing
+
+  bool passed() const;
+  void print(llvm::raw_ostream &out) const;
+};
+
+// A copy of `function` with every f32 (arguments, results, constants) made f64.
+std::unique_ptr<Function> castToFloat64(const Function &function);
+
+// Differentiates `function` (after castToFloat64) against every float argument and compares.
+// Integer arguments get 0 or 1 (valid indices for any axis of 2 or more); a non-scalar result
+// is reduced as <cotangent, result> with a random cotangent.
+llvm::Expected<GradientCheckReport> checkGradient(const Function &function, const GradientCheckOptions &options = {});
+
+}  // namespace kiln
