@@ -65,11 +65,11 @@ std::string placeOf(const Function &function, const Operation &op) {
   return fmt::format("error: in @{}:{} {}: ", function.name(), value, op.name());
 }
 
+// `%i (i64[2]) from 'argmax'`: enough to find the value in the printed function.
 std::string describe(const Value *value) {
-  std::string type = toString(value->type());
-  if (!value->name().empty()) return fmt::format("%{} ({})", value->name(), type);
-  if (value->definingOp()) return fmt::format("the result of '{}' ({})", value->definingOp()->name(), type);
-  return type;
+  std::string name = value->name().empty() ? "" : fmt::format("%{} ", value->name());
+  std::string origin = value->definingOp() ? fmt::format(" from '{}'", value->definingOp()->name()) : " (an argument)";
+  return fmt::format("{}({}){}", name, toString(value->type()), origin);
 }
 
 std::vector<std::string> findProblems(const Function &function, const Activity &activity) {
@@ -90,8 +90,8 @@ std::vector<std::string> findProblems(const Function &function, const Activity &
       }
       if (!isFloat(operand->type().dtype) && !rule->integerOperandsAreIndices)
         problems.push_back(placeOf(function, *op) +
-                           fmt::format("the gradient would flow through the integer-typed value {} into '{}'",
-                                       describe(operand), operand->definingOp() ? operand->definingOp()->name() : "@"));
+                           fmt::format("'{}' would pass a gradient to the integer-typed value {}", op->name(),
+                                       describe(operand)));
     }
   }
   return problems;

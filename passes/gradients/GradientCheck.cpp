@@ -2,6 +2,7 @@
 // (f(x + h) - f(x - h)) / 2h, one element at a time, everything in f64.
 #include "passes/gradients/GradientCheck.h"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <unordered_map>
@@ -108,8 +109,8 @@ llvm::Expected<GradientCheckReport> checkGradient(const Function &function, cons
       // Written so that a NaN on either side fails.
       if (!(error <= options.absoluteTolerance + options.relativeTolerance * std::abs(numeric))) check.passed = false;
       if (!(error <= check.worstAbsoluteError)) check.worstAbsoluteError = error;
-      if (std::abs(numeric) > options.absoluteTolerance && !(error / std::abs(numeric) <= check.worstRelativeError))
-        check.worstRelativeError = error / std::abs(numeric);
+      double relative = error / std::max(std::abs(numeric), options.absoluteTolerance);
+      if (!(relative <= check.worstRelativeError)) check.worstRelativeError = relative;
     }
     report.arguments.push_back(std::move(check));
   }

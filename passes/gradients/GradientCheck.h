@@ -29,7 +29,7 @@ struct GradientCheckOptions {
 struct ArgumentCheck {
   std::string argument;
   double worstAbsoluteError = 0;  // max |analytic - numeric|
-  double worstRelativeError = 0;  // max |analytic - numeric| / |numeric| where |numeric| > atol
+  double worstRelativeError = 0;  // max |analytic - numeric| / max(|numeric|, atol)
   bool passed = true;             // |analytic - numeric| <= atol + rtol * |numeric| everywhere
 };
 

@@ -34,10 +34,13 @@ cl::opt<bool> checkGradFlag("check-grad",
 cl::opt<std::string> checkGradFunction("function", cl::desc("With --check-grad: the function to check (default: all "
                                                             "with one float result)"),
                                        cl::value_desc("name"), cl::cat(kilnCategory));
+cl::opt<unsigned> checkGradResult("result", cl::desc("With --check-grad: the result to differentiate (default 0)"),
+                                  cl::value_desc("index"), cl::init(0), cl::cat(kilnCategory));
 cl::opt<bool> positiveInputs("positive-inputs", cl::desc("With --check-grad: positive inputs only (log, sqrt, pow)"),
                              cl::cat(kilnCategory));
 
 // --check-grad over the named function or every function with one float result.
+// --result picks the result of the named function to differentiate.
 int checkGradients(const kiln::Module &module) {
   std::vector<const kiln::Function *> functions;
   if (!checkGradFunction.empty()) {
@@ -54,6 +57,7 @@ int checkGradients(const kiln::Module &module) {
   }
   kiln::GradientCheckOptions options;
   options.positiveInputs = positiveInputs;
+  options.resultIndex = checkGradResult;
   bool passed = true;
   for (const kiln::Function *function : functions) {
     auto report = kiln::checkGradient(*function, options);
@@ -62,6 +66,7 @@ int checkGradients(const kiln::Module &module) {
       return 1;
     }
     report->print(llvm::outs());
+    llvm::outs().flush();  // the warning follows its report in a merged stream
     if (report->everyGradientZero)
       llvm::errs() << "kiln-opt: warning: every gradient of @" << function->name() << " is zero: the check proves nothing\n";
     passed = passed && report->passed();
