@@ -154,7 +154,11 @@ llvm::Expected<std::unique_ptr<Function>> buildGradient(const Request &request, 
     if (!request.differentiated[i]) continue;
     const Value *argument = forward.argument(i);
     auto found = cotangents.find(argument);
-    results.push_back(found != cotangents.end() ? found->second : build.zeros(argument->type()));
+    Value *argumentGradient = found != cotangents.end() ? found->second : build.zeros(argument->type());
+    // `%d_w` reads as the gradient of %w; forward values and arguments keep their own names.
+    if (argumentGradient->definingOp() && argumentGradient->name().empty() && !argument->name().empty())
+      argumentGradient->setName("d_" + argument->name());
+    results.push_back(argumentGradient);
   }
   gradient->setResults(std::move(results));
   removeUnusedOps(*gradient);
