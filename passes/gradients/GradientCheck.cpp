@@ -130,4 +130,33 @@ void GradientCheckReport::print(llvm::raw_ostream &out) const {
                        argument.passed ? "PASS" : "FAIL");
 }
 
+llvm::Expected<bool> checkGradients(const Module &module, std::string_view functionName,
+                                    const GradientCheckOptions &options, llvm::raw_ostream &out,
+                                    llvm::raw_ostream &errors) {
+  std::vector<const Function *> functions;
+  if (!functionName.empty()) {
+    const Function *function = module.lookup(functionName);
+    if (!function)
+      return llvm::make_error<llvm::StringError>(fmt::format("--function: no function @{}", functionName),
+                                                 llvm::inconvertibleErrorCode());
+    functions.push_back(function);
+  } else {
+    for (const auto &function : module.functions())
+      if (function->results().size() == 1 && isFloat(function->results()[0]->type().dtype))
+        functions.push_back(function.get());
+  }
+  bool passed = true;
+  for (const Function *function : functions) {
+    auto report = checkGradient(*function, options);
+    if (!report) return report.takeError();
+    report->print(out);
+    out.flush();  // the warning follows its report in a merged stream
+    if (report->everyGradientZero)
+      errors << fmt::format("kiln-opt: warning: every gradient of @{} is zero: the check proves nothing\n",
+                            function->name());
+    passed = passed && report->passed();
+  }
+  return passed;
+}
+
 }  // namespace kiln

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <llvm/Support/Error.h>
@@ -49,5 +50,12 @@ std::unique_ptr<Function> castToFloat64(const Function &function);
 // Integer arguments get 0 or 1 (valid indices for any axis of 2 or more); a non-scalar result
 // is reduced as <cotangent, result> with a random cotangent.
 llvm::Expected<GradientCheckReport> checkGradient(const Function &function, const GradientCheckOptions &options = {});
+
+// `kiln-opt --check-grad`: checks the function named `functionName`, or (when empty) every
+// function with one float result, printing each report to `out` and a warning to `errors`
+// for a check that proves nothing. True when every check passed.
+llvm::Expected<bool> checkGradients(const Module &module, std::string_view functionName,
+                                    const GradientCheckOptions &options, llvm::raw_ostream &out,
+                                    llvm::raw_ostream &errors);
 
 }  // namespace kiln

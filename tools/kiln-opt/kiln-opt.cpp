@@ -39,41 +39,6 @@ cl::opt<unsigned> checkGradResult("result", cl::desc("With --check-grad: the res
 cl::opt<bool> positiveInputs("positive-inputs", cl::desc("With --check-grad: positive inputs only (log, sqrt, pow)"),
                              cl::cat(kilnCategory));
 
-// --check-grad over the named function or every function with one float result.
-// --result picks the result of the named function to differentiate.
-int checkGradients(const kiln::Module &module) {
-  std::vector<const kiln::Function *> functions;
-  if (!checkGradFunction.empty()) {
-    const kiln::Function *function = module.lookup(checkGradFunction);
-    if (!function) {
-      llvm::errs() << "kiln-opt: error: --function: no function @" << checkGradFunction << "\n";
-      return 1;
-    }
-    functions.push_back(function);
-  } else {
-    for (const auto &function : module.functions())
-      if (function->results().size() == 1 && kiln::isFloat(function->results()[0]->type().dtype))
-        functions.push_back(function.get());
-  }
-  kiln::GradientCheckOptions options;
-  options.positiveInputs = positiveInputs;
-  options.resultIndex = checkGradResult;
-  bool passed = true;
-  for (const kiln::Function *function : functions) {
-    auto report = kiln::checkGradient(*function, options);
-    if (!report) {
-      llvm::errs() << "kiln-opt: error: " << llvm::toString(report.takeError()) << "\n";
-      return 1;
-    }
-    report->print(llvm::outs());
-    llvm::outs().flush();  // the warning follows its report in a merged stream
-    if (report->everyGradientZero)
-      llvm::errs() << "kiln-opt: warning: every gradient of @" << function->name() << " is zero: the check proves nothing\n";
-    passed = passed && report->passed();
-  }
-  return passed ? 0 : 1;
-}
-
 // LLVM's own --print-after-all, --print-after and --time-passes are reused, not declared again.
 void adoptLlvmOptions() {
   auto &registered = cl::getRegisteredOptions();
@@ -119,7 +84,14 @@ int main(int argc, char **argv) {
 
   for (const kiln::VerifierError &error : kiln::verify(*parsed->module)) diagnostics.report(error, &parsed->positions);
   if (diagnostics.errorCount() > 0) return 1;
-  if (checkGradFlag) return checkGradients(*parsed->module);
+  if (checkGradFlag) {
+    kiln::GradientCheckOptions options;
+    options.positiveInputs = positiveInputs;
+    options.resultIndex = checkGradResult;
+    auto passed = kiln::checkGradients(*parsed->module, checkGradFunction, options, llvm::outs(), llvm::errs());
+    if (!passed) llvm::errs() << "kiln-opt: error: " << llvm::toString(passed.takeError()) << "\n";
+    return passed && *passed ? 0 : 1;
+  }
 
   std::error_code errorCode;
   llvm::ToolOutputFile output(outputPath, errorCode, llvm::sys::fs::OF_Text);
