@@ -7,6 +7,7 @@
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/ToolOutputFile.h>
 
+#include "backends/interpreter/RunFunction.h"
 #include "ir/Parser.h"
 #include "ir/Printer.h"
 #include "ir/Verifier.h"
@@ -28,12 +29,19 @@ cl::opt<bool> verifyEach("verify-each", cl::desc("Verify the IR after every pass
                          cl::cat(kilnCategory));
 cl::opt<bool> listOpsFlag("list-ops", cl::desc("Print the op table and which rules each op has"), cl::cat(kilnCategory));
 cl::opt<bool> listPassesFlag("list-passes", cl::desc("Print the registered passes"), cl::cat(kilnCategory));
+cl::opt<bool> runFlag("run", cl::desc("Evaluate a function with the reference interpreter (after the passes)"),
+                      cl::cat(kilnCategory));
+cl::opt<std::string> runFunctionName("function",
+                                     cl::desc("The function --run evaluates (default: the only one) or --check-grad "
+                                              "checks (default: all with one float result)"),
+                                     cl::value_desc("name"), cl::cat(kilnCategory));
+cl::list<std::string> runInputs("input", cl::desc("An argument for --run, read from a .npy file"),
+                                cl::value_desc("NAME=FILE.npy"), cl::cat(kilnCategory));
+cl::opt<std::string> runOutputDirectory("output", cl::desc("Write --run results to DIR/result0.npy, ... instead of printing them"),
+                                        cl::value_desc("DIR"), cl::cat(kilnCategory));
 cl::opt<bool> checkGradFlag("check-grad",
                             cl::desc("Compare autodiff's gradient with central differences in f64 (exit 1 on failure)"),
                             cl::cat(kilnCategory));
-cl::opt<std::string> checkGradFunction("function", cl::desc("With --check-grad: the function to check (default: all "
-                                                            "with one float result)"),
-                                       cl::value_desc("name"), cl::cat(kilnCategory));
 cl::opt<unsigned> checkGradResult("result", cl::desc("With --check-grad: the result to differentiate (default 0)"),
                                   cl::value_desc("index"), cl::init(0), cl::cat(kilnCategory));
 cl::opt<bool> positiveInputs("positive-inputs", cl::desc("With --check-grad: positive inputs only (log, sqrt, pow)"),
@@ -88,7 +96,7 @@ int main(int argc, char **argv) {
     kiln::GradientCheckOptions options;
     options.positiveInputs = positiveInputs;
     options.resultIndex = checkGradResult;
-    auto passed = kiln::checkGradients(*parsed->module, checkGradFunction, options, llvm::outs(), llvm::errs());
+    auto passed = kiln::checkGradients(*parsed->module, runFunctionName, options, llvm::outs(), llvm::errs());
     if (!passed) llvm::errs() << "kiln-opt: error: " << llvm::toString(passed.takeError()) << "\n";
     return passed && *passed ? 0 : 1;
   }
@@ -108,6 +116,17 @@ int main(int argc, char **argv) {
   if (auto error = kiln::runPipeline(*parsed->module, *pipeline, options, output.os())) {
     llvm::errs() << "kiln-opt: error: " << llvm::toString(std::move(error)) << "\n";
     return 1;
+  }
+  if (runFlag) {
+    kiln::RunOptions run{runFunctionName, runInputs, runOutputDirectory};
+    if (auto error = kiln::runFunction(*parsed->module, &parsed->positions, diagnostics, run, output.os())) {
+      // An op that failed has been reported at its position already.
+      if (diagnostics.errorCount() == 0) llvm::errs() << "kiln-opt: error: " << llvm::toString(std::move(error)) << "\n";
+      else llvm::consumeError(std::move(error));
+      return 1;
+    }
+    output.keep();
+    return 0;
   }
   kiln::print(*parsed->module, output.os());
   output.keep();
