@@ -7,6 +7,7 @@ namespace {
 const PassInfo kPasses[] = {
     {"cse", "merge ops that compute the same value from the same operands", runCommonSubexpressionElimination},
     {"dce", "remove ops whose results are never used", runDeadCodeElimination},
+    {"simplify", "replace ops by simpler equal values through algebraic identities", runSimplify},
 };
 }  // namespace
 
