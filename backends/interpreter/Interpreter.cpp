@@ -1,0 +1,106 @@
+// The interpreter's dispatch table, keyed by OpKind and filled from each file's rule list,
+// and the evaluation of whole functions.
+#include "backends/interpreter/Interpreter.h"
+
+#include <array>
+#include <unordered_map>
+
+#include "backends/interpreter/EvaluationError.h"
+#include "backends/interpreter/Rules.h"
+
+namespace kiln {
+
+char EvaluationError::ID = 0;
+
+std::string EvaluationError::messageWithoutLocation() const { return fmt::format("{}: {}", op_->name(), reason_); }
+
+void EvaluationError::log(llvm::raw_ostream &out) const {
+  const Location &location = op_->location();
+  if (location.known()) out << fmt::format("{}:{}:{}: ", location.file, location.line, location.column);
+  out << messageWithoutLocation();
+}
+
+namespace {
+constexpr size_t kOpCount = 0
+#define KILN_OP(...) +1
+#include "ir/Ops.def"
+    ;
+
+using RuleTable = std::array<interpreter::EvaluationRule, kOpCount>;
+
+RuleTable buildRuleTable() {
+  RuleTable table{};
+  for (auto rules : {interpreter::elementwiseRules(), interpreter::creationRules(), interpreter::shapeRules(),
+                     interpreter::reductionRules(), interpreter::convolutionRules()})
+    for (const auto &[kind, rule] : rules) {
+      assert(!table[static_cast<size_t>(kind)] && "two interpreter rules for one op");
+      table[static_cast<size_t>(kind)] = rule;
+    }
+  return table;
+}
+
+const RuleTable &ruleTable() {
+  static const RuleTable table = buildRuleTable();
+  return table;
+}
+
+llvm::Error checkOperands(const Operation &op, std::span<const Tensor> operands) {
+  if (operands.size() != op.operands().size())
+    return interpreter::fail(fmt::format("expected {} operands, got {}", op.operands().size(), operands.size()));
+  for (size_t i = 0; i < operands.size(); ++i)
+    if (operands[i].type() != op.operand(i)->type())
+      return interpreter::fail(fmt::format("operand {} should be {}, not {}", i, toString(op.operand(i)->type()),
+                                           toString(operands[i].type())));
+  return llvm::Error::success();
+}
+}  // namespace
+
+bool hasInterpreterRule(OpKind kind) { return ruleTable()[static_cast<size_t>(kind)] != nullptr; }
+
+llvm::Expected<Tensor> evaluateOp(const Operation &op, std::span<const Tensor> operands) {
+  interpreter::EvaluationRule rule = ruleTable()[static_cast<size_t>(op.kind())];
+  llvm::Error problem = !rule ? interpreter::fail("the interpreter has no rule for this op")
+                              : checkOperands(op, operands);
+  if (!problem) problem = checkTensorSize(op.result()->type());
+  if (problem) return llvm::make_error<EvaluationError>(op, llvm::toString(std::move(problem)));
+  llvm::Expected<Tensor> result = rule(op, operands);
+  if (!result) return llvm::make_error<EvaluationError>(op, llvm::toString(result.takeError()));
+  return result;
+}
+
+llvm::Expected<std::vector<Tensor>> interpret(const Function &function, std::span<const Tensor> arguments) {
+  if (arguments.size() != function.arguments().size())
+    return interpreter::fail(fmt::format("@{} takes {} arguments, not {}", function.name(),
+                                         function.arguments().size(), arguments.size()));
+  std::unordered_map<const Value *, Tensor> values;
+  for (size_t i = 0; i < arguments.size(); ++i) {
+    const Value *argument = function.argument(i);
+    if (arguments[i].type() != argument->type())
+      return interpreter::fail(fmt::format("argument %{} of @{} should be {}, not {}", argument->name(), function.name(),
+                                           toString(argument->type()), toString(arguments[i].type())));
+    values.emplace(argument, arguments[i]);
+  }
+  for (const auto &op : function.ops()) {
+    std::vector<Tensor> operands;
+    operands.reserve(op->operands().size());
+    for (const Value *operand : op->operands()) {
+      auto found = values.find(operand);
+      if (found == values.end())
+        return llvm::make_error<EvaluationError>(*op, "an operand is used before it is defined");
+      operands.push_back(found->second);
+    }
+    llvm::Expected<Tensor> result = evaluateOp(*op, operands);
+    if (!result) return result.takeError();
+    values.insert_or_assign(op->result(), std::move(*result));
+  }
+  std::vector<Tensor> results;
+  for (const Value *result : function.results()) {
+    auto found = values.find(result);
+    if (found == values.end())
+      return interpreter::fail(fmt::format("@{} returns a value it never defines", function.name()));
+    results.push_back(found->second);
+  }
+  return results;
+}
+
+}  // namespace kiln

@@ -1,0 +1,8 @@
+// Interpreter rules: Shapes.
+#include "backends/interpreter/Rules.h"
+
+namespace kiln::interpreter {
+
+std::span<const RuleEntry> shapeRules() { return {}; }
+
+}  // namespace kiln::interpreter
