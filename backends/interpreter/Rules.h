@@ -2,6 +2,7 @@
 // each file contributes to the dispatch table, and helpers for indexing and errors.
 #pragma once
 
+#include <array>
 #include <span>
 #include <utility>
 
@@ -33,6 +34,40 @@ inline std::vector<int64_t> rowMajorStrides(const Shape &shape) {
   std::vector<int64_t> strides(shape.size(), 1);
   for (size_t axis = shape.size(); axis > 1; --axis) strides[axis - 2] = strides[axis - 1] * shape[axis - 1];
   return strides;
+}
+
+// The strides that read an operand of shape `operand` NumPy-broadcast to `result`: axes the
+// operand lacks or holds once get stride 0.
+inline std::vector<int64_t> broadcastStrides(const Shape &operand, const Shape &result) {
+  std::vector<int64_t> own = rowMajorStrides(operand);
+  std::vector<int64_t> strides(result.size(), 0);
+  size_t missing = result.size() - operand.size();
+  for (size_t axis = 0; axis < operand.size(); ++axis)
+    if (operand[axis] != 1) strides[missing + axis] = own[axis];
+  return strides;
+}
+
+// Walks every index of `shape` in row-major order and calls visit(offsets), where offsets[k]
+// is the index dotted with strides[k]. Keeping the offsets incrementally avoids a division
+// per element.
+template <size_t N, typename Visitor>
+void forEachIndex(const Shape &shape, const std::array<std::vector<int64_t>, N> &strides, Visitor &&visit) {
+  for (int64_t extent : shape)
+    if (extent == 0) return;
+  std::vector<int64_t> index(shape.size(), 0);
+  std::array<int64_t, N> offsets{};
+  while (true) {
+    visit(std::as_const(offsets));
+    size_t axis = shape.size();
+    while (true) {
+      if (axis == 0) return;
+      --axis;
+      for (size_t k = 0; k < N; ++k) offsets[k] += strides[k][axis];
+      if (++index[axis] < shape[axis]) break;
+      for (size_t k = 0; k < N; ++k) offsets[k] -= strides[k][axis] * shape[axis];
+      index[axis] = 0;
+    }
+  }
 }
 
 // Calls visit(T{}) with the C++ element type of dtype.
