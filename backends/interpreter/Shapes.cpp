@@ -121,7 +121,7 @@ struct GatherLayout {
 
 // Visits (outer, middle, checked index); fails at the first index outside [0, P[a]).
 template <typename Visitor>
-llvm::Error forEachGathered(const GatherLayout &layout, const Tensor &indices, const Shape &params, int64_t axis,
+llvm::Error forEachGathered(const GatherLayout &layout, const Tensor &indices, const TensorType &params, int64_t axis,
                             Visitor &&visit) {
   for (int64_t outer = 0; outer < layout.outerCount; ++outer)
     for (int64_t middle = 0; middle < layout.middleCount; ++middle) {
@@ -144,7 +144,7 @@ llvm::Expected<Tensor> gatherRule(const Operation &op, std::span<const Tensor> o
     using T = decltype(zero);
     std::span<const T> in = params.values<T>();
     std::span<T> out = result.values<T>();
-    return forEachGathered(layout, operands[1], params.shape(), axis, [&](int64_t outer, int64_t middle, int64_t index) {
+    return forEachGathered(layout, operands[1], params.type(), axis, [&](int64_t outer, int64_t middle, int64_t index) {
       for (int64_t inner = 0; inner < layout.innerCount; ++inner)
         out[layout.gatheredPosition(outer, middle, inner)] = in[layout.paramsPosition(outer, index, inner)];
     });
@@ -166,7 +166,7 @@ llvm::Expected<Tensor> scatterAddRule(const Operation &op, std::span<const Tenso
     std::vector<Sum> sums(result.elementCount(), Sum{0});
     std::span<const T> in = updates.values<T>();
     llvm::Error outOfRange =
-        forEachGathered(layout, operands[1], result.shape(), axis, [&](int64_t outer, int64_t middle, int64_t index) {
+        forEachGathered(layout, operands[1], result.type(), axis, [&](int64_t outer, int64_t middle, int64_t index) {
           for (int64_t inner = 0; inner < layout.innerCount; ++inner)
             sums[layout.paramsPosition(outer, index, inner)] += static_cast<Sum>(in[layout.gatheredPosition(outer, middle, inner)]);
         });

@@ -2,6 +2,7 @@
 #include "backends/interpreter/Tensor.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 
@@ -33,9 +34,14 @@ template <typename T> T fromInteger(int64_t value) {
   else return static_cast<T>(value);
 }
 
-std::string elementText(double value, DType dtype) {
-  if (isFloat(dtype)) return formatFloat(value);
-  return fmt::format("{}", static_cast<int64_t>(value));
+// f32 elements print as the shortest decimal that reads back to the same float (0.1, not
+// 0.10000000149011612): that decimal, read as a double, is what formatFloat then spells.
+std::string elementText(const Tensor &tensor, int64_t flatIndex) {
+  switch (tensor.dtype()) {
+  case DType::F32: return formatFloat(std::strtod(fmt::format("{}", tensor.values<float>()[flatIndex]).c_str(), nullptr));
+  case DType::F64: return formatFloat(tensor.getDouble(flatIndex));
+  default: return fmt::format("{}", tensor.getInt(flatIndex));
+  }
 }
 }  // namespace
 
@@ -119,7 +125,7 @@ AttrValue Tensor::toElements() const {
 std::string toString(const Tensor &tensor) {
   const Shape &shape = tensor.shape();
   std::string text = toString(tensor.type()) + " = ";
-  if (shape.empty()) return text + elementText(tensor.getDouble(0), tensor.dtype());
+  if (shape.empty()) return text + elementText(tensor, 0);
   // Row-major walk: open a bracket for every axis whose index is 0, close it after the last.
   std::vector<int64_t> index(shape.size(), 0);
   int64_t count = tensor.elementCount();
@@ -128,8 +134,7 @@ std::string toString(const Tensor &tensor) {
     size_t opened = shape.size();
     while (opened > 0 && index[opened - 1] == 0) --opened;
     text.append(shape.size() - opened, '[');
-    text += tensor.dtype() == DType::I64 ? fmt::format("{}", tensor.getInt(flat))
-                                          : elementText(tensor.getDouble(flat), tensor.dtype());
+    text += elementText(tensor, flat);
     size_t axis = shape.size();
     while (axis > 0) {
       --axis;

@@ -7,6 +7,7 @@
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/ToolOutputFile.h>
 
+#include "backends/interpreter/RunFunction.h"
 #include "ir/Parser.h"
 #include "ir/Printer.h"
 #include "ir/Verifier.h"
@@ -27,6 +28,14 @@ cl::opt<bool> verifyEach("verify-each", cl::desc("Verify the IR after every pass
                          cl::cat(kilnCategory));
 cl::opt<bool> listOpsFlag("list-ops", cl::desc("Print the op table and which rules each op has"), cl::cat(kilnCategory));
 cl::opt<bool> listPassesFlag("list-passes", cl::desc("Print the registered passes"), cl::cat(kilnCategory));
+cl::opt<bool> runFlag("run", cl::desc("Evaluate a function with the reference interpreter (after the passes)"),
+                      cl::cat(kilnCategory));
+cl::opt<std::string> runFunctionName("function", cl::desc("The function --run evaluates (default: the only one)"),
+                                     cl::value_desc("name"), cl::cat(kilnCategory));
+cl::list<std::string> runInputs("input", cl::desc("An argument for --run, read from a .npy file"),
+                                cl::value_desc("NAME=FILE.npy"), cl::cat(kilnCategory));
+cl::opt<std::string> runOutputDirectory("output", cl::desc("Write --run results to DIR/result0.npy, ... instead of printing them"),
+                                        cl::value_desc("DIR"), cl::cat(kilnCategory));
 
 // LLVM's own --print-after-all, --print-after and --time-passes are reused, not declared again.
 void adoptLlvmOptions() {
@@ -89,6 +98,17 @@ int main(int argc, char **argv) {
   if (auto error = kiln::runPipeline(*parsed->module, *pipeline, options, output.os())) {
     llvm::errs() << "kiln-opt: error: " << llvm::toString(std::move(error)) << "\n";
     return 1;
+  }
+  if (runFlag) {
+    kiln::RunOptions run{runFunctionName, runInputs, runOutputDirectory};
+    if (auto error = kiln::runFunction(*parsed->module, &parsed->positions, diagnostics, run, output.os())) {
+      // An op that failed has been reported at its position already.
+      if (diagnostics.errorCount() == 0) llvm::errs() << "kiln-opt: error: " << llvm::toString(std::move(error)) << "\n";
+      else llvm::consumeError(std::move(error));
+      return 1;
+    }
+    output.keep();
+    return 0;
   }
   kiln::print(*parsed->module, output.os());
   output.keep();

@@ -1,0 +1,150 @@
+// `kiln-opt --run`: picks the function, reads its arguments from .npy files, interprets it
+// and writes the results as .npy files or prints them as text.
+#include "backends/interpreter/RunFunction.h"
+
+#include <cstring>
+#include <map>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <llvm/Support/FileSystem.h>
+#include <llvm/Support/Path.h>
+
+#include "backends/interpreter/EvaluationError.h"
+#include "backends/interpreter/Interpreter.h"
+#include "backends/interpreter/Rules.h"
+
+namespace kiln {
+
+namespace {
+using interpreter::fail;
+
+DType dtypeOf(npy::ElementType type) {
+  switch (type) {
+  case npy::ElementType::F32: return DType::F32;
+  case npy::ElementType::F64: return DType::F64;
+  case npy::ElementType::I32: return DType::I32;
+  case npy::ElementType::I64: return DType::I64;
+  case npy::ElementType::Bool: return DType::I1;
+  }
+  llvm_unreachable("unknown npy element type");
+}
+
+npy::ElementType elementTypeOf(DType dtype) {
+  switch (dtype) {
+  case DType::F32: return npy::ElementType::F32;
+  case DType::F64: return npy::ElementType::F64;
+  case DType::I32: return npy::ElementType::I32;
+  case DType::I64: return npy::ElementType::I64;
+  case DType::I1: return npy::ElementType::Bool;
+  }
+  llvm_unreachable("unknown dtype");
+}
+
+llvm::Expected<const Function *> chooseFunction(const Module &module, const std::string &name) {
+  std::vector<std::string> names;
+  for (const auto &function : module.functions()) names.push_back("@" + function->name());
+  if (!name.empty()) {
+    if (const Function *function = module.lookup(name)) return function;
+    return fail(fmt::format("no function @{} in the module (it has {})", name, fmt::join(names, ", ")));
+  }
+  if (module.functions().size() == 1) return module.functions()[0].get();
+  if (names.empty()) return fail("the module has no function to run");
+  return fail(fmt::format("the module has {} functions ({}); choose one with --function", names.size(),
+                          fmt::join(names, ", ")));
+}
+
+// One tensor per argument of `function`, read from the file named for it in NAME=FILE.
+llvm::Expected<std::vector<Tensor>> readArguments(const Function &function, const std::vector<std::string> &inputs) {
+  std::map<std::string, std::string, std::less<>> files;
+  for (const std::string &input : inputs) {
+    size_t equals = input.find('=');
+    if (equals == std::string::npos || equals == 0 || equals + 1 == input.size())
+      return fail(fmt::format("--input '{}' should be NAME=FILE.npy", input));
+    std::string name = input.substr(0, equals);
+    if (!name.empty() && name[0] == '%') name.erase(0, 1);
+    bool isArgument = false;
+    for (const auto &argument : function.arguments()) isArgument |= argument->name() == name;
+    if (!isArgument) {
+      std::vector<std::string> names;
+      for (const auto &argument : function.arguments()) names.push_back("%" + argument->name());
+      return fail(fmt::format("--input names %{}, which is not an argument of @{} (its arguments: {})", name,
+                              function.name(), names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))));
+    }
+    if (!files.emplace(name, input.substr(equals + 1)).second)
+      return fail(fmt::format("argument %{} is given twice with --input", name));
+  }
+  std::vector<Tensor> arguments;
+  for (const auto &argument : function.arguments()) {
+    auto file = files.find(argument->name());
+    if (file == files.end())
+      return fail(fmt::format("argument %{} of @{} ({}) has no --input {}=FILE.npy", argument->name(), function.name(),
+                              toString(argument->type()), argument->name()));
+    npy::Result<npy::Array> array = npy::read(file->second);
+    if (!array) return fail(fmt::format("argument %{}: {}", argument->name(), array.error()));
+    llvm::Expected<Tensor> tensor = tensorFromNpy(*array);
+    if (!tensor) return fail(fmt::format("argument %{}: {}: {}", argument->name(), file->second, llvm::toString(tensor.takeError())));
+    if (tensor->type() != argument->type())
+      return fail(fmt::format("argument %{} of @{} expects {}, but {} holds {}", argument->name(), function.name(),
+                              toString(argument->type()), file->second, toString(tensor->type())));
+    arguments.push_back(std::move(*tensor));
+  }
+  return arguments;
+}
+
+llvm::Error writeResults(const std::vector<Tensor> &results, const std::string &directory) {
+  if (std::error_code error = llvm::sys::fs::create_directories(directory))
+    return fail(fmt::format("cannot create the output directory {}: {}", directory, error.message()));
+  for (size_t i = 0; i < results.size(); ++i) {
+    llvm::SmallString<256> path(directory);
+    llvm::sys::path::append(path, fmt::format("result{}.npy", i));
+    if (std::string error = npy::write(std::string(path), npyFromTensor(results[i])); !error.empty()) return fail(error);
+  }
+  return llvm::Error::success();
+}
+}  // namespace
+
+llvm::Expected<Tensor> tensorFromNpy(const npy::Array &array) {
+  TensorType type{dtypeOf(array.type), array.shape};
+  if (llvm::Error error = checkTensorSize(type)) return error;
+  Tensor tensor(type);
+  interpreter::visitDType(type.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    std::memcpy(tensor.values<T>().data(), array.data.data(), array.data.size());
+  });
+  return tensor;
+}
+
+npy::Array npyFromTensor(const Tensor &tensor) {
+  npy::Array array;
+  array.type = elementTypeOf(tensor.dtype());
+  array.shape = tensor.shape();
+  array.data.resize(tensor.elementCount() * npy::byteSize(array.type));
+  interpreter::visitDType(tensor.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    std::memcpy(array.data.data(), tensor.values<T>().data(), array.data.size());
+  });
+  return array;
+}
+
+llvm::Error runFunction(const Module &module, const TextPositions *positions, Diagnostics &diagnostics,
+                        const RunOptions &options, llvm::raw_ostream &out) {
+  llvm::Expected<const Function *> function = chooseFunction(module, options.functionName);
+  if (!function) return function.takeError();
+  llvm::Expected<std::vector<Tensor>> arguments = readArguments(**function, options.inputs);
+  if (!arguments) return arguments.takeError();
+  llvm::Expected<std::vector<Tensor>> results = interpret(**function, *arguments);
+  if (!results) {
+    // An op that failed is pointed at like a verifier error: in the text, else at its location.
+    llvm::Error unhandled = llvm::handleErrors(results.takeError(), [&](const EvaluationError &error) {
+      diagnostics.report(VerifierError{*function, &error.op(), error.messageWithoutLocation()}, positions);
+    });
+    if (unhandled) return unhandled;
+    return fail("evaluation failed");
+  }
+  if (!options.outputDirectory.empty()) return writeResults(*results, options.outputDirectory);
+  for (size_t i = 0; i < results->size(); ++i) out << "result " << i << ": " << toString((*results)[i]) << "\n";
+  return llvm::Error::success();
+}
+
+}  // namespace kiln
