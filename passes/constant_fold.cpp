@@ -31,8 +31,9 @@ constexpr size_t kMaxStoredElements = 64;
 // handles anyway.
 constexpr int64_t kMaxEvaluatedElements = int64_t{1} << 16;
 
-// Random ops are the rows of Ops.def whose result-type rule is declaredRandom. Their values
-// depend on the run's key, however constant it looks in the IR, so they are never folded.
+// Random ops are the rows of Ops.def whose result-type rule is declaredRandom. They are never
+// folded: a folded draw would freeze one sample into the program, where the op keeps it tied
+// to its key, which later stages may derive from the run's seed.
 bool isRandom(OpKind kind) { return opInfo(kind).resultType == &type_rules::declaredRandom; }
 
 bool isFoldable(const Operation &op) {
