@@ -7,6 +7,8 @@ namespace kiln {
 
 llvm::Error runDeadCodeElimination(Module &module, const PassOptions &options);
 llvm::Error runCommonSubexpressionElimination(Module &module, const PassOptions &options);
+llvm::Error runSimplify(Module &module, const PassOptions &options);
+llvm::Error runConstantFold(Module &module, const PassOptions &options);
 llvm::Error runAutodiff(Module &module, const PassOptions &options);
 
 }  // namespace kiln

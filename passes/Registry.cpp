@@ -12,6 +12,8 @@ const PassInfo kPasses[] = {
      runAutodiff},
     {"cse", "merge ops that compute the same value from the same operands", runCommonSubexpressionElimination},
     {"dce", "remove ops whose results are never used", runDeadCodeElimination},
+    {"simplify", "replace ops by simpler equal values through algebraic identities", runSimplify},
+    {"constant-fold", "evaluate ops whose operands are all constants into constants", runConstantFold},
 };
 }  // namespace
 

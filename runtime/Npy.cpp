@@ -80,7 +80,8 @@ private:
     return true;
   }
   std::string expected(std::string_view what) const {
-    return fmt::format("malformed header: expected {} at offset {} of '{}'", what, position_, text_);
+    std::string_view shown = text_.substr(0, text_.find_last_not_of(' ') + 1);
+    return fmt::format("malformed header: expected {} at offset {} of '{}'", what, position_, shown);
   }
 
   std::optional<std::string> parseString() {
