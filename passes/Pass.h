@@ -15,12 +15,12 @@
 namespace kiln {
 
 // `name{key=value,key=value}` in a pipeline; the pass reads what it understands and rejects
-// the rest through PassOptions::checkOnly.
+// the rest through PassOptions::checkOnly (the pass manager adds the pass's name to the error).
 struct PassOptions {
   std::map<std::string, std::string, std::less<>> values;
 
   std::string get(std::string_view key, std::string_view fallback = "") const;
-  llvm::Error checkOnly(std::string_view pass, std::initializer_list<std::string_view> known) const;
+  llvm::Error checkOnly(std::initializer_list<std::string_view> known) const;
 };
 
 using PassEntry = llvm::Error (*)(Module &module, const PassOptions &options);

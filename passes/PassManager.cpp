@@ -1,5 +1,6 @@
 // The pass manager: pipeline text, running, verifying, printing and timing passes.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <llvm/ADT/StringExtras.h>
 #include <llvm/Support/Timer.h>
 #include <range/v3/algorithm/find.hpp>
@@ -21,10 +22,11 @@ std::string PassOptions::get(std::string_view key, std::string_view fallback) co
   return it == values.end() ? std::string(fallback) : it->second;
 }
 
-llvm::Error PassOptions::checkOnly(std::string_view pass, std::initializer_list<std::string_view> known) const {
+llvm::Error PassOptions::checkOnly(std::initializer_list<std::string_view> known) const {
   for (const auto &[key, value] : values)
     if (ranges::find(known, key) == known.end())
-      return error(fmt::format("pass '{}' has no option '{}'", pass, key));
+      return error(known.size() == 0 ? fmt::format("no option '{}': this pass takes none", key)
+                                     : fmt::format("no option '{}': the options are {}", key, fmt::join(known, ", ")));
   return llvm::Error::success();
 }
 

@@ -219,7 +219,7 @@ std::vector<Function *> defaultTargets(const Module &module) {
 }  // namespace
 
 llvm::Error runAutodiff(Module &module, const PassOptions &options) {
-  if (auto error = options.checkOnly("autodiff", {"function", "wrt", "of"})) return error;
+  if (auto error = options.checkOnly({"function", "wrt", "of"})) return error;
   std::vector<Function *> targets;
   if (std::string name = options.get("function"); !name.empty()) {
     Function *function = module.lookup(name);

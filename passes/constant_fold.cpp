@@ -98,7 +98,7 @@ void foldConstants(Function &function) {
 }  // namespace
 
 llvm::Error runConstantFold(Module &module, const PassOptions &options) {
-  if (auto error = options.checkOnly("constant-fold", {})) return error;
+  if (auto error = options.checkOnly({})) return error;
   for (const auto &function : module.functions()) foldConstants(*function);
   return llvm::Error::success();
 }

@@ -44,7 +44,7 @@ void eliminateCommonSubexpressions(Function &function) {
 }  // namespace
 
 llvm::Error runCommonSubexpressionElimination(Module &module, const PassOptions &options) {
-  if (auto error = options.checkOnly("cse", {})) return error;
+  if (auto error = options.checkOnly({})) return error;
   for (const auto &function : module.functions()) eliminateCommonSubexpressions(*function);
   return llvm::Error::success();
 }

@@ -21,7 +21,7 @@ void eliminateDeadCode(Function &function) {
 }  // namespace
 
 llvm::Error runDeadCodeElimination(Module &module, const PassOptions &options) {
-  if (auto error = options.checkOnly("dce", {})) return error;
+  if (auto error = options.checkOnly({})) return error;
   for (const auto &function : module.functions()) eliminateDeadCode(*function);
   return llvm::Error::success();
 }

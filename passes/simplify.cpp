@@ -312,7 +312,7 @@ void simplifyFunction(Function &function) {
 }  // namespace
 
 llvm::Error runSimplify(Module &module, const PassOptions &options) {
-  if (auto error = options.checkOnly("simplify", {})) return error;
+  if (auto error = options.checkOnly({})) return error;
   for (const auto &function : module.functions()) simplifyFunction(*function);
   return llvm::Error::success();
 }
