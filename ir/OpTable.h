@@ -18,6 +18,12 @@ enum class OpKind {
 #include "ir/Ops.def"
 };
 
+// The number of rows of Ops.def, for tables of rules indexed by OpKind.
+inline constexpr size_t kOpCount = 0
+#define KILN_OP(...) +1
+#include "ir/Ops.def"
+    ;
+
 inline constexpr int kVariadic = -1;
 
 struct AttrSpec {

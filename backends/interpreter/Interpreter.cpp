@@ -21,11 +21,6 @@ void EvaluationError::log(llvm::raw_ostream &out) const {
 }
 
 namespace {
-constexpr size_t kOpCount = 0
-#define KILN_OP(...) +1
-#include "ir/Ops.def"
-    ;
-
 using RuleTable = std::array<interpreter::EvaluationRule, kOpCount>;
 
 RuleTable buildRuleTable() {

@@ -6,11 +6,6 @@
 namespace kiln {
 
 namespace {
-constexpr size_t kOpCount = 0
-#define KILN_OP(...) +1
-#include "ir/Ops.def"
-    ;
-
 const std::array<const GradientRule *, kOpCount> &table() {
   static const auto rows = [] {
     std::array<const GradientRule *, kOpCount> byKind{};
