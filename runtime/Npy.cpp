@@ -237,7 +237,7 @@ Result<Array> decode(std::string_view bytes, std::string_view name) {
     return failure(fmt::format("{} bytes of trailing garbage after the {} bytes of shape {} of '{}'",
                                foundBytes - expectedBytes, expectedBytes, shapeText(array.shape), descriptor(array.type)));
   array.data.resize(expectedBytes);
-  std::memcpy(array.data.data(), bytes.data() + dataStart, expectedBytes);
+  if (expectedBytes > 0) std::memcpy(array.data.data(), bytes.data() + dataStart, expectedBytes);
   if (array.type == ElementType::Bool)
     for (size_t i = 0; i < array.data.size(); ++i)
       if (array.data[i] != std::byte{0} && array.data[i] != std::byte{1})

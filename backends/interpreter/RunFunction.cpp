@@ -110,7 +110,7 @@ llvm::Expected<Tensor> tensorFromNpy(const npy::Array &array) {
   Tensor tensor(type);
   interpreter::visitDType(type.dtype, [&](auto zero) {
     using T = decltype(zero);
-    std::memcpy(tensor.values<T>().data(), array.data.data(), array.data.size());
+    if (!array.data.empty()) std::memcpy(tensor.values<T>().data(), array.data.data(), array.data.size());
   });
   return tensor;
 }
@@ -122,7 +122,7 @@ npy::Array npyFromTensor(const Tensor &tensor) {
   array.data.resize(tensor.elementCount() * npy::byteSize(array.type));
   interpreter::visitDType(tensor.dtype(), [&](auto zero) {
     using T = decltype(zero);
-    std::memcpy(array.data.data(), tensor.values<T>().data(), array.data.size());
+    if (!array.data.empty()) std::memcpy(array.data.data(), tensor.values<T>().data(), array.data.size());
   });
   return array;
 }

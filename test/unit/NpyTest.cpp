@@ -12,7 +12,7 @@ namespace {
 
 template <typename T> Array makeArray(ElementType type, std::vector<int64_t> shape, std::vector<T> values) {
   Array array{type, std::move(shape), std::vector<std::byte>(values.size() * sizeof(T))};
-  std::memcpy(array.data.data(), values.data(), array.data.size());
+  if (!values.empty()) std::memcpy(array.data.data(), values.data(), array.data.size());
   return array;
 }
 
