@@ -18,6 +18,12 @@ public:
   void warning(llvm::SMRange where, const llvm::Twine &message) { report(where, llvm::SourceMgr::DK_Warning, message); }
   void note(llvm::SMRange where, const llvm::Twine &message) { report(where, llvm::SourceMgr::DK_Note, message); }
 
+  // For a failure with no place in any source, such as a compiler bug found by the verifier.
+  void error(const llvm::Twine &message) {
+    ++errors_;
+    out_ << "kiln: error: " << message << "\n";
+  }
+
   unsigned errorCount() const { return errors_; }
   // After this many errors the rest are noise: callers stop early.
   bool tooManyErrors() const { return errors_ >= kMaxErrors; }
