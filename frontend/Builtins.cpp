@@ -321,8 +321,8 @@ Object randomParameter(BuiltinCall &call, Distribution distribution, double firs
   if (!isFloat(parameter.type.dtype))
     return call.error(call.where, fmt::format("'{}' draws floats, but '{}' is {}", call.name, parameter.path, toString(parameter.type)));
   if (distribution == Distribution::Uniform)
-    return call.create(OpKind::RandomUniform, {call.lowerer.initializerKey}, {{"low", first}, {"high", second}}, parameter.type);
-  return call.create(OpKind::RandomNormal, {call.lowerer.initializerKey}, {{"mean", first}, {"stddev", second}}, parameter.type);
+    return call.create(OpKind::RandomUniform, {call.lowerer.randomKey()}, {{"low", first}, {"high", second}}, parameter.type);
+  return call.create(OpKind::RandomNormal, {call.lowerer.randomKey()}, {{"mean", first}, {"stddev", second}}, parameter.type);
 }
 
 // glorot (Xavier): limit = sqrt(6 / (fan_in + fan_out)), stddev = sqrt(2 / (fan_in + fan_out));

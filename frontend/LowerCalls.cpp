@@ -113,6 +113,9 @@ Object Lowerer::callFunction(const FnDecl &fn, Scope &definingScope, const std::
     if (!result.isPoison() && fn.result &&
         !checkType(*fn.result, result, calleeScope, fn.body.range, fmt::format("the result of '{}'", name)))
       result = Object::poison();
+  } else {
+    // The body never ran: whether a parameter is used is unknown.
+    for (auto &entry : calleeScope.names()) entry.second.used = true;
   }
   finishScope(calleeScope);
   --callDepth;
@@ -234,8 +237,10 @@ bool Lowerer::checkType(const TypeExpr &type, Object &value, Scope &scope, llvm:
     if (dim->isEllipsis) break;
     int64_t extent = actual.shape[--axis];
     const auto *name = llvm::dyn_cast<NameExpr>(dim->size.get());
-    if (name && !scope.find(name->name)) {
+    Binding *outer = name ? scope.find(name->name) : nullptr;
+    if (name && (!outer || (outer->isDimension && !scope.findHere(name->name)))) {
       Binding binding{Object::ofInt(extent), dim->range, true};
+      binding.isDimension = true;
       scope.define(name->name, binding);
       continue;
     }

@@ -159,9 +159,9 @@ void Lowerer::lowerInit(Module &module) {
     const ParameterSlot &slot = parameters_[index];
     llvm::SMRange where = slot.decl->initializer->range;
     setLocation(where);
-    // Each parameter draws from its own stream: key = seed + index.
-    initializerKey = index == 0 ? seed
-                                : builder_->create(OpKind::Add, {seed, builder_->constant(TensorType{DType::I64, {}}, Ints{static_cast<int64_t>(index)})});
+    seed_ = seed;
+    initializingIndex_ = static_cast<int64_t>(index);
+    key_ = nullptr;
     initializing = &slot;
     Object value = evaluate(*slot.decl->initializer, *slot.owner->scope);
     initializing = nullptr;
@@ -186,6 +186,15 @@ void Lowerer::lowerInit(Module &module) {
   }
   function->setResults(std::move(results));
   builder_.reset();
+}
+
+// Each parameter draws from its own stream: key = seed + index.
+kiln::Value *Lowerer::randomKey() {
+  if (!key_)
+    key_ = initializingIndex_ == 0
+               ? seed_
+               : builder_->create(OpKind::Add, {seed_, builder_->constant(TensorType{DType::I64, {}}, Ints{initializingIndex_})});
+  return key_;
 }
 
 void Lowerer::lowerLoss(Module &module, const TrainDecl &train, const std::shared_ptr<Instance> &model) {
@@ -228,6 +237,8 @@ void Lowerer::lowerLoss(Module &module, const TrainDecl &train, const std::share
     if (value.kind == Object::Kind::Tensor && (value.tensor->type().rank() != 0 || !isFloat(value.tensor->type().dtype))) {
       diagnostics_.error(loss->value->range, fmt::format("the loss must be a float scalar, but is {}", toString(value.tensor->type())));
     } else if (!value.isPoison()) {
+      if (value.kind == Object::Kind::Tensor && value.tensor->name().empty() && !value.tensor->isArgument())
+        value.tensor->setName("loss");
       setResults(*function, value, loss->value->range);
     }
     finishScope(scope);
@@ -325,7 +336,11 @@ void Lowerer::checkTrainSettings(const TrainDecl &train, Scope &scope) {
 std::unique_ptr<Module> Lowerer::run(const File &user, const std::vector<const File *> &library) {
   for (const File *file : library) declareGlobals(*file, true);
   declareGlobals(user, false);
-  for (const auto &[name, size] : options_.dims) globals_.define(name, Binding{Object::ofInt(size), llvm::SMRange(), true});
+  for (const auto &[name, size] : options_.dims) {
+    Binding binding{Object::ofInt(size), llvm::SMRange(), true};
+    binding.isDimension = true;
+    globals_.define(name, binding);
+  }
   for (const DimDecl &dim : user.dims) {
     if (Binding *given = globals_.findHere(dim.name)) {
       if (given->value.kind == Object::Kind::Int && !given->where.isValid()) continue;  // --dim wins
@@ -338,7 +353,9 @@ std::unique_ptr<Module> Lowerer::run(const File &user, const std::vector<const F
       diagnostics_.error(dim.value->range, fmt::format("dimension '{}' must be positive, not {}", dim.name, *size));
       continue;
     }
-    globals_.define(dim.name, Binding{Object::ofInt(*size), dim.nameRange, true});
+    Binding binding{Object::ofInt(*size), dim.nameRange, true};
+    binding.isDimension = true;
+    globals_.define(dim.name, binding);
   }
   for (const auto &train : user.trains)
     if (!userGlobals_.contains(train->modelName)) diagnostics_.error(train->modelRange, fmt::format("no model named '{}'", train->modelName));

@@ -103,7 +103,8 @@ private:
 public:
   // Set while a `param` initializer is evaluated in @init: initializers fill this parameter.
   const ParameterSlot *initializing = nullptr;
-  kiln::Value *initializerKey = nullptr;
+  // The random key of the parameter being initialized, seed + its index, built when first used.
+  kiln::Value *randomKey();
   // Names the instances created while a layer's members are evaluated: `blocks.2`.
   std::vector<std::string> instancePath;
   bool creatingInstances = false;
@@ -119,6 +120,9 @@ private:
   std::unique_ptr<Builder> builder_;
   Function *function_ = nullptr;
   int64_t unrolledSteps_ = 0;
+  kiln::Value *seed_ = nullptr;
+  int64_t initializingIndex_ = 0;
+  kiln::Value *key_ = nullptr;
   std::unordered_map<const kiln::Value *, llvm::SMRange> declaredAt_;
   std::unordered_set<const char *> warnedAt_;
 };

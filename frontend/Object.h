@@ -105,6 +105,9 @@ struct Binding {
   bool reassignable = false;  // a `let` or an argument: `name = ...` may rebind it
   bool warnIfUnused = false;
   const char *role = "value";  // "value" or "parameter", for the unused warning
+  // A symbolic dimension (`dim B`, `--dim B=`, or bound by a signature): each function
+  // signature binds its own, so that a library function's `B` is not the model's.
+  bool isDimension = false;
 };
 
 // Names visible at one point. Lookup walks outward through the parents.
