@@ -2,6 +2,9 @@
 // caret with the culprit's range underlined, printed by llvm::SourceMgr.
 #pragma once
 
+#include <set>
+#include <string>
+
 #include <llvm/ADT/Twine.h>
 #include <llvm/Support/SMLoc.h>
 #include <llvm/Support/SourceMgr.h>
@@ -32,7 +35,15 @@ public:
   static constexpr unsigned kMaxErrors = 30;
 
 private:
+  // Code lowered twice (into @forward and @loss) would report its problems twice: a message
+  // already given at the same place is dropped, and so are the notes that follow it.
   void report(llvm::SMRange where, llvm::SourceMgr::DiagKind kind, const llvm::Twine &message) {
+    if (kind == llvm::SourceMgr::DK_Note) {
+      if (droppingNotes_) return;
+    } else {
+      droppingNotes_ = !reported_.emplace(where.Start.getPointer(), message.str()).second;
+      if (droppingNotes_) return;
+    }
     if (kind == llvm::SourceMgr::DK_Error) ++errors_;
     llvm::ArrayRef<llvm::SMRange> ranges;
     // A range that spans lines would underline nothing useful: show the caret alone.
@@ -45,6 +56,8 @@ private:
   llvm::SourceMgr &sources_;
   llvm::raw_ostream &out_;
   unsigned errors_ = 0;
+  std::set<std::pair<const char *, std::string>> reported_;
+  bool droppingNotes_ = false;
 };
 
 }  // namespace kiln::lang

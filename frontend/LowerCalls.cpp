@@ -176,6 +176,21 @@ Object Lowerer::instantiate(const ComponentDecl &decl, Arguments arguments, llvm
     parameters_.push_back(ParameterSlot{path, *type, &param, instance});
     scope.define(param.name, Binding{slot, param.nameRange, true});
   }
+  // Named methods are visible by their bare names inside the component: `encode(x)`.
+  for (const FnDecl &method : decl.methods) {
+    if (!ok || method.name.empty()) continue;
+    if (Binding *previous = scope.findHere(method.name)) {
+      diagnostics_.error(method.nameRange, fmt::format("'{}' is already defined in {}", method.name, decl.name));
+      diagnostics_.note(previous->where, "first defined here");
+      ok = false;
+      continue;
+    }
+    Object function;
+    function.kind = Object::Kind::Function;
+    function.function = &method;
+    function.definingScope = &scope;
+    scope.define(method.name, Binding{function, method.nameRange, true});
+  }
   --callDepth;
   if (!ok) return Object::poison();
   Object object;
