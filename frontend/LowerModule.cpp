@@ -79,9 +79,11 @@ std::shared_ptr<Instance> Lowerer::instantiateModel(const ComponentDecl &model) 
 }
 
 Function *Lowerer::beginFunction(Module &module, const std::string &name, llvm::SMRange where) {
-  auto [line, column] = diagnostics_.sources().getLineAndColumn(where.Start);
-  unsigned buffer = diagnostics_.sources().FindBufferContainingLoc(where.Start);
-  Location location{diagnostics_.sources().getMemoryBuffer(buffer)->getBufferIdentifier().str(), line, column};
+  Location location;
+  if (unsigned buffer = where.isValid() ? diagnostics_.sources().FindBufferContainingLoc(where.Start) : 0) {
+    auto [line, column] = diagnostics_.sources().getLineAndColumn(where.Start, buffer);
+    location = Location{diagnostics_.sources().getMemoryBuffer(buffer)->getBufferIdentifier().str(), line, column};
+  }
   function_ = module.addFunction(std::make_unique<Function>(name, location));
   builder_ = std::make_unique<Builder>(*function_);
   return function_;
