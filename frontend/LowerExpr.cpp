@@ -474,7 +474,7 @@ Object Lowerer::evaluateBlock(const Block &block, Scope &scope) {
 void Lowerer::finishScope(Scope &scope) {
   for (const std::string &name : scope.namesInOrder) {
     Binding *binding = scope.findHere(name);
-    if (!binding || binding->used || !binding->warnIfUnused || name.starts_with("_")) continue;
+    if (!binding || binding->used || !binding->warnIfUnused || binding->value.isPoison() || name.starts_with("_")) continue;
     if (!warnedAt_.insert(binding->where.Start.getPointer()).second) continue;
     diagnostics_.warning(binding->where, fmt::format("unused {} '{}'", binding->role, name));
   }

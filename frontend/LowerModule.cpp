@@ -103,6 +103,7 @@ bool Lowerer::setResults(Function &function, const Object &result, llvm::SMRange
   std::vector<Object> parts = result.kind == Object::Kind::Tuple ? *result.elements : std::vector<Object>{result};
   std::vector<kiln::Value *> values;
   for (const Object &part : parts) {
+    if (part.isPoison()) return false;
     if (part.kind != Object::Kind::Tensor) {
       diagnostics_.error(where, fmt::format("@{} must return tensors, not {}", function.name(), describe(part)));
       return false;
