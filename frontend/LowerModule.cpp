@@ -51,7 +51,8 @@ void Lowerer::declareGlobals(const File &file, bool isLibrary) {
 
 const ComponentDecl *Lowerer::chooseModel(const File &user) {
   std::string wanted = options_.modelName;
-  if (wanted.empty() && !user.trains.empty()) wanted = user.trains.front()->modelName;
+  for (const auto &train : user.trains)
+    if (wanted.empty() && userGlobals_.contains(train->modelName)) wanted = train->modelName;
   std::vector<const ComponentDecl *> models;
   for (const auto &component : user.components)
     if (component->isModel) models.push_back(component.get());
@@ -360,14 +361,15 @@ std::unique_ptr<Module> Lowerer::run(const File &user, const std::vector<const F
     binding.isDimension = true;
     globals_.define(dim.name, binding);
   }
+  if (diagnostics_.errorCount() > 0) return nullptr;
+  // A train block naming no model is reported, and the file's model is still checked.
   for (const auto &train : user.trains)
     if (!userGlobals_.contains(train->modelName)) diagnostics_.error(train->modelRange, fmt::format("no model named '{}'", train->modelName));
-  if (diagnostics_.errorCount() > 0) return nullptr;
 
   const ComponentDecl *modelDecl = chooseModel(user);
   if (!modelDecl) return nullptr;
   std::shared_ptr<Instance> model = instantiateModel(*modelDecl);
-  if (!model || diagnostics_.errorCount() > 0) return nullptr;
+  if (!model) return nullptr;
 
   auto module = std::make_unique<Module>();
   lowerForward(*module, model);
