@@ -121,6 +121,18 @@ bool Lowerer::countStep(llvm::SMRange where) {
 
 Object Lowerer::evaluate(const Expr &expr, Scope &scope) {
   if (diagnostics_.tooManyErrors()) return Object::poison();
+  // Nesting inside one expression is bounded by the parser, but calls multiply it.
+  if (evaluationDepth_ >= kMaxEvaluationDepth) {
+    diagnostics_.error(expr.range, "expressions and calls nest too deeply to evaluate");
+    return Object::poison();
+  }
+  ++evaluationDepth_;
+  Object result = evaluateUnguarded(expr, scope);
+  --evaluationDepth_;
+  return result;
+}
+
+Object Lowerer::evaluateUnguarded(const Expr &expr, Scope &scope) {
   switch (expr.kind) {
   case ExprKind::Integer: return Object::ofInt(llvm::cast<IntegerExpr>(expr).value);
   case ExprKind::Float: return Object::ofFloat(llvm::cast<FloatExpr>(expr).value);

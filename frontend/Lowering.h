@@ -30,6 +30,7 @@ struct Arguments {
 
 // Guards against runaway compile-time evaluation on hostile input.
 constexpr int kMaxCallDepth = 64;
+constexpr int kMaxEvaluationDepth = 2000;
 constexpr int64_t kMaxUnrolledSteps = 200000;
 constexpr int64_t kMaxElements = int64_t{1} << 40;
 
@@ -74,6 +75,7 @@ public:
 private:
   friend class BuiltinCall;
   // LowerExpr.cpp
+  Object evaluateUnguarded(const Expr &expr, Scope &scope);
   Object evaluateName(const NameExpr &expr, Scope &scope);
   Object evaluateMember(const MemberExpr &expr, Scope &scope);
   Object evaluateIndex(const IndexExpr &expr, Scope &scope);
@@ -120,6 +122,7 @@ private:
   std::unique_ptr<Builder> builder_;
   Function *function_ = nullptr;
   int64_t unrolledSteps_ = 0;
+  int evaluationDepth_ = 0;
   kiln::Value *seed_ = nullptr;
   int64_t initializingIndex_ = 0;
   kiln::Value *key_ = nullptr;

@@ -46,6 +46,25 @@ private:
     Parser &parser_;
   };
 
+  // A chain like `a + b + c ...` or `x.a.b ...` nests one tree level per link: each link
+  // counts toward kMaxNesting until the chain's parse function returns.
+  class ChainGuard {
+  public:
+    explicit ChainGuard(Parser &parser) : parser_(parser) {}
+    void link() {
+      ++parser_.nesting_;
+      ++links_;
+      if (parser_.nesting_ > kMaxNesting) parser_.fail(parser_.token_.range, "expression is nested or chained too deeply");
+    }
+    ~ChainGuard() { parser_.nesting_ -= links_; }
+    ChainGuard(const ChainGuard &) = delete;
+    ChainGuard &operator=(const ChainGuard &) = delete;
+
+  private:
+    Parser &parser_;
+    int links_ = 0;
+  };
+
   // Line breaks are ignored inside (), [] and {} of an expression.
   class BracketGuard {
   public:
@@ -511,7 +530,9 @@ ExprPtr Parser::parseExpr() {
 // or := and ('or' and)*
 ExprPtr Parser::parseOr() {
   ExprPtr lhs = parseAnd();
+  ChainGuard chain(*this);
   while (onSameLine() && is(TokenKind::KwOr)) {
+    chain.link();
     llvm::SMRange operatorRange = token_.range;
     advance();
     lhs = makeBinary(BinaryOp::Or, operatorRange, std::move(lhs), parseAnd());
@@ -522,7 +543,9 @@ ExprPtr Parser::parseOr() {
 // and := not ('and' not)*
 ExprPtr Parser::parseAnd() {
   ExprPtr lhs = parseNot();
+  ChainGuard chain(*this);
   while (onSameLine() && is(TokenKind::KwAnd)) {
+    chain.link();
     llvm::SMRange operatorRange = token_.range;
     advance();
     lhs = makeBinary(BinaryOp::And, operatorRange, std::move(lhs), parseNot());
@@ -577,7 +600,9 @@ ExprPtr Parser::parseRange() {
 // additive := multiplicative (('+' | '-') multiplicative)*
 ExprPtr Parser::parseAdditive() {
   ExprPtr lhs = parseMultiplicative();
+  ChainGuard chain(*this);
   while (onSameLine() && (is(TokenKind::Plus) || is(TokenKind::Minus))) {
+    chain.link();
     BinaryOp op = is(TokenKind::Plus) ? BinaryOp::Add : BinaryOp::Sub;
     llvm::SMRange operatorRange = token_.range;
     advance();
@@ -589,6 +614,7 @@ ExprPtr Parser::parseAdditive() {
 // multiplicative := unary (('*' | '/' | '%' | '@') unary)*
 ExprPtr Parser::parseMultiplicative() {
   ExprPtr lhs = parseUnary();
+  ChainGuard chain(*this);
   for (;;) {
     if (!onSameLine()) return lhs;
     BinaryOp op;
@@ -599,6 +625,7 @@ ExprPtr Parser::parseMultiplicative() {
     case TokenKind::At: op = BinaryOp::MatMul; break;
     default: return lhs;
     }
+    chain.link();
     llvm::SMRange operatorRange = token_.range;
     advance();
     lhs = makeBinary(op, operatorRange, std::move(lhs), parseUnary());
@@ -633,7 +660,9 @@ ExprPtr Parser::parseUnary() {
 // The '(' or '[' must be on the primary's line: on the next one it starts a new statement.
 ExprPtr Parser::parsePostfix() {
   ExprPtr expr = parsePrimary();
+  ChainGuard chain(*this);
   for (;;) {
+    if (is(TokenKind::Dot) || (onSameLine() && (is(TokenKind::LeftParen) || is(TokenKind::LeftBracket)))) chain.link();
     if (is(TokenKind::Dot)) {
       advance();
       Token member = expect(TokenKind::Identifier, "a member name after '.'");
