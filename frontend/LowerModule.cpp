@@ -202,17 +202,8 @@ kiln::Value *Lowerer::randomKey() {
 }
 
 void Lowerer::lowerLoss(Module &module, const TrainDecl &train, const std::shared_ptr<Instance> &model) {
+  // The model's members and methods are visible by their bare names: `forward(x)`.
   Scope scope(model->scope.get());
-  // The model's methods are called by their bare names in a train block: `forward(x)`.
-  for (const FnDecl &method : model->decl->methods) {
-    if (method.name.empty()) continue;
-    Object function;
-    function.kind = Object::Kind::Function;
-    function.function = &method;
-    function.instance = model;
-    function.definingScope = model->scope.get();
-    scope.define(method.name, Binding{function, method.nameRange, true});
-  }
   Function *function = beginFunction(module, "loss", train.modelRange);
   Arguments arguments;
   bool ok = addInputs(*this, *function, train.inputs, scope, arguments, declaredAt_, "input");
