@@ -75,9 +75,10 @@ kiln::Value *Lowerer::asTensor(const Object &object, std::optional<DType> dtype,
     diagnostics_.error(where, fmt::format("the float {} cannot be used with an {} tensor", formatFloat(object.number), dtypeName(type)));
     return nullptr;
   }
-  setLocation(where);
   AttrValue value = isFloat(type) ? AttrValue(Floats{object.asDouble()}) : AttrValue(Ints{object.integer});
-  return builder_->constant(TensorType{type, {}}, std::move(value));
+  // Through the type rule, which rejects what the dtype cannot hold (2 as an i1).
+  Object constant = createOp(OpKind::Constant, {}, {{"value", std::move(value)}}, TensorType{type, {}}, where);
+  return constant.isPoison() ? nullptr : constant.tensor;
 }
 
 void Lowerer::noteDeclarations(const std::vector<kiln::Value *> &operands) {
