@@ -150,8 +150,19 @@ void Lowerer::lowerForward(Module &module, const std::shared_ptr<Instance> &mode
   if (!addInputs(*this, *function, forward->parameters, *model->scope, arguments, declaredAt_, "input")) return;
   addParameterArguments(*function);
   Object result = callFunction(*forward, *model->scope, model, std::move(arguments), forward->nameRange);
-  setResults(*function, result, forward->body.range);
+  if (setResults(*function, result, forward->body.range)) warnUnusedParameters(*function);
   builder_.reset();
+}
+
+// A parameter that @forward never reads is trained for nothing: warned once per declaration.
+void Lowerer::warnUnusedParameters(const Function &function) {
+  std::unordered_set<const kiln::Value *> read(function.results().begin(), function.results().end());
+  for (const auto &op : function.ops()) read.insert(op->operands().begin(), op->operands().end());
+  for (size_t index = 0; index < parameters_.size(); ++index) {
+    const ParameterSlot &slot = parameters_[index];
+    if (read.contains(parameterValues_[index]) || !warnedAt_.insert(slot.decl->nameRange.Start.getPointer()).second) continue;
+    diagnostics_.warning(slot.decl->nameRange, fmt::format("parameter '{}' is never used by forward", slot.path));
+  }
 }
 
 void Lowerer::lowerInit(Module &module) {

@@ -101,6 +101,7 @@ private:
   Function *beginFunction(Module &module, const std::string &name, llvm::SMRange where);
   void addParameterArguments(Function &function);
   bool setResults(Function &function, const Object &result, llvm::SMRange where);
+  void warnUnusedParameters(const Function &function);
 
 public:
   // Set while a `param` initializer is evaluated in @init: initializers fill this parameter.
