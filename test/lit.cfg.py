@@ -12,5 +12,7 @@ config.test_exec_root = os.path.join(os.path.dirname(config.kiln_unit_test_dir),
 
 config.environment["PATH"] = os.pathsep.join([config.kiln_bin_dir, config.llvm_tools_dir, config.environment.get("PATH", "")])
 config.substitutions.append(("%kiln-opt", os.path.join(config.kiln_bin_dir, "kiln-opt")))
+# After %kiln-opt, which it is a prefix of.
+config.substitutions.append(("%kiln", os.path.join(config.kiln_bin_dir, "kiln")))
 config.substitutions.append(("%python", "/usr/bin/python3"))
 config.substitutions.append(("%test-root", config.test_source_root))

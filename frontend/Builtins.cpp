@@ -1,0 +1,527 @@
+// Functions callable by name that no Kiln source defines: every op of the IR table (its
+// operands positional, its attributes named, negative axes normalised), the shape functions
+// whose result type the op table cannot derive (reshape, cast, one_hot, ...), compile-time
+// math on numbers, and the parameter initializers.
+#include <cmath>
+
+#include <fmt/format.h>
+#include <llvm/ADT/StringMap.h>
+#include <llvm/Support/CheckedArithmetic.h>
+
+#include "frontend/Lowering.h"
+
+namespace kiln::lang {
+
+// Arguments of a built-in bound to its parameter names, with typed accessors that report
+// located errors.
+class BuiltinCall {
+public:
+  BuiltinCall(Lowerer &lowerer, const std::string &name, Arguments &arguments, llvm::SMRange where)
+      : lowerer(lowerer), name(name), arguments(arguments), where(where) {}
+
+  // Assigns positional and named arguments to `parameters`; the first `required` must be given.
+  bool bind(std::vector<std::string_view> parameters, size_t required) {
+    slots_.assign(parameters.size(), nullptr);
+    size_t nextPositional = 0;
+    for (const Arguments::Entry &entry : arguments.entries) {
+      size_t slot = parameters.size();
+      if (entry.name.empty()) slot = nextPositional++;
+      else
+        for (size_t i = 0; i < parameters.size(); ++i)
+          if (parameters[i] == entry.name) slot = i;
+      if (slot >= parameters.size()) {
+        if (entry.name.empty())
+          error(entry.range, fmt::format("'{}' takes at most {} arguments", name, parameters.size()));
+        else
+          error(entry.range, fmt::format("'{}' has no parameter '{}'", name, entry.name));
+        return false;
+      }
+      if (slots_[slot]) {
+        error(entry.range, fmt::format("argument '{}' of '{}' is given twice", parameters[slot], name));
+        return false;
+      }
+      slots_[slot] = &entry;
+    }
+    for (size_t i = 0; i < required; ++i)
+      if (!slots_[i]) {
+        error(where, fmt::format("'{}' needs argument '{}'", name, parameters[i]));
+        return false;
+      }
+    return true;
+  }
+
+  bool has(size_t slot) const { return slots_[slot] != nullptr; }
+  const Object &value(size_t slot) const { return slots_[slot]->value; }
+  llvm::SMRange range(size_t slot) const { return slots_[slot] ? slots_[slot]->range : where; }
+
+  kiln::Value *tensor(size_t slot, std::optional<DType> dtype = std::nullopt) {
+    return lowerer.asTensor(value(slot), dtype, range(slot));
+  }
+  std::optional<int64_t> integer(size_t slot, int64_t fallback) {
+    if (!has(slot)) return fallback;
+    if (value(slot).kind == Object::Kind::Int) return value(slot).integer;
+    error(range(slot), fmt::format("expected an int, found {}", describe(value(slot))));
+    return std::nullopt;
+  }
+  std::optional<double> number(size_t slot, double fallback) {
+    if (!has(slot)) return fallback;
+    if (value(slot).kind == Object::Kind::Int || value(slot).kind == Object::Kind::Float) return value(slot).asDouble();
+    error(range(slot), fmt::format("expected a number, found {}", describe(value(slot))));
+    return std::nullopt;
+  }
+  std::optional<DType> dtype(size_t slot, DType fallback) {
+    if (!has(slot)) return fallback;
+    if (value(slot).kind == Object::Kind::DType) return value(slot).dtype;
+    error(range(slot), fmt::format("expected a dtype (f32, f64, i32, i64, bool), found {}", describe(value(slot))));
+    return std::nullopt;
+  }
+  std::optional<Ints> ints(size_t slot) {
+    const Object &list = value(slot);
+    if (list.kind == Object::Kind::Int) return Ints{list.integer};
+    Ints result;
+    if (list.isSequence()) {
+      for (const Object &element : *list.elements) {
+        if (element.kind != Object::Kind::Int) break;
+        result.push_back(element.integer);
+      }
+      if (result.size() == list.elements->size()) return result;
+    }
+    error(range(slot), fmt::format("expected a list of ints, found {}", describe(list)));
+    return std::nullopt;
+  }
+  std::optional<std::vector<kiln::Value *>> tensors(size_t slot) {
+    const Object &list = value(slot);
+    if (!list.isSequence() || list.elements->empty()) {
+      error(range(slot), fmt::format("expected a non-empty list of tensors, found {}", describe(list)));
+      return std::nullopt;
+    }
+    std::vector<kiln::Value *> result;
+    for (const Object &element : *list.elements) {
+      kiln::Value *tensor = lowerer.asTensor(element, std::nullopt, range(slot));
+      if (!tensor) return std::nullopt;
+      result.push_back(tensor);
+    }
+    return result;
+  }
+  std::optional<Shape> shape(size_t slot) {
+    std::optional<Ints> extents = ints(slot);
+    if (!extents) return std::nullopt;
+    for (int64_t extent : *extents)
+      if (extent < 1) {
+        error(range(slot), fmt::format("dimensions must be positive: [{}]", fmt::join(*extents, ", ")));
+        return std::nullopt;
+      }
+    if (!lowerer.checkElementCount(*extents, range(slot))) return std::nullopt;
+    return *extents;
+  }
+  // An axis of a tensor of `rank`, counted from the end when negative.
+  std::optional<int64_t> axis(size_t slot, int64_t fallback, int64_t rank) {
+    std::optional<int64_t> value = integer(slot, fallback);
+    if (!value) return std::nullopt;
+    int64_t normalised = *value < 0 ? *value + rank : *value;
+    if (normalised < 0 || normalised >= rank) {
+      error(range(slot), fmt::format("axis {} is out of range for rank {}", *value, rank));
+      return std::nullopt;
+    }
+    return normalised;
+  }
+  Object create(OpKind kind, std::vector<kiln::Value *> operands, std::vector<NamedAttribute> attributes = {},
+                std::optional<TensorType> declared = std::nullopt) {
+    return lowerer.createOp(kind, std::move(operands), std::move(attributes), std::move(declared), where);
+  }
+  Object error(llvm::SMRange at, const std::string &message) {
+    lowerer.diagnostics().error(at, message);
+    return Object::poison();
+  }
+
+  Lowerer &lowerer;
+  const std::string &name;
+  Arguments &arguments;
+  llvm::SMRange where;
+
+private:
+  std::vector<const Arguments::Entry *> slots_;
+};
+
+namespace {
+using Handler = Object (*)(BuiltinCall &);
+
+// reshape(x, shape): one extent may be -1, inferred from the element count.
+Object reshape(BuiltinCall &call) {
+  if (!call.bind({"x", "shape"}, 2)) return Object::poison();
+  kiln::Value *x = call.tensor(0);
+  std::optional<Ints> extents = call.ints(1);
+  if (!x || !extents) return Object::poison();
+  int64_t known = 1, inferred = -1;
+  for (size_t i = 0; i < extents->size(); ++i) {
+    if ((*extents)[i] == -1 && inferred < 0) {
+      inferred = static_cast<int64_t>(i);
+      continue;
+    }
+    if ((*extents)[i] < 1) return call.error(call.range(1), fmt::format("cannot reshape to [{}]", fmt::join(*extents, ", ")));
+    std::optional<int64_t> product = llvm::checkedMul(known, (*extents)[i]);
+    if (!product) return call.error(call.range(1), "the shape has too many elements");
+    known = *product;
+  }
+  Shape shape = *extents;
+  int64_t count = x->type().elementCount();
+  if (inferred >= 0) {
+    if (count % known != 0)
+      return call.error(call.range(1), fmt::format("cannot reshape {} to [{}]", toString(x->type()), fmt::join(*extents, ", ")));
+    shape[inferred] = count / known;
+  }
+  return call.create(OpKind::Reshape, {x}, {}, x->type().withShape(shape));
+}
+
+// flatten(x, start: 1): merges the axes from `start` on into one.
+Object flatten(BuiltinCall &call) {
+  if (!call.bind({"x", "start"}, 1)) return Object::poison();
+  kiln::Value *x = call.tensor(0);
+  if (!x) return Object::poison();
+  std::optional<int64_t> start = call.axis(1, 1, x->type().rank());
+  if (!start) return Object::poison();
+  Shape shape(x->type().shape.begin(), x->type().shape.begin() + *start);
+  int64_t merged = 1;
+  for (int64_t axis = *start; axis < x->type().rank(); ++axis) merged *= x->type().shape[axis];
+  shape.push_back(merged);
+  return call.create(OpKind::Reshape, {x}, {}, x->type().withShape(shape));
+}
+
+// transpose(x): swaps the last two axes; transpose(x, perm: [...]) permutes them all.
+Object transpose(BuiltinCall &call) {
+  if (!call.bind({"x", "perm"}, 1)) return Object::poison();
+  kiln::Value *x = call.tensor(0);
+  if (!x) return Object::poison();
+  int64_t rank = x->type().rank();
+  Ints perm;
+  if (call.has(1)) {
+    std::optional<Ints> given = call.ints(1);
+    if (!given) return Object::poison();
+    for (int64_t axis : *given) perm.push_back(axis < 0 ? axis + rank : axis);
+  } else {
+    if (rank < 2) return call.error(call.range(0), fmt::format("transpose needs rank 2 or more, not {}", toString(x->type())));
+    for (int64_t axis = 0; axis < rank; ++axis) perm.push_back(axis);
+    std::swap(perm[rank - 1], perm[rank - 2]);
+  }
+  return call.create(OpKind::Transpose, {x}, {{"perm", perm}});
+}
+
+Object concat(BuiltinCall &call) {
+  if (!call.bind({"tensors", "axis"}, 1)) return Object::poison();
+  auto tensors = call.tensors(0);
+  if (!tensors) return Object::poison();
+  std::optional<int64_t> axis = call.axis(1, 0, tensors->front()->type().rank());
+  if (!axis) return Object::poison();
+  return call.create(OpKind::Concat, *tensors, {{"axis", *axis}});
+}
+
+// stack(tensors, axis: 0): a new axis of size one on each, then concat along it.
+Object stack(BuiltinCall &call) {
+  if (!call.bind({"tensors", "axis"}, 1)) return Object::poison();
+  auto tensors = call.tensors(0);
+  if (!tensors) return Object::poison();
+  std::optional<int64_t> axis = call.axis(1, 0, tensors->front()->type().rank() + 1);
+  if (!axis) return Object::poison();
+  std::vector<kiln::Value *> expanded;
+  for (kiln::Value *tensor : *tensors) {
+    Shape shape = tensor->type().shape;
+    shape.insert(shape.begin() + *axis, 1);
+    Object reshaped = call.create(OpKind::Reshape, {tensor}, {}, tensor->type().withShape(shape));
+    if (reshaped.isPoison()) return reshaped;
+    expanded.push_back(reshaped.tensor);
+  }
+  return call.create(OpKind::Concat, expanded, {{"axis", *axis}});
+}
+
+Object expandDims(BuiltinCall &call) {
+  if (!call.bind({"x", "axis"}, 2)) return Object::poison();
+  kiln::Value *x = call.tensor(0);
+  if (!x) return Object::poison();
+  std::optional<int64_t> axis = call.axis(1, 0, x->type().rank() + 1);
+  if (!axis) return Object::poison();
+  Shape shape = x->type().shape;
+  shape.insert(shape.begin() + *axis, 1);
+  return call.create(OpKind::Reshape, {x}, {}, x->type().withShape(shape));
+}
+
+Object cast(BuiltinCall &call) {
+  if (!call.bind({"x", "dtype"}, 2)) return Object::poison();
+  kiln::Value *x = call.tensor(0);
+  std::optional<DType> dtype = call.dtype(1, DType::F32);
+  if (!x || !dtype) return Object::poison();
+  return call.create(OpKind::Cast, {x}, {}, x->type().withDType(*dtype));
+}
+
+Object oneHot(BuiltinCall &call) {
+  if (!call.bind({"indices", "depth", "dtype"}, 2)) return Object::poison();
+  kiln::Value *indices = call.tensor(0);
+  std::optional<int64_t> depth = call.integer(1, 1);
+  std::optional<DType> dtype = call.dtype(2, DType::F32);
+  if (!indices || !depth || !dtype) return Object::poison();
+  Shape shape = indices->type().shape;
+  shape.push_back(*depth);
+  return call.create(OpKind::OneHot, {indices}, {{"depth", *depth}}, TensorType{*dtype, shape});
+}
+
+Object broadcastTo(BuiltinCall &call) {
+  if (!call.bind({"x", "shape"}, 2)) return Object::poison();
+  kiln::Value *x = call.tensor(0);
+  std::optional<Shape> shape = call.shape(1);
+  if (!x || !shape) return Object::poison();
+  return call.create(OpKind::Broadcast, {x}, {}, x->type().withShape(*shape));
+}
+
+Object iota(BuiltinCall &call) {
+  if (!call.bind({"shape", "axis", "dtype"}, 1)) return Object::poison();
+  std::optional<Shape> shape = call.shape(0);
+  if (!shape) return Object::poison();
+  std::optional<int64_t> axis = call.axis(1, 0, static_cast<int64_t>(shape->size()));
+  std::optional<DType> dtype = call.dtype(2, DType::I64);
+  if (!axis || !dtype) return Object::poison();
+  return call.create(OpKind::Iota, {}, {{"axis", *axis}}, TensorType{*dtype, *shape});
+}
+
+// zeros/ones/full(shape, value, dtype). In a `param` initializer, no shape: the parameter's.
+Object filled(BuiltinCall &call, std::optional<double> fixedValue) {
+  std::vector<std::string_view> names = {"shape", "dtype"};
+  if (!fixedValue) names = {"shape", "value", "dtype"};
+  const ParameterSlot *parameter = call.lowerer.initializing;
+  if (!call.bind(names, parameter ? 0 : 1)) return Object::poison();
+  std::optional<double> value = fixedValue ? fixedValue : call.number(1, 0.0);
+  if (!fixedValue && !call.has(1)) return call.error(call.where, fmt::format("'{}' needs argument 'value'", call.name));
+  std::optional<TensorType> type;
+  if (call.has(0)) {
+    std::optional<Shape> shape = call.shape(0);
+    std::optional<DType> dtype = call.dtype(names.size() - 1, parameter ? parameter->type.dtype : DType::F32);
+    if (!shape || !dtype) return Object::poison();
+    type = TensorType{*dtype, *shape};
+  } else {
+    type = parameter->type;
+  }
+  if (!value) return Object::poison();
+  AttrValue elements = isFloat(type->dtype) ? AttrValue(Floats{*value}) : AttrValue(Ints{static_cast<int64_t>(*value)});
+  return call.create(OpKind::Constant, {}, {{"value", elements}}, *type);
+}
+
+// Fan-in and fan-out of a weight: [in, out] for a matrix, OIHW for a filter.
+std::pair<double, double> fans(const Shape &shape) {
+  if (shape.empty()) return {1, 1};
+  if (shape.size() == 1) return {double(shape[0]), double(shape[0])};
+  if (shape.size() == 2) return {double(shape[0]), double(shape[1])};
+  double receptive = 1;
+  for (size_t axis = 2; axis < shape.size(); ++axis) receptive *= double(shape[axis]);
+  return {double(shape[1]) * receptive, double(shape[0]) * receptive};
+}
+
+enum class Distribution { Uniform, Normal };
+
+// Draws the parameter being initialized from uniform(-limit, limit) or normal(0, stddev).
+Object randomParameter(BuiltinCall &call, Distribution distribution, double first, double second) {
+  const ParameterSlot &parameter = *call.lowerer.initializing;
+  if (!isFloat(parameter.type.dtype))
+    return call.error(call.where, fmt::format("'{}' draws floats, but '{}' is {}", call.name, parameter.path, toString(parameter.type)));
+  if (distribution == Distribution::Uniform)
+    return call.create(OpKind::RandomUniform, {call.lowerer.randomKey()}, {{"low", first}, {"high", second}}, parameter.type);
+  return call.create(OpKind::RandomNormal, {call.lowerer.randomKey()}, {{"mean", first}, {"stddev", second}}, parameter.type);
+}
+
+// glorot (Xavier): limit = sqrt(6 / (fan_in + fan_out)), stddev = sqrt(2 / (fan_in + fan_out));
+// he (Kaiming): limit = sqrt(6 / fan_in), stddev = sqrt(2 / fan_in).
+template <Distribution D, bool He>
+Object scaledInitializer(BuiltinCall &call) {
+  if (!call.bind({}, 0)) return Object::poison();
+  auto [fanIn, fanOut] = fans(call.lowerer.initializing->type.shape);
+  double denominator = He ? fanIn : fanIn + fanOut;
+  if (D == Distribution::Uniform) {
+    double limit = std::sqrt(6.0 / denominator);
+    return randomParameter(call, D, -limit, limit);
+  }
+  return randomParameter(call, D, 0.0, std::sqrt(2.0 / denominator));
+}
+
+Object uniformInitializer(BuiltinCall &call) {
+  if (!call.bind({"low", "high"}, 0)) return Object::poison();
+  std::optional<double> low = call.number(0, -0.05), high = call.number(1, 0.05);
+  if (!low || !high) return Object::poison();
+  return randomParameter(call, Distribution::Uniform, *low, *high);
+}
+
+Object normalInitializer(BuiltinCall &call) {
+  if (!call.bind({"mean", "stddev"}, 0)) return Object::poison();
+  std::optional<double> mean = call.number(0, 0.0), stddev = call.number(1, 0.05);
+  if (!mean || !stddev) return Object::poison();
+  return randomParameter(call, Distribution::Normal, *mean, *stddev);
+}
+
+Object constantInitializer(BuiltinCall &call) {
+  if (!call.bind({"value"}, 1)) return Object::poison();
+  std::optional<double> value = call.number(0, 0.0);
+  if (!value) return Object::poison();
+  const TensorType &type = call.lowerer.initializing->type;
+  AttrValue elements = isFloat(type.dtype) ? AttrValue(Floats{*value}) : AttrValue(Ints{static_cast<int64_t>(*value)});
+  return call.create(OpKind::Constant, {}, {{"value", elements}}, type);
+}
+
+Object length(BuiltinCall &call) {
+  if (!call.bind({"sequence"}, 1)) return Object::poison();
+  if (!call.value(0).isSequence()) return call.error(call.range(0), fmt::format("len needs a list or tuple, not {}", describe(call.value(0))));
+  return Object::ofInt(static_cast<int64_t>(call.value(0).elements->size()));
+}
+
+Object toFloat(BuiltinCall &call) {
+  if (!call.bind({"x"}, 1)) return Object::poison();
+  std::optional<double> value = call.number(0, 0.0);
+  return value ? Object::ofFloat(*value) : Object::poison();
+}
+
+Object toInt(BuiltinCall &call) {
+  if (!call.bind({"x"}, 1)) return Object::poison();
+  std::optional<double> value = call.number(0, 0.0);
+  if (!value) return Object::poison();
+  if (!(std::fabs(*value) < 9.0e18)) return call.error(call.range(0), "the number does not fit an int");
+  return Object::ofInt(static_cast<int64_t>(*value));
+}
+
+const llvm::StringMap<Handler> &frontendBuiltins() {
+  static const llvm::StringMap<Handler> table = {
+      {"reshape", reshape},
+      {"flatten", flatten},
+      {"transpose", transpose},
+      {"concat", concat},
+      {"stack", stack},
+      {"expand_dims", expandDims},
+      {"cast", cast},
+      {"one_hot", oneHot},
+      {"broadcast_to", broadcastTo},
+      {"iota", iota},
+      {"zeros", [](BuiltinCall &call) { return filled(call, 0.0); }},
+      {"ones", [](BuiltinCall &call) { return filled(call, 1.0); }},
+      {"full", [](BuiltinCall &call) { return filled(call, std::nullopt); }},
+      {"len", length},
+      {"float", toFloat},
+      {"int", toInt},
+  };
+  return table;
+}
+
+// Initializers make sense only for the `param` being initialized.
+const llvm::StringMap<Handler> &initializers() {
+  static const llvm::StringMap<Handler> table = {
+      {"glorot_uniform", scaledInitializer<Distribution::Uniform, false>},
+      {"xavier_uniform", scaledInitializer<Distribution::Uniform, false>},
+      {"glorot_normal", scaledInitializer<Distribution::Normal, false>},
+      {"xavier_normal", scaledInitializer<Distribution::Normal, false>},
+      {"he_uniform", scaledInitializer<Distribution::Uniform, true>},
+      {"kaiming_uniform", scaledInitializer<Distribution::Uniform, true>},
+      {"he_normal", scaledInitializer<Distribution::Normal, true>},
+      {"kaiming_normal", scaledInitializer<Distribution::Normal, true>},
+      {"uniform", uniformInitializer},
+      {"normal", normalInitializer},
+      {"constant", constantInitializer},
+  };
+  return table;
+}
+
+// Math on compile-time numbers, so that `x / sqrt(D)` divides by a number, not a tensor.
+const llvm::StringMap<double (*)(double)> &numberFunctions() {
+  static const llvm::StringMap<double (*)(double)> table = {
+      {"sqrt", [](double x) { return std::sqrt(x); }}, {"exp", [](double x) { return std::exp(x); }},
+      {"log", [](double x) { return std::log(x); }},   {"tanh", [](double x) { return std::tanh(x); }},
+      {"abs", [](double x) { return std::fabs(x); }},  {"sin", [](double x) { return std::sin(x); }},
+      {"cos", [](double x) { return std::cos(x); }},
+  };
+  return table;
+}
+
+// Converts a named argument to the attribute value it stands for, normalising negative axes
+// against the rank of the first operand.
+std::optional<AttrValue> attributeValue(BuiltinCall &call, const Arguments::Entry &entry, int64_t rank) {
+  const Object &value = entry.value;
+  auto normalise = [&](int64_t axis) { return axis < 0 ? axis + rank : axis; };
+  bool isAxis = entry.name == "axis", isAxisList = entry.name == "axes" || entry.name == "perm";
+  switch (value.kind) {
+  case Object::Kind::Int:
+    if (isAxisList) return Ints{normalise(value.integer)};
+    return isAxis ? normalise(value.integer) : value.integer;
+  case Object::Kind::Float: return value.number;
+  case Object::Kind::Bool: return static_cast<bool>(value.integer);
+  case Object::Kind::List:
+  case Object::Kind::Tuple: {
+    Ints ints;
+    Floats floats;
+    bool allInts = true;
+    for (const Object &element : *value.elements) {
+      if (element.kind == Object::Kind::Int) ints.push_back(isAxisList ? normalise(element.integer) : element.integer);
+      else if (element.kind == Object::Kind::Float) allInts = false;
+      else {
+        call.error(entry.range, fmt::format("attribute '{}' must hold numbers, not {}", entry.name, describe(element)));
+        return std::nullopt;
+      }
+      floats.push_back(element.asDouble());
+    }
+    for (int64_t element : ints)
+      if (element > kMaxElements || element < -kMaxElements) {
+        call.error(entry.range, fmt::format("attribute '{}' holds a number too large for a size", entry.name));
+        return std::nullopt;
+      }
+    if (allInts) return ints;
+    return floats;
+  }
+  default:
+    call.error(entry.range, fmt::format("attribute '{}' cannot be {}", entry.name, describe(value)));
+    return std::nullopt;
+  }
+}
+
+// An op of the table: operands positional, attributes named.
+Object callTableOp(BuiltinCall &call, OpKind kind) {
+  std::vector<const Arguments::Entry *> operandEntries;
+  for (const Arguments::Entry &entry : call.arguments.entries)
+    if (entry.name.empty()) operandEntries.push_back(&entry);
+  // Numbers among the operands take the dtype of the first non-boolean tensor operand.
+  std::optional<DType> dtype;
+  for (const Arguments::Entry *entry : operandEntries)
+    if (entry->value.kind == Object::Kind::Tensor && (!dtype || *dtype == DType::I1)) dtype = entry->value.tensor->type().dtype;
+  std::vector<kiln::Value *> operands;
+  for (const Arguments::Entry *entry : operandEntries) {
+    kiln::Value *operand = call.lowerer.asTensor(entry->value, dtype, entry->range);
+    if (!operand) return Object::poison();
+    operands.push_back(operand);
+  }
+  int64_t rank = operands.empty() ? 0 : operands.front()->type().rank();
+  std::vector<NamedAttribute> attributes;
+  for (const Arguments::Entry &entry : call.arguments.entries) {
+    if (entry.name.empty()) continue;
+    std::optional<AttrValue> value = attributeValue(call, entry, rank);
+    if (!value) return Object::poison();
+    attributes.push_back({entry.name, std::move(*value)});
+  }
+  return call.create(kind, std::move(operands), std::move(attributes));
+}
+}  // namespace
+
+bool Lowerer::isBuiltin(llvm::StringRef name) const {
+  return frontendBuiltins().contains(name) || initializers().contains(name) || lookupOp(std::string_view(name)).has_value();
+}
+
+Object Lowerer::callBuiltin(const std::string &name, Arguments &arguments, llvm::SMRange where) {
+  BuiltinCall call(*this, name, arguments, where);
+  if (auto it = initializers().find(name); it != initializers().end()) {
+    if (!initializing)
+      return call.error(where, fmt::format("'{}' is an initializer: it is used in `param` declarations only", name));
+    return it->second(call);
+  }
+  if (auto it = frontendBuiltins().find(name); it != frontendBuiltins().end()) return it->second(call);
+  // Math on numbers stays at compile time.
+  if (auto it = numberFunctions().find(name);
+      it != numberFunctions().end() && arguments.entries.size() == 1 && arguments.entries[0].name.empty() &&
+      (arguments.entries[0].value.kind == Object::Kind::Int || arguments.entries[0].value.kind == Object::Kind::Float)) {
+    double result = it->second(arguments.entries[0].value.asDouble());
+    if (!std::isfinite(result)) return call.error(where, fmt::format("{}({}) is not a finite number", name, formatFloat(arguments.entries[0].value.asDouble())));
+    return Object::ofFloat(result);
+  }
+  if (std::optional<OpKind> kind = lookupOp(name)) return callTableOp(call, *kind);
+  return call.error(where, fmt::format("unknown function '{}'", name));
+}
+
+}  // namespace kiln::lang

@@ -1,0 +1,558 @@
+// Evaluation of expressions and statements during lowering: numbers are computed, tensors
+// become IR ops through the op table, loops unroll and `if` picks its branch.
+#include <cmath>
+
+#include <fmt/format.h>
+#include <llvm/Support/CheckedArithmetic.h>
+
+#include "frontend/Lowering.h"
+
+namespace kiln::lang {
+
+std::string describe(const Object &object) {
+  switch (object.kind) {
+  case Object::Kind::Poison: return "an erroneous value";
+  case Object::Kind::Int: return "the int " + std::to_string(object.integer);
+  case Object::Kind::Float: return "the float " + formatFloat(object.number);
+  case Object::Kind::Bool: return object.integer ? "the bool true" : "the bool false";
+  case Object::Kind::String: return "a string";
+  case Object::Kind::DType: return fmt::format("the dtype {}", dtypeName(object.dtype));
+  case Object::Kind::Tensor: return "a tensor " + toString(object.tensor->type());
+  case Object::Kind::List: return fmt::format("a list of {}", object.elements->size());
+  case Object::Kind::Tuple: return fmt::format("a tuple of {}", object.elements->size());
+  case Object::Kind::Component: return fmt::format("the {} {}", object.component->isModel ? "model" : "layer", object.component->name);
+  case Object::Kind::Instance: return fmt::format("an instance of {}", object.instance->decl->name);
+  case Object::Kind::Function: return fmt::format("the function {}", object.function->name.empty() ? "<call>" : object.function->name);
+  case Object::Kind::Builtin: return fmt::format("the built-in {}", object.text);
+  case Object::Kind::Parameter: return "a parameter";
+  }
+  return "a value";
+}
+
+void Lowerer::setLocation(llvm::SMRange where) {
+  if (!builder_ || !where.isValid()) return;
+  llvm::SourceMgr &sources = diagnostics_.sources();
+  unsigned buffer = sources.FindBufferContainingLoc(where.Start);
+  if (buffer == 0) return;
+  auto [line, column] = sources.getLineAndColumn(where.Start, buffer);
+  builder_->setLocation(Location{sources.getMemoryBuffer(buffer)->getBufferIdentifier().str(), line, column});
+}
+
+bool Lowerer::checkElementCount(const Shape &shape, llvm::SMRange where) {
+  int64_t count = 1;
+  for (int64_t extent : shape) {
+    if (extent < 0) {
+      diagnostics_.error(where, fmt::format("negative dimension in {}", toString(shape)));
+      return false;
+    }
+    std::optional<int64_t> product = llvm::checkedMul(count, extent);
+    if (!product || *product > kMaxElements) {
+      diagnostics_.error(where, fmt::format("the shape {} has more elements than Kiln supports (2^40)", toString(shape)));
+      return false;
+    }
+    count = *product;
+  }
+  return true;
+}
+
+// Turns a number into a constant of `dtype` (rank 0) so that it broadcasts against a tensor.
+kiln::Value *Lowerer::asTensor(const Object &object, std::optional<DType> dtype, llvm::SMRange where) {
+  if (object.kind == Object::Kind::Tensor) return object.tensor;
+  if (object.kind == Object::Kind::Parameter) {
+    Object tensor = parameterTensor(object, where);
+    return tensor.isPoison() ? nullptr : tensor.tensor;
+  }
+  if (!builder_) {
+    diagnostics_.error(where, "tensors exist only inside functions");
+    return nullptr;
+  }
+  if (!object.isNumber()) {
+    if (!object.isPoison()) diagnostics_.error(where, fmt::format("expected a tensor or a number, found {}", describe(object)));
+    return nullptr;
+  }
+  DType type = dtype ? *dtype : object.kind == Object::Kind::Int ? DType::I64 : object.kind == Object::Kind::Bool ? DType::I1 : DType::F32;
+  if (object.kind == Object::Kind::Float && !isFloat(type)) {
+    diagnostics_.error(where, fmt::format("the float {} cannot be used with an {} tensor", formatFloat(object.number), dtypeName(type)));
+    return nullptr;
+  }
+  AttrValue value = isFloat(type) ? AttrValue(Floats{object.asDouble()}) : AttrValue(Ints{object.integer});
+  // Through the type rule, which rejects what the dtype cannot hold (2 as an i1).
+  Object constant = createOp(OpKind::Constant, {}, {{"value", std::move(value)}}, TensorType{type, {}}, where);
+  return constant.isPoison() ? nullptr : constant.tensor;
+}
+
+void Lowerer::noteDeclarations(const std::vector<kiln::Value *> &operands) {
+  for (kiln::Value *operand : operands)
+    if (auto it = declaredAt_.find(operand); it != declaredAt_.end())
+      diagnostics_.note(it->second, fmt::format("'{}' is {}, declared here", operand->name(), toString(operand->type())));
+}
+
+Object Lowerer::createOp(OpKind kind, std::vector<kiln::Value *> operands, std::vector<NamedAttribute> attributes,
+                         std::optional<TensorType> declared, llvm::SMRange where) {
+  if (!builder_) {
+    diagnostics_.error(where, fmt::format("'{}' computes a tensor, which only a function can do", opName(kind)));
+    return Object::poison();
+  }
+  setLocation(where);
+  auto result = builder_->tryCreate(kind, operands, attributes, std::move(declared));
+  if (!result) {
+    diagnostics_.error(where, fmt::format("{}: {}", opName(kind), llvm::toString(result.takeError())));
+    noteDeclarations(operands);
+    return Object::poison();
+  }
+  if (!checkElementCount((*result)->type().shape, where)) return Object::poison();
+  return Object::ofTensor(*result);
+}
+
+Object Lowerer::parameterTensor(const Object &parameter, llvm::SMRange where) {
+  if (initializing || static_cast<size_t>(parameter.integer) >= parameterValues_.size()) {
+    diagnostics_.error(where, "parameters are not available here: initializers and layer members are computed "
+                              "before any parameter exists");
+    return Object::poison();
+  }
+  return Object::ofTensor(parameterValues_[parameter.integer]);
+}
+
+bool Lowerer::countStep(llvm::SMRange where) {
+  if (++unrolledSteps_ <= kMaxUnrolledSteps) return true;
+  if (unrolledSteps_ == kMaxUnrolledSteps + 1)
+    diagnostics_.error(where, fmt::format("compile-time loops ran more than {} steps in total", kMaxUnrolledSteps));
+  return false;
+}
+
+Object Lowerer::evaluate(const Expr &expr, Scope &scope) {
+  if (diagnostics_.tooManyErrors()) return Object::poison();
+  // Nesting inside one expression is bounded by the parser, but calls multiply it.
+  if (evaluationDepth_ >= kMaxEvaluationDepth) {
+    diagnostics_.error(expr.range, "expressions and calls nest too deeply to evaluate");
+    return Object::poison();
+  }
+  ++evaluationDepth_;
+  Object result = evaluateUnguarded(expr, scope);
+  --evaluationDepth_;
+  return result;
+}
+
+Object Lowerer::evaluateUnguarded(const Expr &expr, Scope &scope) {
+  switch (expr.kind) {
+  case ExprKind::Integer: return Object::ofInt(llvm::cast<IntegerExpr>(expr).value);
+  case ExprKind::Float: return Object::ofFloat(llvm::cast<FloatExpr>(expr).value);
+  case ExprKind::Bool: return Object::ofBool(llvm::cast<BoolExpr>(expr).value);
+  case ExprKind::String: return Object::ofString(llvm::cast<StringExpr>(expr).value);
+  case ExprKind::Name: return evaluateName(llvm::cast<NameExpr>(expr), scope);
+  case ExprKind::Member: return evaluateMember(llvm::cast<MemberExpr>(expr), scope);
+  case ExprKind::Call: return call(llvm::cast<CallExpr>(expr), scope);
+  case ExprKind::Index: return evaluateIndex(llvm::cast<IndexExpr>(expr), scope);
+  case ExprKind::Unary: return evaluateUnary(llvm::cast<UnaryExpr>(expr), scope);
+  case ExprKind::Binary: return evaluateBinary(llvm::cast<BinaryExpr>(expr), scope);
+  case ExprKind::If: return evaluateIf(llvm::cast<IfExpr>(expr), scope);
+  case ExprKind::Comprehension: return evaluateComprehension(llvm::cast<ComprehensionExpr>(expr), scope);
+  case ExprKind::Range: return evaluateSequenceOf(expr, scope);
+  case ExprKind::List:
+  case ExprKind::Tuple: {
+    const auto &elements = expr.kind == ExprKind::List ? llvm::cast<ListExpr>(expr).elements : llvm::cast<TupleExpr>(expr).elements;
+    std::vector<Object> values;
+    for (size_t i = 0; i < elements.size(); ++i) {
+      if (creatingInstances) instancePath.push_back(std::to_string(i));
+      values.push_back(evaluate(*elements[i], scope));
+      if (creatingInstances) instancePath.pop_back();
+    }
+    return Object::ofSequence(expr.kind == ExprKind::List ? Object::Kind::List : Object::Kind::Tuple, std::move(values));
+  }
+  }
+  return Object::poison();
+}
+
+Object Lowerer::evaluateName(const NameExpr &expr, Scope &scope) {
+  if (Binding *binding = scope.find(expr.name)) {
+    binding->used = true;
+    if (binding->value.kind == Object::Kind::Parameter) return parameterTensor(binding->value, expr.range);
+    return binding->value;
+  }
+  if (std::optional<DType> dtype = parseDType(expr.name == "bool" ? "i1" : expr.name)) {
+    Object object;
+    object.kind = Object::Kind::DType;
+    object.dtype = *dtype;
+    return object;
+  }
+  if (isBuiltin(expr.name)) return Object::ofBuiltin(expr.name);
+  diagnostics_.error(expr.range, fmt::format("unknown name '{}'", expr.name));
+  return Object::poison();
+}
+
+Object Lowerer::evaluateMember(const MemberExpr &expr, Scope &scope) {
+  Object base = evaluate(*expr.base, scope);
+  if (base.isPoison()) return base;
+  if (base.kind == Object::Kind::Instance) {
+    if (const FnDecl *method = base.instance->decl->findMethod(expr.member)) {
+      Object function;
+      function.kind = Object::Kind::Function;
+      function.function = method;
+      function.instance = base.instance;
+      function.definingScope = base.instance->scope.get();
+      return function;
+    }
+    if (Binding *binding = base.instance->scope->findHere(expr.member)) {
+      binding->used = true;
+      if (binding->value.kind == Object::Kind::Parameter) return parameterTensor(binding->value, expr.range);
+      return binding->value;
+    }
+    diagnostics_.error(expr.memberRange, fmt::format("{} has no member '{}'", base.instance->decl->name, expr.member));
+    return Object::poison();
+  }
+  if (base.kind == Object::Kind::Tensor) {
+    const TensorType &type = base.tensor->type();
+    if (expr.member == "shape") {
+      std::vector<Object> extents;
+      for (int64_t extent : type.shape) extents.push_back(Object::ofInt(extent));
+      return Object::ofSequence(Object::Kind::List, std::move(extents));
+    }
+    if (expr.member == "rank") return Object::ofInt(type.rank());
+    if (expr.member == "dtype") {
+      Object dtype;
+      dtype.kind = Object::Kind::DType;
+      dtype.dtype = type.dtype;
+      return dtype;
+    }
+  }
+  diagnostics_.error(expr.memberRange, fmt::format("{} has no member '{}'", describe(base), expr.member));
+  return Object::poison();
+}
+
+Object Lowerer::evaluateUnary(const UnaryExpr &expr, Scope &scope) {
+  Object operand = evaluate(*expr.operand, scope);
+  if (operand.isPoison()) return operand;
+  if (expr.op == UnaryOp::Not) {
+    if (operand.kind == Object::Kind::Bool) return Object::ofBool(!operand.integer);
+    diagnostics_.error(expr.range, fmt::format("'not' needs a compile-time bool, found {}", describe(operand)));
+    return Object::poison();
+  }
+  if (operand.kind == Object::Kind::Int) {
+    if (operand.integer == INT64_MIN) {
+      diagnostics_.error(expr.range, "integer overflow");
+      return Object::poison();
+    }
+    return Object::ofInt(-operand.integer);
+  }
+  if (operand.kind == Object::Kind::Float) return Object::ofFloat(-operand.number);
+  if (operand.kind == Object::Kind::Tensor) return createOp(OpKind::Neg, {operand.tensor}, {}, std::nullopt, expr.range);
+  diagnostics_.error(expr.range, fmt::format("cannot negate {}", describe(operand)));
+  return Object::poison();
+}
+
+namespace {
+OpKind tensorOpOf(BinaryOp op) {
+  switch (op) {
+  case BinaryOp::Add: return OpKind::Add;
+  case BinaryOp::Sub: return OpKind::Sub;
+  case BinaryOp::Mul: return OpKind::Mul;
+  case BinaryOp::Div: return OpKind::Div;
+  case BinaryOp::MatMul: return OpKind::Matmul;
+  case BinaryOp::Equal: return OpKind::Eq;
+  case BinaryOp::NotEqual: return OpKind::Ne;
+  case BinaryOp::Less: return OpKind::Lt;
+  case BinaryOp::LessEqual: return OpKind::Le;
+  case BinaryOp::Greater: return OpKind::Gt;
+  case BinaryOp::GreaterEqual: return OpKind::Ge;
+  default: return OpKind::Add;
+  }
+}
+
+bool hasTensorOp(BinaryOp op) { return op != BinaryOp::Mod && op != BinaryOp::And && op != BinaryOp::Or; }
+}  // namespace
+
+Object Lowerer::evaluateBinary(const BinaryExpr &expr, Scope &scope) {
+  Object lhs = evaluate(*expr.lhs, scope);
+  // `and` and `or` decide at compile time and skip the right side when the left one settles it.
+  if ((expr.op == BinaryOp::And || expr.op == BinaryOp::Or) && lhs.kind == Object::Kind::Bool &&
+      static_cast<bool>(lhs.integer) == (expr.op == BinaryOp::Or))
+    return lhs;
+  Object rhs = evaluate(*expr.rhs, scope);
+  if (lhs.isPoison() || rhs.isPoison()) return Object::poison();
+  if (lhs.isNumber() && rhs.isNumber()) return binaryOnNumbers(expr, lhs, rhs);
+  if (expr.op == BinaryOp::Add && lhs.kind == Object::Kind::List && rhs.kind == Object::Kind::List) {
+    std::vector<Object> joined = *lhs.elements;
+    joined.insert(joined.end(), rhs.elements->begin(), rhs.elements->end());
+    return Object::ofSequence(Object::Kind::List, std::move(joined));
+  }
+  if ((expr.op == BinaryOp::Equal || expr.op == BinaryOp::NotEqual) && lhs.kind == Object::Kind::String &&
+      rhs.kind == Object::Kind::String)
+    return Object::ofBool((lhs.text == rhs.text) == (expr.op == BinaryOp::Equal));
+  bool tensorOperands = (lhs.kind == Object::Kind::Tensor || lhs.isNumber()) && (rhs.kind == Object::Kind::Tensor || rhs.isNumber());
+  if (!tensorOperands || !hasTensorOp(expr.op)) {
+    diagnostics_.error(expr.operatorRange, fmt::format("'{}' does not apply to {} and {}", spelling(expr.op), describe(lhs), describe(rhs)));
+    return Object::poison();
+  }
+  std::optional<DType> dtype = lhs.kind == Object::Kind::Tensor ? lhs.tensor->type().dtype : rhs.tensor->type().dtype;
+  kiln::Value *left = asTensor(lhs, dtype, expr.lhs->range);
+  kiln::Value *right = asTensor(rhs, dtype, expr.rhs->range);
+  if (!left || !right) return Object::poison();
+  return createOp(tensorOpOf(expr.op), {left, right}, {}, std::nullopt, expr.operatorRange);
+}
+
+// Compile-time arithmetic: ints stay ints (checked for overflow; `/` is exact or gives a
+// float), anything with a float gives a float, comparisons give bools.
+Object Lowerer::binaryOnNumbers(const BinaryExpr &expr, const Object &lhs, const Object &rhs) {
+  auto overflow = [&] {
+    diagnostics_.error(expr.operatorRange, fmt::format("integer overflow in {} {} {}", lhs.integer, spelling(expr.op), rhs.integer));
+    return Object::poison();
+  };
+  bool integers = lhs.kind != Object::Kind::Float && rhs.kind != Object::Kind::Float;
+  double a = lhs.asDouble(), b = rhs.asDouble();
+  switch (expr.op) {
+  case BinaryOp::And:
+  case BinaryOp::Or:
+    if (lhs.kind != Object::Kind::Bool || rhs.kind != Object::Kind::Bool) break;
+    return Object::ofBool(expr.op == BinaryOp::And ? (lhs.integer && rhs.integer) : (lhs.integer || rhs.integer));
+  case BinaryOp::Equal: return Object::ofBool(a == b);
+  case BinaryOp::NotEqual: return Object::ofBool(a != b);
+  case BinaryOp::Less: return Object::ofBool(a < b);
+  case BinaryOp::LessEqual: return Object::ofBool(a <= b);
+  case BinaryOp::Greater: return Object::ofBool(a > b);
+  case BinaryOp::GreaterEqual: return Object::ofBool(a >= b);
+  case BinaryOp::Add:
+    if (!integers) return Object::ofFloat(a + b);
+    if (auto sum = llvm::checkedAdd(lhs.integer, rhs.integer)) return Object::ofInt(*sum);
+    return overflow();
+  case BinaryOp::Sub:
+    if (!integers) return Object::ofFloat(a - b);
+    if (auto difference = llvm::checkedSub(lhs.integer, rhs.integer)) return Object::ofInt(*difference);
+    return overflow();
+  case BinaryOp::Mul:
+    if (!integers) return Object::ofFloat(a * b);
+    if (auto product = llvm::checkedMul(lhs.integer, rhs.integer)) return Object::ofInt(*product);
+    return overflow();
+  case BinaryOp::Div:
+  case BinaryOp::Mod:
+    if (b == 0) {
+      diagnostics_.error(expr.operatorRange, "division by zero");
+      return Object::poison();
+    }
+    if (expr.op == BinaryOp::Mod) {
+      if (!integers) return Object::ofFloat(std::fmod(a, b));
+      if (lhs.integer == INT64_MIN && rhs.integer == -1) return overflow();
+      return Object::ofInt(lhs.integer % rhs.integer);
+    }
+    if (integers && !(lhs.integer == INT64_MIN && rhs.integer == -1) && lhs.integer % rhs.integer == 0)
+      return Object::ofInt(lhs.integer / rhs.integer);
+    return Object::ofFloat(a / b);
+  case BinaryOp::MatMul: break;
+  }
+  diagnostics_.error(expr.operatorRange, fmt::format("'{}' does not apply to {} and {}", spelling(expr.op), describe(lhs), describe(rhs)));
+  return Object::poison();
+}
+
+Object Lowerer::evaluateIf(const IfExpr &expr, Scope &scope) {
+  Object condition = evaluate(*expr.condition, scope);
+  if (condition.isPoison()) return condition;
+  if (condition.kind != Object::Kind::Bool) {
+    diagnostics_.error(expr.condition->range,
+                       fmt::format("the condition of 'if' must be a compile-time bool, found {} (for tensors use "
+                                   "select(condition, a, b))",
+                                   describe(condition)));
+    return Object::poison();
+  }
+  if (condition.integer) return evaluateBlock(expr.thenBlock, scope);
+  if (expr.elseBlock) return evaluateBlock(*expr.elseBlock, scope);
+  return Object::ofSequence(Object::Kind::Tuple, {});
+}
+
+// The elements a `for` or comprehension walks: a range, a list or a tuple.
+Object Lowerer::evaluateSequenceOf(const Expr &iterable, Scope &scope) {
+  if (const auto *range = llvm::dyn_cast<RangeExpr>(&iterable)) {
+    std::optional<int64_t> start = evaluateSize(*range->start, scope);
+    std::optional<int64_t> stop = evaluateSize(*range->stop, scope);
+    if (!start || !stop) return Object::poison();
+    if (*stop > *start && *stop - *start > kMaxUnrolledSteps) {
+      diagnostics_.error(range->range, fmt::format("the range {}..{} is too long to unroll", *start, *stop));
+      return Object::poison();
+    }
+    std::vector<Object> values;
+    for (int64_t i = *start; i < *stop; ++i) values.push_back(Object::ofInt(i));
+    return Object::ofSequence(Object::Kind::List, std::move(values));
+  }
+  Object sequence = evaluate(iterable, scope);
+  if (sequence.isPoison() || sequence.isSequence()) return sequence;
+  diagnostics_.error(iterable.range, fmt::format("expected a range or a list to iterate over, found {}", describe(sequence)));
+  return Object::poison();
+}
+
+Object Lowerer::evaluateComprehension(const ComprehensionExpr &expr, Scope &scope) {
+  Object sequence = evaluateSequenceOf(*expr.iterable, scope);
+  if (sequence.isPoison()) return sequence;
+  std::vector<Object> values;
+  for (size_t i = 0; i < sequence.elements->size(); ++i) {
+    if (!countStep(expr.range)) return Object::poison();
+    Scope iteration(&scope);
+    iteration.define(expr.variable, Binding{(*sequence.elements)[i], expr.variableRange, true});
+    if (creatingInstances) instancePath.push_back(std::to_string(i));
+    values.push_back(evaluate(*expr.element, iteration));
+    if (creatingInstances) instancePath.pop_back();
+  }
+  return Object::ofSequence(Object::Kind::List, std::move(values));
+}
+
+Object Lowerer::evaluateIndex(const IndexExpr &expr, Scope &scope) {
+  Object base = evaluate(*expr.base, scope);
+  if (base.isPoison()) return base;
+  if (base.kind == Object::Kind::Tensor) return sliceTensor(expr, base.tensor, scope);
+  if (!base.isSequence()) {
+    diagnostics_.error(expr.base->range, fmt::format("cannot index {}", describe(base)));
+    return Object::poison();
+  }
+  if (expr.items.size() != 1 || expr.items.front().isSlice) {
+    diagnostics_.error(expr.range, "a list or tuple takes one integer index");
+    return Object::poison();
+  }
+  std::optional<int64_t> index = evaluateSize(*expr.items.front().index, scope);
+  if (!index) return Object::poison();
+  int64_t count = static_cast<int64_t>(base.elements->size());
+  int64_t position = *index < 0 ? *index + count : *index;
+  if (position < 0 || position >= count) {
+    diagnostics_.error(expr.items.front().range, fmt::format("index {} is out of range for {}", *index, describe(base)));
+    return Object::poison();
+  }
+  return (*base.elements)[position];
+}
+
+// x[i, a:b:s, ...]: a slice op over every axis, then a reshape that drops the indexed ones.
+Object Lowerer::sliceTensor(const IndexExpr &expr, kiln::Value *tensor, Scope &scope) {
+  const TensorType &type = tensor->type();
+  if (static_cast<int64_t>(expr.items.size()) > type.rank()) {
+    diagnostics_.error(expr.range, fmt::format("{} indices for {}", expr.items.size(), toString(type)));
+    return Object::poison();
+  }
+  Ints start, limit, stride;
+  Shape kept;
+  for (int64_t axis = 0; axis < type.rank(); ++axis) {
+    int64_t extent = type.shape[axis];
+    if (axis >= static_cast<int64_t>(expr.items.size())) {
+      start.push_back(0), limit.push_back(extent), stride.push_back(1), kept.push_back(extent);
+      continue;
+    }
+    const IndexItem &item = expr.items[axis];
+    auto bound = [&](const ExprPtr &bound, int64_t fallback) -> std::optional<int64_t> {
+      if (!bound) return fallback;
+      std::optional<int64_t> value = evaluateSize(*bound, scope);
+      if (!value) return std::nullopt;
+      return *value < 0 ? *value + extent : *value;
+    };
+    if (!item.isSlice) {
+      std::optional<int64_t> index = bound(item.index, 0);
+      if (!index) return Object::poison();
+      if (*index < 0 || *index >= extent) {
+        diagnostics_.error(item.range, fmt::format("index is out of range for axis {} of {}", axis, toString(type)));
+        return Object::poison();
+      }
+      start.push_back(*index), limit.push_back(*index + 1), stride.push_back(1);
+      continue;
+    }
+    std::optional<int64_t> first = bound(item.start, 0), last = bound(item.stop, extent), step = bound(item.step, 1);
+    if (!first || !last || !step) return Object::poison();
+    if (item.step && *step < 1) {
+      diagnostics_.error(item.step->range, "a slice step must be positive");
+      return Object::poison();
+    }
+    int64_t clampedStart = std::clamp<int64_t>(*first, 0, extent);
+    int64_t clampedLimit = std::clamp<int64_t>(*last, clampedStart, extent);
+    start.push_back(clampedStart), limit.push_back(clampedLimit), stride.push_back(*step);
+    kept.push_back((clampedLimit - clampedStart + *step - 1) / *step);
+  }
+  Object sliced = createOp(OpKind::Slice, {tensor}, {{"start", start}, {"limit", limit}, {"stride", stride}}, std::nullopt, expr.range);
+  if (sliced.isPoison() || sliced.tensor->type().shape == kept) return sliced;
+  return createOp(OpKind::Reshape, {sliced.tensor}, {}, type.withShape(kept), expr.range);
+}
+
+std::optional<int64_t> Lowerer::evaluateSize(const Expr &expr, Scope &scope) {
+  Object value = evaluate(expr, scope);
+  if (value.isPoison()) return std::nullopt;
+  if (value.kind == Object::Kind::Int) return value.integer;
+  diagnostics_.error(expr.range, fmt::format("expected a compile-time int, found {}", describe(value)));
+  return std::nullopt;
+}
+
+Object Lowerer::evaluateBlock(const Block &block, Scope &scope) {
+  Scope inner(&scope);
+  Object last = Object::ofSequence(Object::Kind::Tuple, {});
+  for (const StmtPtr &statement : block.statements) {
+    if (diagnostics_.tooManyErrors()) return Object::poison();
+    last = Object::ofSequence(Object::Kind::Tuple, {});
+    execute(*statement, inner, last);
+  }
+  finishScope(inner);
+  return last;
+}
+
+// Warns once per declaration about names that were bound and never read.
+void Lowerer::finishScope(Scope &scope) {
+  for (const std::string &name : scope.namesInOrder) {
+    Binding *binding = scope.findHere(name);
+    if (!binding || binding->used || !binding->warnIfUnused || binding->value.isPoison() || name.starts_with("_")) continue;
+    if (!warnedAt_.insert(binding->where.Start.getPointer()).second) continue;
+    diagnostics_.warning(binding->where, fmt::format("unused {} '{}'", binding->role, name));
+  }
+}
+
+void Lowerer::execute(const Stmt &stmt, Scope &scope, Object &last) {
+  switch (stmt.kind) {
+  case StmtKind::Expression: last = evaluate(*llvm::cast<ExprStmt>(stmt).expr, scope); return;
+  case StmtKind::Let: {
+    const auto &let = llvm::cast<LetStmt>(stmt);
+    Object value = evaluate(*let.value, scope);
+    std::vector<Object> parts;
+    if (!let.destructures) {
+      parts.push_back(value);
+    } else if (value.isSequence() && value.elements->size() == let.names.size()) {
+      parts = *value.elements;
+    } else {
+      if (!value.isPoison())
+        diagnostics_.error(let.value->range, fmt::format("expected {} values to unpack, found {}", let.names.size(), describe(value)));
+      parts.assign(let.names.size(), Object::poison());
+    }
+    for (size_t i = 0; i < let.names.size(); ++i) {
+      const BoundName &name = let.names[i];
+      if (Binding *previous = scope.findHere(name.name); previous && previous->where.isValid()) {
+        diagnostics_.error(name.range, fmt::format("'{}' is already defined in this block", name.name));
+        diagnostics_.note(previous->where, "defined here");
+      }
+      if (parts[i].kind == Object::Kind::Tensor && parts[i].tensor->name().empty() && !parts[i].tensor->isArgument())
+        parts[i].tensor->setName(name.name);
+      Binding binding{parts[i], name.range, false, true, true, "value"};
+      scope.define(name.name, binding);
+      scope.namesInOrder.push_back(name.name);
+    }
+    return;
+  }
+  case StmtKind::Assign: {
+    const auto &assign = llvm::cast<AssignStmt>(stmt);
+    Object value = evaluate(*assign.value, scope);
+    Binding *binding = scope.find(assign.target.name);
+    if (!binding) {
+      diagnostics_.error(assign.target.range, fmt::format("'{}' is not defined; introduce it with 'let'", assign.target.name));
+      return;
+    }
+    if (!binding->reassignable) {
+      diagnostics_.error(assign.target.range, fmt::format("'{}' cannot be rebound: only names from 'let' and arguments can", assign.target.name));
+      return;
+    }
+    if (value.kind == Object::Kind::Tensor && value.tensor->name().empty() && !value.tensor->isArgument())
+      value.tensor->setName(assign.target.name);
+    binding->value = value;
+    return;
+  }
+  case StmtKind::For: {
+    const auto &loop = llvm::cast<ForStmt>(stmt);
+    Object sequence = evaluateSequenceOf(*loop.iterable, scope);
+    if (sequence.isPoison()) return;
+    for (const Object &element : *sequence.elements) {
+      if (!countStep(loop.range) || diagnostics_.tooManyErrors()) return;
+      Scope iteration(&scope);
+      iteration.define(loop.variable.name, Binding{element, loop.variable.range, true});
+      evaluateBlock(loop.body, iteration);
+    }
+    return;
+  }
+  }
+}
+
+}  // namespace kiln::lang

@@ -1,0 +1,394 @@
+// From a checked file to IR functions: declares the top-level names, creates the model's
+// layer instances and parameters, then builds @forward, @init and @loss and verifies them.
+//
+// 1. Library declarations, then the user's (which may shadow the library's), become globals;
+//    `--dim` sizes and then `dim` defaults bind symbolic dimensions.
+// 2. The model is instantiated: members are evaluated in order, creating layer instances
+//    named by their path; each `param` gets a slot with its static type.
+// 3. @forward: the inputs of `fn forward` (types fully known) and every parameter become
+//    arguments; the body is evaluated, which builds the ops.
+// 4. @init: each parameter's initializer is evaluated with key seed + its index.
+// 5. @loss, for a train block: its inputs, labels and the parameters are arguments; the
+//    `loss` expression must give a float scalar. The other settings are checked.
+// 6. The module is verified; a verifier error here is a compiler bug, reported as such.
+#include <fmt/format.h>
+#include <llvm/ADT/StringSet.h>
+
+#include "frontend/Lowering.h"
+#include "ir/Verifier.h"
+
+namespace kiln::lang {
+
+void Lowerer::declareGlobals(const File &file, bool isLibrary) {
+  std::unordered_map<std::string, llvm::SMRange> seen;
+  auto declare = [&](const std::string &name, llvm::SMRange where, Object object) {
+    if (auto [it, inserted] = seen.emplace(name, where); !inserted) {
+      diagnostics_.error(where, fmt::format("'{}' is defined twice", name));
+      diagnostics_.note(it->second, "first defined here");
+      return;
+    }
+    if (!isLibrary) userGlobals_[name] = where;
+    globals_.define(name, Binding{std::move(object), where, true});
+  };
+  for (const auto &component : file.components) {
+    Object object;
+    object.kind = Object::Kind::Component;
+    object.component = component.get();
+    declare(component->name, component->nameRange, object);
+  }
+  for (const auto &function : file.functions) {
+    if (function->name.empty()) {
+      diagnostics_.error(function->nameRange, "a function outside a layer needs a name");
+      continue;
+    }
+    Object object;
+    object.kind = Object::Kind::Function;
+    object.function = function.get();
+    object.definingScope = &globals_;
+    declare(function->name, function->nameRange, object);
+  }
+}
+
+const ComponentDecl *Lowerer::chooseModel(const File &user) {
+  std::string wanted = options_.modelName;
+  for (const auto &train : user.trains)
+    if (wanted.empty() && userGlobals_.contains(train->modelName)) wanted = train->modelName;
+  std::vector<const ComponentDecl *> models;
+  for (const auto &component : user.components)
+    if (component->isModel) models.push_back(component.get());
+  if (!wanted.empty()) {
+    for (const ComponentDecl *model : models)
+      if (model->name == wanted) return model;
+    if (!user.trains.empty() && options_.modelName.empty())
+      diagnostics_.error(user.trains.front()->modelRange, fmt::format("no model named '{}' in this file", wanted));
+    else
+      diagnostics_.error(fmt::format("no model named '{}' in this file", wanted));
+    return nullptr;
+  }
+  if (models.size() == 1) return models.front();
+  if (models.empty()) diagnostics_.error("the file declares no model: nothing to lower");
+  else diagnostics_.error("the file declares several models: choose one with --model NAME");
+  return nullptr;
+}
+
+std::shared_ptr<Instance> Lowerer::instantiateModel(const ComponentDecl &model) {
+  creatingInstances = true;
+  instancePath.clear();
+  Object instance = instantiate(model, Arguments{}, model.nameRange);
+  creatingInstances = false;
+  return instance.isPoison() ? nullptr : instance.instance;
+}
+
+Function *Lowerer::beginFunction(Module &module, const std::string &name, llvm::SMRange where) {
+  Location location;
+  if (unsigned buffer = where.isValid() ? diagnostics_.sources().FindBufferContainingLoc(where.Start) : 0) {
+    auto [line, column] = diagnostics_.sources().getLineAndColumn(where.Start, buffer);
+    location = Location{diagnostics_.sources().getMemoryBuffer(buffer)->getBufferIdentifier().str(), line, column};
+  }
+  function_ = module.addFunction(std::make_unique<Function>(name, location));
+  builder_ = std::make_unique<Builder>(*function_);
+  return function_;
+}
+
+void Lowerer::addParameterArguments(Function &function) {
+  parameterValues_.clear();
+  for (const ParameterSlot &slot : parameters_) {
+    kiln::Value *argument = function.addArgument(slot.type, slot.path);
+    declaredAt_[argument] = slot.decl->nameRange;
+    parameterValues_.push_back(argument);
+  }
+}
+
+bool Lowerer::setResults(Function &function, const Object &result, llvm::SMRange where) {
+  if (result.isPoison()) return false;
+  std::vector<Object> parts = result.kind == Object::Kind::Tuple ? *result.elements : std::vector<Object>{result};
+  std::vector<kiln::Value *> values;
+  for (const Object &part : parts) {
+    if (part.isPoison()) return false;
+    if (part.kind != Object::Kind::Tensor) {
+      diagnostics_.error(where, fmt::format("@{} must return tensors, not {}", function.name(), describe(part)));
+      return false;
+    }
+    values.push_back(part.tensor);
+  }
+  function.setResults(std::move(values));
+  return true;
+}
+
+// Arguments of @forward and @loss: an input's type must be fully known.
+static bool addInputs(Lowerer &lowerer, Function &function, const std::vector<Parameter> &inputs, Scope &scope,
+                      Arguments &arguments, std::unordered_map<const kiln::Value *, llvm::SMRange> &declaredAt,
+                      std::string_view role) {
+  bool ok = true;
+  for (const Parameter &input : inputs) {
+    std::string what = fmt::format("{} '{}'", role, input.name);
+    if (!input.type) {
+      lowerer.diagnostics().error(input.nameRange, fmt::format("{} needs a tensor type", what));
+      ok = false;
+      continue;
+    }
+    std::optional<TensorType> type = lowerer.staticTensorType(*input.type, scope, what);
+    if (!type) {
+      ok = false;
+      continue;
+    }
+    kiln::Value *argument = function.addArgument(*type, input.name);
+    declaredAt[argument] = input.nameRange;
+    arguments.entries.push_back({"", input.nameRange, Object::ofTensor(argument)});
+  }
+  return ok;
+}
+
+void Lowerer::lowerForward(Module &module, const std::shared_ptr<Instance> &model) {
+  const FnDecl *forward = model->decl->findMethod("forward");
+  if (!forward) {
+    diagnostics_.error(model->decl->nameRange, fmt::format("model '{}' has no `fn forward(...)`", model->decl->name));
+    return;
+  }
+  Function *function = beginFunction(module, "forward", forward->nameRange);
+  Arguments arguments;
+  if (!addInputs(*this, *function, forward->parameters, *model->scope, arguments, declaredAt_, "input")) return;
+  addParameterArguments(*function);
+  Object result = callFunction(*forward, *model->scope, model, std::move(arguments), forward->nameRange);
+  if (setResults(*function, result, forward->body.range)) warnUnusedParameters(*function);
+  builder_.reset();
+}
+
+// A parameter that @forward never reads is trained for nothing: warned once per declaration.
+void Lowerer::warnUnusedParameters(const Function &function) {
+  std::unordered_set<const kiln::Value *> read(function.results().begin(), function.results().end());
+  for (const auto &op : function.ops()) read.insert(op->operands().begin(), op->operands().end());
+  for (size_t index = 0; index < parameters_.size(); ++index) {
+    const ParameterSlot &slot = parameters_[index];
+    if (read.contains(parameterValues_[index]) || !warnedAt_.insert(slot.decl->nameRange.Start.getPointer()).second) continue;
+    diagnostics_.warning(slot.decl->nameRange, fmt::format("parameter '{}' is never used by forward", slot.path));
+  }
+}
+
+void Lowerer::lowerInit(Module &module) {
+  Function *function = beginFunction(module, "init", parameters_.empty() ? llvm::SMRange() : parameters_.front().decl->nameRange);
+  kiln::Value *seed = function->addArgument(TensorType{DType::I64, {}}, "seed");
+  parameterValues_.clear();
+  std::vector<kiln::Value *> results;
+  for (size_t index = 0; index < parameters_.size(); ++index) {
+    const ParameterSlot &slot = parameters_[index];
+    llvm::SMRange where = slot.decl->initializer->range;
+    setLocation(where);
+    seed_ = seed;
+    initializingIndex_ = static_cast<int64_t>(index);
+    key_ = nullptr;
+    initializing = &slot;
+    Object value = evaluate(*slot.decl->initializer, *slot.owner->scope);
+    initializing = nullptr;
+    if (value.isPoison()) continue;
+    if (value.kind == Object::Kind::Int || value.kind == Object::Kind::Float) {
+      AttrValue elements = isFloat(slot.type.dtype) ? AttrValue(Floats{value.asDouble()}) : AttrValue(Ints{static_cast<int64_t>(value.asDouble())});
+      value = createOp(OpKind::Constant, {}, {{"value", elements}}, slot.type, where);
+      if (value.isPoison()) continue;
+    }
+    if (value.kind != Object::Kind::Tensor || value.tensor->type() != slot.type) {
+      diagnostics_.error(where, fmt::format("the initializer of '{}' gives {}, but the parameter is {}", slot.path,
+                                            value.kind == Object::Kind::Tensor ? toString(value.tensor->type()) : describe(value),
+                                            toString(slot.type)));
+      continue;
+    }
+    if (value.tensor->isArgument() || !value.tensor->name().empty()) {
+      // A parameter's value must be its own op so that it can carry the parameter's name.
+      value = createOp(OpKind::Reshape, {value.tensor}, {}, slot.type, where);
+    }
+    value.tensor->setName(slot.path);
+    results.push_back(value.tensor);
+  }
+  function->setResults(std::move(results));
+  builder_.reset();
+}
+
+// Each parameter draws from its own stream: key = seed + index.
+kiln::Value *Lowerer::randomKey() {
+  if (!key_)
+    key_ = initializingIndex_ == 0
+               ? seed_
+               : builder_->create(OpKind::Add, {seed_, builder_->constant(TensorType{DType::I64, {}}, Ints{initializingIndex_})});
+  return key_;
+}
+
+void Lowerer::lowerLoss(Module &module, const TrainDecl &train, const std::shared_ptr<Instance> &model) {
+  // The model's members and methods are visible by their bare names: `forward(x)`.
+  Scope scope(model->scope.get());
+  Function *function = beginFunction(module, "loss", train.modelRange);
+  Arguments arguments;
+  bool ok = addInputs(*this, *function, train.inputs, scope, arguments, declaredAt_, "input");
+  ok &= addInputs(*this, *function, train.labels, scope, arguments, declaredAt_, "label");
+  std::vector<const Parameter *> all;
+  for (const Parameter &parameter : train.inputs) all.push_back(&parameter);
+  for (const Parameter &parameter : train.labels) all.push_back(&parameter);
+  for (size_t i = 0; ok && i < all.size(); ++i) {
+    if (Binding *previous = scope.findHere(all[i]->name); previous && previous->where.isValid() && previous->value.kind == Object::Kind::Tensor) {
+      diagnostics_.error(all[i]->nameRange, fmt::format("'{}' is declared twice", all[i]->name));
+      diagnostics_.note(previous->where, "first declared here");
+    }
+    scope.define(all[i]->name, Binding{arguments.entries[i].value, all[i]->nameRange, false, false, true, "input"});
+    scope.namesInOrder.push_back(all[i]->name);
+  }
+  addParameterArguments(*function);
+  checkTrainSettings(train, scope);
+  const TrainEntry *loss = train.find("loss");
+  if (!loss) {
+    diagnostics_.error(train.modelRange, "the train block needs `loss = ...`");
+    builder_.reset();
+    return;
+  }
+  if (ok) {
+    Object value = evaluate(*loss->value, scope);
+    if (value.kind == Object::Kind::Tensor && (value.tensor->type().rank() != 0 || !isFloat(value.tensor->type().dtype))) {
+      diagnostics_.error(loss->value->range, fmt::format("the loss must be a float scalar, but is {}", toString(value.tensor->type())));
+    } else if (!value.isPoison()) {
+      if (value.kind == Object::Kind::Tensor && value.tensor->name().empty() && !value.tensor->isArgument())
+        value.tensor->setName("loss");
+      setResults(*function, value, loss->value->range);
+    }
+    finishScope(scope);
+  }
+  builder_.reset();
+}
+
+namespace {
+struct OptimizerRow {
+  std::string_view name;
+  std::vector<std::string_view> settings;
+};
+const OptimizerRow kOptimizers[] = {
+    {"sgd", {"lr", "momentum", "nesterov", "weight_decay"}},
+    {"adam", {"lr", "beta1", "beta2", "eps", "weight_decay"}},
+    {"adamw", {"lr", "beta1", "beta2", "eps", "weight_decay"}},
+    {"rmsprop", {"lr", "rho", "eps", "momentum"}},
+};
+const std::string_view kMetrics[] = {"accuracy", "loss", "mse", "mae", "perplexity"};
+const std::string_view kSettings[] = {"data", "loss", "optimizer", "batch", "epochs", "validation_split",
+                                      "early_stopping", "seed", "metrics"};
+}  // namespace
+
+void Lowerer::checkTrainSettings(const TrainDecl &train, Scope &scope) {
+  llvm::StringMap<llvm::SMRange> seen;
+  for (const TrainEntry &entry : train.entries) {
+    if (auto [it, inserted] = seen.try_emplace(entry.key, entry.keyRange); !inserted) {
+      diagnostics_.error(entry.keyRange, fmt::format("'{}' is set twice", entry.key));
+      diagnostics_.note(it->second, "first set here");
+      continue;
+    }
+    if (std::find(std::begin(kSettings), std::end(kSettings), entry.key) == std::end(kSettings)) {
+      diagnostics_.error(entry.keyRange, fmt::format("unknown train setting '{}' (known: data, loss, optimizer, batch, "
+                                                     "epochs, validation_split, early_stopping, seed, metrics)",
+                                                     entry.key));
+      continue;
+    }
+    const Expr &value = *entry.value;
+    if (entry.key == "loss") continue;
+    if (entry.key == "optimizer") {
+      const auto *call = llvm::dyn_cast<CallExpr>(&value);
+      const auto *callee = call ? llvm::dyn_cast<NameExpr>(call->callee.get()) : nullptr;
+      const OptimizerRow *row = nullptr;
+      for (const OptimizerRow &candidate : kOptimizers)
+        if (callee && candidate.name == callee->name) row = &candidate;
+      if (!row) {
+        diagnostics_.error(value.range, "the optimizer must be one of sgd(...), adam(...), adamw(...), rmsprop(...)");
+        continue;
+      }
+      for (const Argument &argument : call->arguments) {
+        if (argument.name.empty() || std::find(row->settings.begin(), row->settings.end(), argument.name) == row->settings.end()) {
+          diagnostics_.error(argument.name.empty() ? argument.value->range : argument.nameRange,
+                             fmt::format("{} takes named settings: {}", row->name, fmt::join(row->settings, ", ")));
+          continue;
+        }
+        Object setting = evaluate(*argument.value, scope);
+        bool valid = argument.name == "nesterov" ? setting.kind == Object::Kind::Bool
+                                                 : (setting.kind == Object::Kind::Int || setting.kind == Object::Kind::Float) && setting.asDouble() >= 0 &&
+                                                       (argument.name != "lr" || setting.asDouble() > 0);
+        if (!valid && !setting.isPoison())
+          diagnostics_.error(argument.value->range, fmt::format("'{}' must be a {}, not {}", argument.name,
+                                                                argument.name == "nesterov" ? "bool" : argument.name == "lr" ? "positive number" : "non-negative number",
+                                                                describe(setting)));
+      }
+      continue;
+    }
+    if (entry.key == "metrics") {
+      const auto *list = llvm::dyn_cast<ListExpr>(&value);
+      if (!list) {
+        diagnostics_.error(value.range, "metrics is a list of names: [accuracy, loss]");
+        continue;
+      }
+      for (const ExprPtr &element : list->elements) {
+        const auto *name = llvm::dyn_cast<NameExpr>(element.get());
+        if (!name || std::find(std::begin(kMetrics), std::end(kMetrics), name->name) == std::end(kMetrics))
+          diagnostics_.error(element->range, "unknown metric (known: accuracy, loss, mse, mae, perplexity)");
+      }
+      continue;
+    }
+    Object setting = evaluate(value, scope);
+    if (setting.isPoison()) continue;
+    auto require = [&](bool valid, std::string_view expected) {
+      if (!valid) diagnostics_.error(value.range, fmt::format("'{}' must be {}, not {}", entry.key, expected, describe(setting)));
+    };
+    if (entry.key == "data") require(setting.kind == Object::Kind::String, "a string naming the data file");
+    else if (entry.key == "batch" || entry.key == "epochs") require(setting.kind == Object::Kind::Int && setting.integer > 0, "a positive int");
+    else if (entry.key == "early_stopping") require(setting.kind == Object::Kind::Int && setting.integer >= 0, "a non-negative int (patience in epochs)");
+    else if (entry.key == "seed") require(setting.kind == Object::Kind::Int, "an int");
+    else if (entry.key == "validation_split")
+      require((setting.kind == Object::Kind::Float || setting.kind == Object::Kind::Int) && setting.asDouble() >= 0 && setting.asDouble() < 1,
+              "a number in [0, 1)");
+  }
+}
+
+std::unique_ptr<Module> Lowerer::run(const File &user, const std::vector<const File *> &library) {
+  for (const File *file : library) declareGlobals(*file, true);
+  declareGlobals(user, false);
+  for (const auto &[name, size] : options_.dims) {
+    Binding binding{Object::ofInt(size), llvm::SMRange(), true};
+    binding.isDimension = true;
+    globals_.define(name, binding);
+  }
+  for (const DimDecl &dim : user.dims) {
+    if (Binding *given = globals_.findHere(dim.name)) {
+      if (given->value.kind == Object::Kind::Int && !given->where.isValid()) continue;  // --dim wins
+      diagnostics_.error(dim.nameRange, fmt::format("'{}' is already defined", dim.name));
+      continue;
+    }
+    std::optional<int64_t> size = evaluateSize(*dim.value, globals_);
+    if (!size) continue;
+    if (*size < 1) {
+      diagnostics_.error(dim.value->range, fmt::format("dimension '{}' must be positive, not {}", dim.name, *size));
+      continue;
+    }
+    Binding binding{Object::ofInt(*size), dim.nameRange, true};
+    binding.isDimension = true;
+    globals_.define(dim.name, binding);
+  }
+  if (diagnostics_.errorCount() > 0) return nullptr;
+  // A train block naming no model is reported, and the file's model is still checked.
+  for (const auto &train : user.trains)
+    if (!userGlobals_.contains(train->modelName)) diagnostics_.error(train->modelRange, fmt::format("no model named '{}'", train->modelName));
+
+  const ComponentDecl *modelDecl = chooseModel(user);
+  if (!modelDecl) return nullptr;
+  std::shared_ptr<Instance> model = instantiateModel(*modelDecl);
+  if (!model) return nullptr;
+
+  auto module = std::make_unique<Module>();
+  lowerForward(*module, model);
+  lowerInit(*module);
+  for (const auto &train : user.trains)
+    if (train->modelName == modelDecl->name) lowerLoss(*module, *train, model);
+  if (diagnostics_.errorCount() > 0) return nullptr;
+
+  for (const VerifierError &error : verify(*module))
+    diagnostics_.error(fmt::format("internal compiler error: lowering built invalid IR in @{}: {}", error.function->name(), error.message));
+  if (diagnostics_.errorCount() > 0) return nullptr;
+  return module;
+}
+
+std::unique_ptr<Module> lowerProgram(const File &user, const std::vector<const File *> &library,
+                                     DiagnosticEngine &diagnostics, const LowerOptions &options) {
+  return Lowerer(diagnostics, options).run(user, library);
+}
+
+}  // namespace kiln::lang
