@@ -1,5 +1,7 @@
 // kiln: the model compiler's driver. `kiln build MODEL.kiln` parses and checks a model and
-// prints its syntax tree (--emit=ast) or its tensor IR (--emit=ir). Exit code 1 on any error.
+// prints its syntax tree (--emit=ast), its tensor IR (--emit=ir) or that IR with the loss's
+// gradient (--emit=grad-ir); `kiln check-grad MODEL.kiln` verifies that gradient numerically.
+// Exit code 1 on any error.
 #include <charconv>
 
 #include <llvm/Support/CommandLine.h>
@@ -12,24 +14,36 @@
 #include "frontend/Parser.h"
 #include "frontend/Stdlib.h"
 #include "ir/Printer.h"
+#include "passes/Pass.h"
+#include "passes/gradients/GradientCheck.h"
 
 namespace cl = llvm::cl;
 
 namespace {
 cl::SubCommand buildCommand("build", "Parse, check and lower a model file");
+cl::SubCommand checkGradCommand("check-grad",
+                                "Compare the symbolic gradient of the model's loss with central differences in f64");
 
-enum class EmitKind { Ast, Ir };
-cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model.kiln>"), cl::Required, cl::sub(buildCommand));
+enum class EmitKind { Ast, Ir, GradientIr };
+cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model.kiln>"), cl::Required, cl::sub(buildCommand),
+                               cl::sub(checkGradCommand));
 cl::opt<EmitKind> emit("emit", cl::desc("What to print"), cl::init(EmitKind::Ir),
                        cl::values(clEnumValN(EmitKind::Ast, "ast", "the syntax tree"),
-                                  clEnumValN(EmitKind::Ir, "ir", "the tensor IR")),
+                                  clEnumValN(EmitKind::Ir, "ir", "the tensor IR"),
+                                  clEnumValN(EmitKind::GradientIr, "grad-ir",
+                                             "the tensor IR with @loss_grad, simplified")),
                        cl::sub(buildCommand));
 cl::opt<std::string> outputPath("o", cl::desc("Write the result here instead of standard output"),
                                 cl::value_desc("file"), cl::init("-"), cl::sub(buildCommand));
 cl::list<std::string> dims("dim", cl::desc("Size of a symbolic dimension, e.g. --dim B=32"), cl::value_desc("NAME=SIZE"),
-                           cl::sub(buildCommand));
+                           cl::sub(buildCommand), cl::sub(checkGradCommand));
 cl::opt<std::string> modelName("model", cl::desc("The model to lower when the file has several"),
-                               cl::value_desc("name"), cl::sub(buildCommand));
+                               cl::value_desc("name"), cl::sub(buildCommand), cl::sub(checkGradCommand));
+cl::opt<uint64_t> checkSeed("seed", cl::desc("Seed of the random inputs"), cl::init(1), cl::sub(checkGradCommand));
+
+// What --emit=grad-ir runs after lowering: the loss's gradient, then the clean-up that
+// autodiff leaves to the general passes.
+constexpr std::string_view kGradientPipeline = "autodiff{function=loss},simplify,constant-fold,cse,dce";
 
 bool isIdentifier(llvm::StringRef text) {
   if (text.empty() || !(std::isalpha(static_cast<unsigned char>(text[0])) || text[0] == '_')) return false;
@@ -52,29 +66,57 @@ std::optional<kiln::lang::LowerOptions> parseOptions() {
   return options;
 }
 
-int build() {
+struct LoweredModel {
+  llvm::SourceMgr sources;
+  kiln::lang::File file;
+  std::unique_ptr<kiln::Module> module;  // null when only the syntax tree was asked for
+};
+
+// Parses the model file and, when `lower` is set, lowers it with the standard library.
+// Diagnostics are printed; nullptr means there were errors.
+std::unique_ptr<LoweredModel> parseAndLower(bool lower) {
   std::optional<kiln::lang::LowerOptions> options = parseOptions();
-  if (!options) return 1;
+  if (!options) return nullptr;
   auto buffer = llvm::MemoryBuffer::getFileOrSTDIN(inputPath);
   if (!buffer) {
     llvm::errs() << "kiln: error: cannot read '" << inputPath << "': " << buffer.getError().message() << "\n";
-    return 1;
+    return nullptr;
   }
-  llvm::SourceMgr sources;
-  unsigned bufferId = sources.AddNewSourceBuffer(std::move(*buffer), llvm::SMLoc());
-  kiln::lang::DiagnosticEngine diagnostics(sources);
-  kiln::lang::File file = kiln::lang::parseFile(bufferId, diagnostics);
-  if (diagnostics.errorCount() > 0) return 1;
+  auto model = std::make_unique<LoweredModel>();
+  unsigned bufferId = model->sources.AddNewSourceBuffer(std::move(*buffer), llvm::SMLoc());
+  kiln::lang::DiagnosticEngine diagnostics(model->sources);
+  model->file = kiln::lang::parseFile(bufferId, diagnostics);
+  if (diagnostics.errorCount() > 0) return nullptr;
+  if (!lower) return model;
 
-  std::unique_ptr<kiln::Module> module;
-  if (emit == EmitKind::Ir) {
-    std::vector<kiln::lang::File> library;
-    for (unsigned libraryId : kiln::lang::addStandardLibrary(sources)) library.push_back(kiln::lang::parseFile(libraryId, diagnostics));
-    if (diagnostics.errorCount() > 0) return 1;
-    std::vector<const kiln::lang::File *> libraryFiles;
-    for (const kiln::lang::File &libraryFile : library) libraryFiles.push_back(&libraryFile);
-    module = kiln::lang::lowerProgram(file, libraryFiles, diagnostics, *options);
-    if (!module || diagnostics.errorCount() > 0) return 1;
+  std::vector<kiln::lang::File> library;
+  for (unsigned libraryId : kiln::lang::addStandardLibrary(model->sources))
+    library.push_back(kiln::lang::parseFile(libraryId, diagnostics));
+  if (diagnostics.errorCount() > 0) return nullptr;
+  std::vector<const kiln::lang::File *> libraryFiles;
+  for (const kiln::lang::File &libraryFile : library) libraryFiles.push_back(&libraryFile);
+  model->module = kiln::lang::lowerProgram(model->file, libraryFiles, diagnostics, *options);
+  if (!model->module || diagnostics.errorCount() > 0) return nullptr;
+  return model;
+}
+
+bool hasLoss(const kiln::Module &module) {
+  if (module.lookup("loss")) return true;
+  llvm::errs() << "kiln: error: '" << inputPath << "' has no train block, so there is no loss to differentiate\n";
+  return false;
+}
+
+int build() {
+  std::unique_ptr<LoweredModel> model = parseAndLower(emit != EmitKind::Ast);
+  if (!model) return 1;
+  if (emit == EmitKind::GradientIr) {
+    if (!hasLoss(*model->module)) return 1;
+    auto pipeline = kiln::parsePipeline(kGradientPipeline);
+    llvm::Error failure = pipeline ? kiln::runPipeline(*model->module, *pipeline, {}, llvm::errs()) : pipeline.takeError();
+    if (failure) {
+      llvm::errs() << "kiln: error: " << llvm::toString(std::move(failure)) << "\n";
+      return 1;
+    }
   }
 
   std::error_code errorCode;
@@ -83,10 +125,23 @@ int build() {
     llvm::errs() << "kiln: error: cannot write '" << outputPath << "': " << errorCode.message() << "\n";
     return 1;
   }
-  if (emit == EmitKind::Ast) kiln::lang::dump(file, sources, output.os());
-  else kiln::print(*module, output.os());
+  if (emit == EmitKind::Ast) kiln::lang::dump(model->file, model->sources, output.os());
+  else kiln::print(*model->module, output.os());
   output.keep();
   return 0;
+}
+
+int checkGradient() {
+  std::unique_ptr<LoweredModel> model = parseAndLower(/*lower=*/true);
+  if (!model || !hasLoss(*model->module)) return 1;
+  kiln::GradientCheckOptions options;
+  options.seed = checkSeed;
+  auto passed = kiln::checkGradients(*model->module, "loss", options, llvm::outs(), llvm::errs());
+  if (!passed) {
+    llvm::errs() << "kiln: error: " << llvm::toString(passed.takeError()) << "\n";
+    return 1;
+  }
+  return *passed ? 0 : 1;
 }
 }  // namespace
 
@@ -94,6 +149,7 @@ int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   cl::ParseCommandLineOptions(argc, argv, "kiln: compile neural-network models\n");
   if (buildCommand) return build();
-  llvm::errs() << "kiln: error: give a subcommand: kiln build MODEL.kiln\n";
+  if (checkGradCommand) return checkGradient();
+  llvm::errs() << "kiln: error: give a subcommand: kiln build MODEL.kiln, or kiln check-grad MODEL.kiln\n";
   return 1;
 }
