@@ -82,7 +82,10 @@ llvm::Expected<TensorType> inferResultType(OpKind kind, std::span<const TensorTy
     return error(fmt::format("'{}' takes {} operand{}, not {}", info.name, expected,
                              info.operandCount == 1 ? "" : "s", operands.size()));
   }
-  return info.resultType(TypeRuleInput{operands, attributes, std::move(declared)});
+  auto result = info.resultType(TypeRuleInput{operands, attributes, std::move(declared)});
+  if (result && !result->checkedElementCount())
+    return error(fmt::format("the result {} would have more than 2^40 elements", toString(*result)));
+  return result;
 }
 
 }  // namespace kiln

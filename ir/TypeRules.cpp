@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <llvm/Support/CheckedArithmetic.h>
 
 namespace kiln::type_rules {
 
@@ -64,12 +65,17 @@ llvm::Expected<Shape> broadcastOperands(const TypeRuleInput &input) {
   return shape;
 }
 
-// Output extent of a window of `window` taps dilated by `dilation`, slid by `stride`.
-int64_t windowOutputExtent(int64_t extent, int64_t padBefore, int64_t padAfter, int64_t window, int64_t stride,
-                           int64_t dilation) {
-  int64_t span = dilation * (window - 1) + 1;
-  int64_t padded = extent + padBefore + padAfter;
-  return padded < span ? 0 : (padded - span) / stride + 1;
+// Output extent of a window of `window` taps dilated by `dilation`, slid by `stride`:
+//   (extent + padBefore + padAfter - (dilation * (window - 1) + 1)) / stride + 1, at least 0.
+// nullopt when an intermediate overflows 64 bits; every input is non-negative, stride and
+// dilation positive.
+std::optional<int64_t> windowOutputExtent(int64_t extent, int64_t padBefore, int64_t padAfter, int64_t window,
+                                          int64_t stride, int64_t dilation) {
+  std::optional<int64_t> span = llvm::checkedMulAdd(dilation, std::max<int64_t>(window - 1, 0), int64_t{1});
+  std::optional<int64_t> padded = llvm::checkedAdd(extent, padBefore);
+  if (padded) padded = llvm::checkedAdd(*padded, padAfter);
+  if (!span || !padded) return std::nullopt;
+  return *padded < *span ? 0 : (*padded - *span) / stride + 1;
 }
 
 llvm::Expected<Shape> convolutionShape(const TensorType &image, const TensorType &filter, const Attributes &attributes) {
@@ -86,11 +92,18 @@ llvm::Expected<Shape> convolutionShape(const TensorType &image, const TensorType
   if (auto error = checkAllPositive(stride, 2, "stride")) return error;
   if (auto error = checkAllNonNegative(padding, 4, "padding")) return error;
   if (auto error = checkAllPositive(dilation, 2, "dilation")) return error;
-  int64_t height = windowOutputExtent(image.shape[2], padding[0], padding[2], filter.shape[2], stride[0], dilation[0]);
-  int64_t width = windowOutputExtent(image.shape[3], padding[1], padding[3], filter.shape[3], stride[1], dilation[1]);
-  if (height < 1 || width < 1)
+  if (filter.shape[2] < 1 || filter.shape[3] < 1)
+    return fail(fmt::format("conv2d: the filter {} has an empty window", toString(filter)));
+  std::optional<int64_t> height =
+      windowOutputExtent(image.shape[2], padding[0], padding[2], filter.shape[2], stride[0], dilation[0]);
+  std::optional<int64_t> width =
+      windowOutputExtent(image.shape[3], padding[1], padding[3], filter.shape[3], stride[1], dilation[1]);
+  if (!height || !width)
+    return fail(fmt::format("conv2d: padding [{}] and dilation [{}] overflow 64 bits", fmt::join(padding, ", "),
+                            fmt::join(dilation, ", ")));
+  if (*height < 1 || *width < 1)
     return fail(fmt::format("conv2d: the filter {} is larger than the padded input {}", toString(filter), toString(image)));
-  return Shape{image.shape[0], filter.shape[0], height, width};
+  return Shape{image.shape[0], filter.shape[0], *height, *width};
 }
 
 llvm::Expected<Shape> poolShape(const TensorType &image, const Attributes &attributes) {
@@ -106,11 +119,13 @@ llvm::Expected<Shape> poolShape(const TensorType &image, const Attributes &attri
     if (padding[side] >= window[side % 2])
       return fail(fmt::format("padding [{}] must be smaller than the window [{}]", fmt::join(padding, ", "),
                               fmt::join(window, ", ")));
-  int64_t height = windowOutputExtent(image.shape[2], padding[0], padding[2], window[0], stride[0], 1);
-  int64_t width = windowOutputExtent(image.shape[3], padding[1], padding[3], window[1], stride[1], 1);
-  if (height < 1 || width < 1)
+  std::optional<int64_t> height = windowOutputExtent(image.shape[2], padding[0], padding[2], window[0], stride[0], 1);
+  std::optional<int64_t> width = windowOutputExtent(image.shape[3], padding[1], padding[3], window[1], stride[1], 1);
+  if (!height || !width)
+    return fail(fmt::format("padding [{}] of {} overflows 64 bits", fmt::join(padding, ", "), toString(image)));
+  if (*height < 1 || *width < 1)
     return fail(fmt::format("the window [{}] is larger than the padded input {}", fmt::join(window, ", "), toString(image)));
-  return Shape{image.shape[0], image.shape[1], height, width};
+  return Shape{image.shape[0], image.shape[1], *height, *width};
 }
 
 // result = params[:axis] + indices[batch_dims:] + params[axis+1:]
@@ -279,7 +294,9 @@ llvm::Expected<TensorType> slice(const TypeRuleInput &input) {
     if (start[axis] < 0 || start[axis] > limit[axis] || limit[axis] > source.shape[axis] || stride[axis] < 1)
       return fail(fmt::format("slice [{}:{}:{}] is out of bounds on axis {} of {}", start[axis], limit[axis],
                               stride[axis], axis, toString(source)));
-    shape.push_back((limit[axis] - start[axis] + stride[axis] - 1) / stride[axis]);
+    // ceil((limit - start) / stride), written so that a huge stride cannot overflow.
+    int64_t extent = limit[axis] - start[axis];
+    shape.push_back(extent == 0 ? 0 : (extent - 1) / stride[axis] + 1);
   }
   return source.withShape(shape);
 }
@@ -295,7 +312,9 @@ llvm::Expected<TensorType> concat(const TypeRuleInput &input) {
     for (int64_t i = 0; compatible && i < first.rank(); ++i) compatible = i == axis || type.shape[i] == first.shape[i];
     if (!compatible)
       return fail(fmt::format("cannot concatenate {} and {} along axis {}", toString(first), toString(type), axis));
-    shape[axis] += type.shape[axis];
+    std::optional<int64_t> joined = llvm::checkedAdd(shape[axis], type.shape[axis]);
+    if (!joined) return fail(fmt::format("concatenation along axis {} overflows 64 bits", axis));
+    shape[axis] = *joined;
   }
   return first.withShape(shape);
 }
@@ -307,7 +326,14 @@ llvm::Expected<TensorType> pad(const TypeRuleInput &input) {
   if (auto error = checkAllNonNegative(low, source.shape.size(), "low")) return error;
   if (auto error = checkAllNonNegative(high, source.shape.size(), "high")) return error;
   Shape shape = source.shape;
-  for (size_t axis = 0; axis < shape.size(); ++axis) shape[axis] += low[axis] + high[axis];
+  for (size_t axis = 0; axis < shape.size(); ++axis) {
+    std::optional<int64_t> padded = llvm::checkedAdd(shape[axis], low[axis]);
+    if (padded) padded = llvm::checkedAdd(*padded, high[axis]);
+    if (!padded)
+      return fail(fmt::format("padding {} by low [{}] and high [{}] overflows 64 bits", toString(source),
+                              fmt::join(low, ", "), fmt::join(high, ", ")));
+    shape[axis] = *padded;
+  }
   return source.withShape(shape);
 }
 
