@@ -80,11 +80,11 @@ std::optional<int64_t> windowOutputExtent(int64_t extent, int64_t padBefore, int
 
 llvm::Expected<Shape> convolutionShape(const TensorType &image, const TensorType &filter, const Attributes &attributes) {
   if (image.rank() != 4 || filter.rank() != 4)
-    return fail(fmt::format("conv2d takes an NCHW input and an OIHW filter: {} and {}", toString(image), toString(filter)));
+    return fail(fmt::format("takes an NCHW input and an OIHW filter, not {} and {}", toString(image), toString(filter)));
   if (!isFloat(image.dtype) || image.dtype != filter.dtype)
-    return fail(fmt::format("conv2d needs float operands of one dtype: {} and {}", toString(image), toString(filter)));
+    return fail(fmt::format("needs float operands of one dtype, not {} and {}", toString(image), toString(filter)));
   if (image.shape[1] != filter.shape[1])
-    return fail(fmt::format("conv2d: input channels {} differ from filter channels {}: {} and {}", image.shape[1],
+    return fail(fmt::format("input channels {} differ from filter channels {}: {} and {}", image.shape[1],
                             filter.shape[1], toString(image), toString(filter)));
   const Ints &stride = attributes.getInts("stride");
   const Ints &padding = attributes.getInts("padding");
@@ -93,16 +93,16 @@ llvm::Expected<Shape> convolutionShape(const TensorType &image, const TensorType
   if (auto error = checkAllNonNegative(padding, 4, "padding")) return error;
   if (auto error = checkAllPositive(dilation, 2, "dilation")) return error;
   if (filter.shape[2] < 1 || filter.shape[3] < 1)
-    return fail(fmt::format("conv2d: the filter {} has an empty window", toString(filter)));
+    return fail(fmt::format("the filter {} has an empty window", toString(filter)));
   std::optional<int64_t> height =
       windowOutputExtent(image.shape[2], padding[0], padding[2], filter.shape[2], stride[0], dilation[0]);
   std::optional<int64_t> width =
       windowOutputExtent(image.shape[3], padding[1], padding[3], filter.shape[3], stride[1], dilation[1]);
   if (!height || !width)
-    return fail(fmt::format("conv2d: padding [{}] and dilation [{}] overflow 64 bits", fmt::join(padding, ", "),
+    return fail(fmt::format("padding [{}] and dilation [{}] overflow 64 bits", fmt::join(padding, ", "),
                             fmt::join(dilation, ", ")));
   if (*height < 1 || *width < 1)
-    return fail(fmt::format("conv2d: the filter {} is larger than the padded input {}", toString(filter), toString(image)));
+    return fail(fmt::format("the filter {} is larger than the padded input {}", toString(filter), toString(image)));
   return Shape{image.shape[0], filter.shape[0], *height, *width};
 }
 
@@ -220,7 +220,7 @@ llvm::Expected<TensorType> declaredConstant(const TypeRuleInput &input) {
 llvm::Expected<TensorType> declaredIota(const TypeRuleInput &input) {
   auto result = requireDeclared(input, "iota");
   if (!result) return result;
-  if (result->dtype == DType::I1) return fail("iota needs a numeric result, not i1");
+  if (result->dtype == DType::I1) return fail(fmt::format("needs a numeric result, not {}", toString(*result)));
   if (auto error = checkAxis(input.attributes.getInt("axis"), result->rank(), "axis")) return error;
   return result;
 }
@@ -234,9 +234,10 @@ llvm::Expected<TensorType> declaredRandom(const TypeRuleInput &input) {
   if (const AttrValue *p = input.attributes.find("p"); p && !(std::get<double>(*p) >= 0 && std::get<double>(*p) <= 1))
     return fail(fmt::format("p must lie in [0, 1], not {}", formatFloat(std::get<double>(*p))));
   if (const AttrValue *low = input.attributes.find("low"); low && !(std::get<double>(*low) <= input.attributes.getFloat("high")))
-    return fail("low must not exceed high");
+    return fail(fmt::format("low {} must not exceed high {}", formatFloat(std::get<double>(*low)),
+                            formatFloat(input.attributes.getFloat("high"))));
   if (const AttrValue *stddev = input.attributes.find("stddev"); stddev && !(std::get<double>(*stddev) >= 0))
-    return fail("stddev must not be negative");
+    return fail(fmt::format("stddev {} is negative", formatFloat(std::get<double>(*stddev))));
   return result;
 }
 
@@ -348,7 +349,7 @@ llvm::Expected<TensorType> declaredScatterAdd(const TypeRuleInput &input) {
   if (!result) return result;
   const TensorType &updates = operand(input, 0);
   if (result->dtype != updates.dtype || updates.dtype == DType::I1)
-    return fail(fmt::format("numeric updates {} must match the result {}", toString(updates), toString(*result)));
+    return fail(fmt::format("updates {} and result {} need one numeric dtype", toString(updates), toString(*result)));
   auto gathered = gatherShape(*result, operand(input, 1), input.attributes);
   if (!gathered) return gathered.takeError();
   if (*gathered != updates.shape)
@@ -411,9 +412,9 @@ llvm::Expected<TensorType> matmul(const TypeRuleInput &input) {
   const TensorType &lhs = operand(input, 0);
   const TensorType &rhs = operand(input, 1);
   if (auto error = checkSameDType(input)) return error;
-  if (lhs.dtype == DType::I1) return fail("matmul needs numeric operands, not i1");
+  if (lhs.dtype == DType::I1) return fail(fmt::format("needs numeric operands, not {} and {}", toString(lhs), toString(rhs)));
   if (lhs.rank() < 2 || rhs.rank() < 2)
-    return fail(fmt::format("matmul needs operands of rank 2 or more: {} @ {}", toString(lhs), toString(rhs)));
+    return fail(fmt::format("needs operands of rank 2 or more: {} @ {}", toString(lhs), toString(rhs)));
   bool transposeLhs = input.attributes.getBool("transpose_a");
   bool transposeRhs = input.attributes.getBool("transpose_b");
   int64_t rows = lhs.shape[lhs.rank() - (transposeLhs ? 1 : 2)];
@@ -421,7 +422,7 @@ llvm::Expected<TensorType> matmul(const TypeRuleInput &input) {
   int64_t rhsInner = rhs.shape[rhs.rank() - (transposeRhs ? 1 : 2)];
   int64_t columns = rhs.shape[rhs.rank() - (transposeRhs ? 2 : 1)];
   if (lhsInner != rhsInner)
-    return fail(fmt::format("inner dimensions differ: {} @ {}{}", toString(lhs), toString(rhs),
+    return fail(fmt::format("inner dimensions differ ({} and {}): {} @ {}{}", lhsInner, rhsInner, toString(lhs), toString(rhs),
                             transposeLhs || transposeRhs ? " (after the requested transposes)" : ""));
   Shape lhsBatch(lhs.shape.begin(), lhs.shape.end() - 2);
   Shape rhsBatch(rhs.shape.begin(), rhs.shape.end() - 2);
