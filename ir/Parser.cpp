@@ -20,10 +20,7 @@ using ir_text::TokenKind;
 
 class Parser {
 public:
-  Parser(llvm::StringRef text, Diagnostics &diagnostics)
-      : lexer_(text), diagnostics_(diagnostics) {
-    advance();
-  }
+  Parser(llvm::StringRef text, Diagnostics &diagnostics) : lexer_(text), diagnostics_(diagnostics) {}
 
   std::optional<ParsedModule> parseModule();
 
@@ -86,7 +83,7 @@ private:
 
   Lexer lexer_;
   Diagnostics &diagnostics_;
-  Token token_;
+  Token token_{TokenKind::EndOfFile, {}, {}};
   llvm::StringMap<Value *> values_;  // of the function being parsed
 };
 
@@ -114,6 +111,7 @@ std::optional<ParsedModule> Parser::parseModule() {
   ParsedModule parsed;
   parsed.module = std::make_unique<Module>();
   try {
+    advance();  // here, not in the constructor: the first token may already be an error
     while (!is(TokenKind::EndOfFile)) {
       llvm::SMLoc where = token_.location;
       auto function = parseFunction(parsed);

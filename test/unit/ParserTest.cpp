@@ -64,6 +64,9 @@ TEST(Parser, ErrorsShowTheLineAndACaret) {
 }
 
 TEST(Parser, HostileTextIsRefusedNotObeyed) {
+  // The very first token is already an error.
+  EXPECT_EQ(errorOf("%").substr(0, 47), "input.kir:1:1: error: expected a name after '%'");
+  EXPECT_NE(errorOf("\xff").find("input.kir:1:1: error: unexpected byte 0xff in the text"), std::string::npos);
   EXPECT_NE(errorOf(std::string("func @f(\0) -> f32[] {", 21)).find("input.kir:1:9: error: unexpected byte 0x00"),
             std::string::npos);
   EXPECT_NE(errorOf("func @f(%x: f32[1099511627776,2]) -> f32[] {").find("has more than 2^40 elements"),
