@@ -234,10 +234,10 @@ llvm::Expected<TensorType> declaredRandom(const TypeRuleInput &input) {
   if (const AttrValue *p = input.attributes.find("p"); p && !(std::get<double>(*p) >= 0 && std::get<double>(*p) <= 1))
     return fail(fmt::format("p must lie in [0, 1], not {}", formatFloat(std::get<double>(*p))));
   if (const AttrValue *low = input.attributes.find("low"); low && !(std::get<double>(*low) <= input.attributes.getFloat("high")))
-    return fail(fmt::format("low {} must not exceed high {}", formatFloat(std::get<double>(*low)),
+    return fail(fmt::format("need low <= high, not low = {} and high = {}", formatFloat(std::get<double>(*low)),
                             formatFloat(input.attributes.getFloat("high"))));
   if (const AttrValue *stddev = input.attributes.find("stddev"); stddev && !(std::get<double>(*stddev) >= 0))
-    return fail(fmt::format("stddev {} is negative", formatFloat(std::get<double>(*stddev))));
+    return fail(fmt::format("need stddev >= 0, not {}", formatFloat(std::get<double>(*stddev))));
   return result;
 }
 
