@@ -4,6 +4,8 @@
 
 #include <cctype>
 
+#include <fmt/format.h>
+
 namespace kiln::ir_text {
 
 namespace {
@@ -87,9 +89,10 @@ Token Lexer::next() {
     if (word == "inf" || word == "nan") return make(TokenKind::Float, start, word);
     return make(TokenKind::Identifier, start, word);
   }
+  unsigned char byte = static_cast<unsigned char>(c);
   return make(TokenKind::Error, start,
-              std::isprint(static_cast<unsigned char>(c)) ? std::string("unexpected character '") + c + "'"
-                                                          : "unexpected byte in the text");
+              std::isprint(byte) ? fmt::format("unexpected character '{}'", c)
+                                 : fmt::format("unexpected byte 0x{:02x} in the text", byte));
 }
 
 // integer := '-'? digit+ ; float := '-'? digit+ ('.' digit*)? ([eE] [+-]? digit+)? | '-'? 'inf' | 'nan'
@@ -119,17 +122,20 @@ Token Lexer::lexNumber(const char *start) {
       while (position_ != end && isDigit(*position_)) ++position_;
     }
   }
-  if (position_ != end && isNameCharacter(*position_))
-    return make(TokenKind::Error, start, "malformed number");
+  if (position_ != end && isNameCharacter(*position_)) {
+    while (position_ != end && isNameCharacter(*position_)) ++position_;
+    return make(TokenKind::Error, start, fmt::format("malformed number '{}'", std::string_view(start, position_)));
+  }
   return make(isFloat ? TokenKind::Float : TokenKind::Integer, start, std::string(start, position_));
 }
 
+// string := '"' (character other than '"', '\\' and newline | '\\' character other than newline)* '"'
 Token Lexer::lexString(const char *start) {
   const char *end = buffer_.end();
   std::string contents;
   while (position_ != end && *position_ != '"') {
-    if (*position_ == '\n') return make(TokenKind::Error, start, "string not closed on its line");
     if (*position_ == '\\' && position_ + 1 != end) ++position_;
+    if (*position_ == '\n') return make(TokenKind::Error, start, "string not closed on its line");
     contents += *position_++;
   }
   if (position_ == end) return make(TokenKind::Error, start, "string not closed before the end of the file");

@@ -14,6 +14,11 @@ llvm::Error error(std::string message) {
   return llvm::make_error<llvm::StringError>(std::move(message), llvm::inconvertibleErrorCode());
 }
 
+std::string withArticle(std::string_view noun) {
+  bool vowel = !noun.empty() && std::string_view("aeiou").find(noun.front()) != std::string_view::npos;
+  return fmt::format("{} {}", vowel ? "an" : "a", noun);
+}
+
 const std::vector<OpInfo> &table() {
   using namespace type_rules;
   static const std::vector<OpInfo> rows = {
@@ -64,9 +69,12 @@ llvm::Expected<Attributes> completeAttributes(const OpInfo &info, const std::vec
       continue;
     }
     std::optional<AttrValue> coerced = coerceAttribute(spec.kind, it->value, elementType);
+    if (!coerced && spec.kind == AttrKind::Elements)
+      return error(fmt::format("attribute '{}' of '{}' must hold {} elements, not {}", spec.name, info.name,
+                               dtypeName(elementType), toString(it->value)));
     if (!coerced)
-      return error(fmt::format("attribute '{}' of '{}' must be a {}, not {}", spec.name, info.name,
-                               attrKindName(spec.kind), toString(it->value)));
+      return error(fmt::format("attribute '{}' of '{}' must be {}, not {}", spec.name, info.name,
+                               withArticle(attrKindName(spec.kind)), toString(it->value)));
     complete.set(spec.name, std::move(*coerced));
   }
   return complete;
@@ -82,7 +90,10 @@ llvm::Expected<TensorType> inferResultType(OpKind kind, std::span<const TensorTy
     return error(fmt::format("'{}' takes {} operand{}, not {}", info.name, expected,
                              info.operandCount == 1 ? "" : "s", operands.size()));
   }
-  return info.resultType(TypeRuleInput{operands, attributes, std::move(declared)});
+  auto result = info.resultType(TypeRuleInput{operands, attributes, std::move(declared)});
+  if (result && !result->checkedElementCount())
+    return error(fmt::format("the result {} would have more than 2^40 elements", toString(*result)));
+  return result;
 }
 
 }  // namespace kiln

@@ -18,15 +18,9 @@ using ir_text::Lexer;
 using ir_text::Token;
 using ir_text::TokenKind;
 
-// Keeps a mutated or hostile file from asking for more memory than any model needs.
-constexpr int64_t kMaxElements = int64_t{1} << 40;
-
 class Parser {
 public:
-  Parser(llvm::StringRef text, Diagnostics &diagnostics)
-      : lexer_(text), diagnostics_(diagnostics) {
-    advance();
-  }
+  Parser(llvm::StringRef text, Diagnostics &diagnostics) : lexer_(text), diagnostics_(diagnostics) {}
 
   std::optional<ParsedModule> parseModule();
 
@@ -89,7 +83,7 @@ private:
 
   Lexer lexer_;
   Diagnostics &diagnostics_;
-  Token token_;
+  Token token_{TokenKind::EndOfFile, {}, {}};
   llvm::StringMap<Value *> values_;  // of the function being parsed
 };
 
@@ -117,6 +111,7 @@ std::optional<ParsedModule> Parser::parseModule() {
   ParsedModule parsed;
   parsed.module = std::make_unique<Module>();
   try {
+    advance();  // here, not in the constructor: the first token may already be an error
     while (!is(TokenKind::EndOfFile)) {
       llvm::SMLoc where = token_.location;
       auto function = parseFunction(parsed);
@@ -203,20 +198,20 @@ TensorType Parser::parseType() {
   advance();
   expect(TokenKind::LeftBracket, "'[' and the shape");
   Shape shape;
-  int64_t elements = 1;
   if (!is(TokenKind::RightBracket)) {
     do {
       Token extent = expect(TokenKind::Integer, "a dimension size");
       int64_t value = integerValue(extent);
       if (value < 0) fail(extent.location, fmt::format("dimension size {} is negative", value));
-      if (value > kMaxElements || (value > 0 && elements > kMaxElements / value))
-        fail(where, "tensor type has too many elements");
-      elements *= value;
       shape.push_back(value);
     } while (accept(TokenKind::Comma));
   }
   expect(TokenKind::RightBracket, "']' after the shape");
-  return TensorType{*dtype, std::move(shape)};
+  TensorType type{*dtype, std::move(shape)};
+  // Keeps a mutated or hostile file from asking for more memory than any model needs.
+  if (!type.checkedElementCount())
+    fail(where, fmt::format("{} has more than 2^40 elements", toString(type)));
+  return type;
 }
 
 // statement := '%' name '=' op-name (value (',' value)*)? attribute-dictionary? ':' type location?
@@ -330,8 +325,10 @@ Location Parser::parseLocation() {
   expect(TokenKind::RightParen, "')' after the location");
   int64_t lineNumber = integerValue(line);
   int64_t columnNumber = integerValue(column);
-  if (lineNumber < 1 || lineNumber > UINT32_MAX) fail(line.location, "line numbers start at 1");
-  if (columnNumber < 1 || columnNumber > UINT32_MAX) fail(column.location, "column numbers start at 1");
+  if (lineNumber < 1 || lineNumber > UINT32_MAX)
+    fail(line.location, fmt::format("line number {} is not between 1 and {}", lineNumber, UINT32_MAX));
+  if (columnNumber < 1 || columnNumber > UINT32_MAX)
+    fail(column.location, fmt::format("column number {} is not between 1 and {}", columnNumber, UINT32_MAX));
   return Location{file.text, static_cast<unsigned>(lineNumber), static_cast<unsigned>(columnNumber)};
 }
 

@@ -2,6 +2,7 @@
 // numbered otherwise, so that the text reads like the model and still reads back exactly.
 #include "ir/Printer.h"
 
+#include <bit>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -67,11 +68,20 @@ AttrValue splatOrList(const AttrValue &elements) {
   return elements;
 }
 
+// A default is omitted only when the value has the same bits: -0.0 is not the default 0.0.
+bool isDefault(const AttrSpec *spec, const AttrValue &value) {
+  if (!spec || !spec->defaultValue) return false;
+  const auto *real = std::get_if<double>(&value);
+  const auto *defaultReal = std::get_if<double>(&*spec->defaultValue);
+  if (real && defaultReal) return std::bit_cast<uint64_t>(*real) == std::bit_cast<uint64_t>(*defaultReal);
+  return *spec->defaultValue == value;
+}
+
 std::string attributesText(const Operation &op) {
   std::vector<std::string> shown;
   for (const NamedAttribute &attribute : op.attributes().entries()) {
     const AttrSpec *spec = op.info().findAttribute(attribute.name);
-    if (spec && spec->defaultValue && *spec->defaultValue == attribute.value) continue;
+    if (isDefault(spec, attribute.value)) continue;
     shown.push_back(fmt::format("{} = {}", attribute.name, toString(spec && spec->kind == AttrKind::Elements
                                                                         ? splatOrList(attribute.value)
                                                                         : attribute.value)));

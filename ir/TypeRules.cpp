@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <llvm/Support/CheckedArithmetic.h>
 
 namespace kiln::type_rules {
 
@@ -64,21 +65,26 @@ llvm::Expected<Shape> broadcastOperands(const TypeRuleInput &input) {
   return shape;
 }
 
-// Output extent of a window of `window` taps dilated by `dilation`, slid by `stride`.
-int64_t windowOutputExtent(int64_t extent, int64_t padBefore, int64_t padAfter, int64_t window, int64_t stride,
-                           int64_t dilation) {
-  int64_t span = dilation * (window - 1) + 1;
-  int64_t padded = extent + padBefore + padAfter;
-  return padded < span ? 0 : (padded - span) / stride + 1;
+// Output extent of a window of `window` taps dilated by `dilation`, slid by `stride`:
+//   (extent + padBefore + padAfter - (dilation * (window - 1) + 1)) / stride + 1, at least 0.
+// nullopt when an intermediate overflows 64 bits; every input is non-negative, stride and
+// dilation positive.
+std::optional<int64_t> windowOutputExtent(int64_t extent, int64_t padBefore, int64_t padAfter, int64_t window,
+                                          int64_t stride, int64_t dilation) {
+  std::optional<int64_t> span = llvm::checkedMulAdd(dilation, std::max<int64_t>(window - 1, 0), int64_t{1});
+  std::optional<int64_t> padded = llvm::checkedAdd(extent, padBefore);
+  if (padded) padded = llvm::checkedAdd(*padded, padAfter);
+  if (!span || !padded) return std::nullopt;
+  return *padded < *span ? 0 : (*padded - *span) / stride + 1;
 }
 
 llvm::Expected<Shape> convolutionShape(const TensorType &image, const TensorType &filter, const Attributes &attributes) {
   if (image.rank() != 4 || filter.rank() != 4)
-    return fail(fmt::format("conv2d takes an NCHW input and an OIHW filter: {} and {}", toString(image), toString(filter)));
+    return fail(fmt::format("takes an NCHW input and an OIHW filter, not {} and {}", toString(image), toString(filter)));
   if (!isFloat(image.dtype) || image.dtype != filter.dtype)
-    return fail(fmt::format("conv2d needs float operands of one dtype: {} and {}", toString(image), toString(filter)));
+    return fail(fmt::format("needs float operands of one dtype, not {} and {}", toString(image), toString(filter)));
   if (image.shape[1] != filter.shape[1])
-    return fail(fmt::format("conv2d: input channels {} differ from filter channels {}: {} and {}", image.shape[1],
+    return fail(fmt::format("input channels {} differ from filter channels {}: {} and {}", image.shape[1],
                             filter.shape[1], toString(image), toString(filter)));
   const Ints &stride = attributes.getInts("stride");
   const Ints &padding = attributes.getInts("padding");
@@ -86,11 +92,18 @@ llvm::Expected<Shape> convolutionShape(const TensorType &image, const TensorType
   if (auto error = checkAllPositive(stride, 2, "stride")) return error;
   if (auto error = checkAllNonNegative(padding, 4, "padding")) return error;
   if (auto error = checkAllPositive(dilation, 2, "dilation")) return error;
-  int64_t height = windowOutputExtent(image.shape[2], padding[0], padding[2], filter.shape[2], stride[0], dilation[0]);
-  int64_t width = windowOutputExtent(image.shape[3], padding[1], padding[3], filter.shape[3], stride[1], dilation[1]);
-  if (height < 1 || width < 1)
-    return fail(fmt::format("conv2d: the filter {} is larger than the padded input {}", toString(filter), toString(image)));
-  return Shape{image.shape[0], filter.shape[0], height, width};
+  if (filter.shape[2] < 1 || filter.shape[3] < 1)
+    return fail(fmt::format("the filter {} has an empty window", toString(filter)));
+  std::optional<int64_t> height =
+      windowOutputExtent(image.shape[2], padding[0], padding[2], filter.shape[2], stride[0], dilation[0]);
+  std::optional<int64_t> width =
+      windowOutputExtent(image.shape[3], padding[1], padding[3], filter.shape[3], stride[1], dilation[1]);
+  if (!height || !width)
+    return fail(fmt::format("padding [{}] and dilation [{}] overflow 64 bits", fmt::join(padding, ", "),
+                            fmt::join(dilation, ", ")));
+  if (*height < 1 || *width < 1)
+    return fail(fmt::format("the filter {} is larger than the padded input {}", toString(filter), toString(image)));
+  return Shape{image.shape[0], filter.shape[0], *height, *width};
 }
 
 llvm::Expected<Shape> poolShape(const TensorType &image, const Attributes &attributes) {
@@ -106,11 +119,13 @@ llvm::Expected<Shape> poolShape(const TensorType &image, const Attributes &attri
     if (padding[side] >= window[side % 2])
       return fail(fmt::format("padding [{}] must be smaller than the window [{}]", fmt::join(padding, ", "),
                               fmt::join(window, ", ")));
-  int64_t height = windowOutputExtent(image.shape[2], padding[0], padding[2], window[0], stride[0], 1);
-  int64_t width = windowOutputExtent(image.shape[3], padding[1], padding[3], window[1], stride[1], 1);
-  if (height < 1 || width < 1)
+  std::optional<int64_t> height = windowOutputExtent(image.shape[2], padding[0], padding[2], window[0], stride[0], 1);
+  std::optional<int64_t> width = windowOutputExtent(image.shape[3], padding[1], padding[3], window[1], stride[1], 1);
+  if (!height || !width)
+    return fail(fmt::format("padding [{}] of {} overflows 64 bits", fmt::join(padding, ", "), toString(image)));
+  if (*height < 1 || *width < 1)
     return fail(fmt::format("the window [{}] is larger than the padded input {}", fmt::join(window, ", "), toString(image)));
-  return Shape{image.shape[0], image.shape[1], height, width};
+  return Shape{image.shape[0], image.shape[1], *height, *width};
 }
 
 // result = params[:axis] + indices[batch_dims:] + params[axis+1:]
@@ -205,7 +220,7 @@ llvm::Expected<TensorType> declaredConstant(const TypeRuleInput &input) {
 llvm::Expected<TensorType> declaredIota(const TypeRuleInput &input) {
   auto result = requireDeclared(input, "iota");
   if (!result) return result;
-  if (result->dtype == DType::I1) return fail("iota needs a numeric result, not i1");
+  if (result->dtype == DType::I1) return fail(fmt::format("needs a numeric result, not {}", toString(*result)));
   if (auto error = checkAxis(input.attributes.getInt("axis"), result->rank(), "axis")) return error;
   return result;
 }
@@ -219,9 +234,10 @@ llvm::Expected<TensorType> declaredRandom(const TypeRuleInput &input) {
   if (const AttrValue *p = input.attributes.find("p"); p && !(std::get<double>(*p) >= 0 && std::get<double>(*p) <= 1))
     return fail(fmt::format("p must lie in [0, 1], not {}", formatFloat(std::get<double>(*p))));
   if (const AttrValue *low = input.attributes.find("low"); low && !(std::get<double>(*low) <= input.attributes.getFloat("high")))
-    return fail("low must not exceed high");
+    return fail(fmt::format("need low <= high, not low = {} and high = {}", formatFloat(std::get<double>(*low)),
+                            formatFloat(input.attributes.getFloat("high"))));
   if (const AttrValue *stddev = input.attributes.find("stddev"); stddev && !(std::get<double>(*stddev) >= 0))
-    return fail("stddev must not be negative");
+    return fail(fmt::format("need stddev >= 0, not {}", formatFloat(std::get<double>(*stddev))));
   return result;
 }
 
@@ -279,7 +295,9 @@ llvm::Expected<TensorType> slice(const TypeRuleInput &input) {
     if (start[axis] < 0 || start[axis] > limit[axis] || limit[axis] > source.shape[axis] || stride[axis] < 1)
       return fail(fmt::format("slice [{}:{}:{}] is out of bounds on axis {} of {}", start[axis], limit[axis],
                               stride[axis], axis, toString(source)));
-    shape.push_back((limit[axis] - start[axis] + stride[axis] - 1) / stride[axis]);
+    // ceil((limit - start) / stride), written so that a huge stride cannot overflow.
+    int64_t extent = limit[axis] - start[axis];
+    shape.push_back(extent == 0 ? 0 : (extent - 1) / stride[axis] + 1);
   }
   return source.withShape(shape);
 }
@@ -295,7 +313,9 @@ llvm::Expected<TensorType> concat(const TypeRuleInput &input) {
     for (int64_t i = 0; compatible && i < first.rank(); ++i) compatible = i == axis || type.shape[i] == first.shape[i];
     if (!compatible)
       return fail(fmt::format("cannot concatenate {} and {} along axis {}", toString(first), toString(type), axis));
-    shape[axis] += type.shape[axis];
+    std::optional<int64_t> joined = llvm::checkedAdd(shape[axis], type.shape[axis]);
+    if (!joined) return fail(fmt::format("concatenation along axis {} overflows 64 bits", axis));
+    shape[axis] = *joined;
   }
   return first.withShape(shape);
 }
@@ -307,7 +327,14 @@ llvm::Expected<TensorType> pad(const TypeRuleInput &input) {
   if (auto error = checkAllNonNegative(low, source.shape.size(), "low")) return error;
   if (auto error = checkAllNonNegative(high, source.shape.size(), "high")) return error;
   Shape shape = source.shape;
-  for (size_t axis = 0; axis < shape.size(); ++axis) shape[axis] += low[axis] + high[axis];
+  for (size_t axis = 0; axis < shape.size(); ++axis) {
+    std::optional<int64_t> padded = llvm::checkedAdd(shape[axis], low[axis]);
+    if (padded) padded = llvm::checkedAdd(*padded, high[axis]);
+    if (!padded)
+      return fail(fmt::format("padding {} by low [{}] and high [{}] overflows 64 bits", toString(source),
+                              fmt::join(low, ", "), fmt::join(high, ", ")));
+    shape[axis] = *padded;
+  }
   return source.withShape(shape);
 }
 
@@ -322,7 +349,7 @@ llvm::Expected<TensorType> declaredScatterAdd(const TypeRuleInput &input) {
   if (!result) return result;
   const TensorType &updates = operand(input, 0);
   if (result->dtype != updates.dtype || updates.dtype == DType::I1)
-    return fail(fmt::format("numeric updates {} must match the result {}", toString(updates), toString(*result)));
+    return fail(fmt::format("updates {} and result {} need one numeric dtype", toString(updates), toString(*result)));
   auto gathered = gatherShape(*result, operand(input, 1), input.attributes);
   if (!gathered) return gathered.takeError();
   if (*gathered != updates.shape)
@@ -385,9 +412,9 @@ llvm::Expected<TensorType> matmul(const TypeRuleInput &input) {
   const TensorType &lhs = operand(input, 0);
   const TensorType &rhs = operand(input, 1);
   if (auto error = checkSameDType(input)) return error;
-  if (lhs.dtype == DType::I1) return fail("matmul needs numeric operands, not i1");
+  if (lhs.dtype == DType::I1) return fail(fmt::format("needs numeric operands, not {} and {}", toString(lhs), toString(rhs)));
   if (lhs.rank() < 2 || rhs.rank() < 2)
-    return fail(fmt::format("matmul needs operands of rank 2 or more: {} @ {}", toString(lhs), toString(rhs)));
+    return fail(fmt::format("needs operands of rank 2 or more: {} @ {}", toString(lhs), toString(rhs)));
   bool transposeLhs = input.attributes.getBool("transpose_a");
   bool transposeRhs = input.attributes.getBool("transpose_b");
   int64_t rows = lhs.shape[lhs.rank() - (transposeLhs ? 1 : 2)];
@@ -395,7 +422,7 @@ llvm::Expected<TensorType> matmul(const TypeRuleInput &input) {
   int64_t rhsInner = rhs.shape[rhs.rank() - (transposeRhs ? 1 : 2)];
   int64_t columns = rhs.shape[rhs.rank() - (transposeRhs ? 2 : 1)];
   if (lhsInner != rhsInner)
-    return fail(fmt::format("inner dimensions differ: {} @ {}{}", toString(lhs), toString(rhs),
+    return fail(fmt::format("inner dimensions differ ({} and {}): {} @ {}{}", lhsInner, rhsInner, toString(lhs), toString(rhs),
                             transposeLhs || transposeRhs ? " (after the requested transposes)" : ""));
   Shape lhsBatch(lhs.shape.begin(), lhs.shape.end() - 2);
   Shape rhsBatch(rhs.shape.begin(), rhs.shape.end() - 2);

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <range/v3/algorithm/any_of.hpp>
 
 namespace kiln {
 
@@ -31,9 +32,14 @@ std::optional<DType> parseDType(std::string_view name) {
 bool isFloat(DType dtype) { return dtype == DType::F32 || dtype == DType::F64; }
 bool isInteger(DType dtype) { return dtype == DType::I32 || dtype == DType::I64; }
 
-int64_t TensorType::elementCount() const {
+std::optional<int64_t> TensorType::checkedElementCount() const {
+  if (ranges::any_of(shape, [](int64_t extent) { return extent < 0; })) return std::nullopt;
+  // A zero extent empties the tensor whatever the other extents are.
+  if (ranges::any_of(shape, [](int64_t extent) { return extent == 0; })) return 0;
   int64_t count = 1;
-  for (int64_t extent : shape) count *= extent;
+  for (int64_t extent : shape)
+    if (extent > kMaxElementCount / count) return std::nullopt;
+    else count *= extent;
   return count;
 }
 

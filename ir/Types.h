@@ -19,12 +19,19 @@ unsigned dtypeByteSize(DType dtype);
 
 using Shape = std::vector<int64_t>;
 
+// The most elements a tensor may hold: far beyond any model, and small enough that sizes and
+// byte counts computed from it never overflow 64 bits.
+inline constexpr int64_t kMaxElementCount = int64_t{1} << 40;
+
 struct TensorType {
   DType dtype = DType::F32;
   Shape shape;
 
   int64_t rank() const { return static_cast<int64_t>(shape.size()); }
-  int64_t elementCount() const;
+  // The product of the extents; nullopt when it exceeds kMaxElementCount or an extent is negative.
+  std::optional<int64_t> checkedElementCount() const;
+  // The product of the extents, for types that passed the parser or the verifier.
+  int64_t elementCount() const { return checkedElementCount().value_or(kMaxElementCount + 1); }
   TensorType withShape(Shape newShape) const { return {dtype, std::move(newShape)}; }
   TensorType withDType(DType newDType) const { return {newDType, shape}; }
   bool operator==(const TensorType &) const = default;
