@@ -422,8 +422,13 @@ llvm::Expected<TensorType> matmul(const TypeRuleInput &input) {
   int64_t rhsInner = rhs.shape[rhs.rank() - (transposeRhs ? 1 : 2)];
   int64_t columns = rhs.shape[rhs.rank() - (transposeRhs ? 2 : 1)];
   if (lhsInner != rhsInner)
-    return fail(fmt::format("inner dimensions differ ({} and {}): {} @ {}{}", lhsInner, rhsInner, toString(lhs), toString(rhs),
-                            transposeLhs || transposeRhs ? " (after the requested transposes)" : ""));
+  {
+    // With a transpose requested the shapes alone no longer show which sizes met.
+    if (!transposeLhs && !transposeRhs)
+      return fail(fmt::format("inner dimensions differ: {} @ {}", toString(lhs), toString(rhs)));
+    return fail(fmt::format("inner dimensions differ after the requested transposes ({} and {}): {} @ {}", lhsInner,
+                            rhsInner, toString(lhs), toString(rhs)));
+  }
   Shape lhsBatch(lhs.shape.begin(), lhs.shape.end() - 2);
   Shape rhsBatch(rhs.shape.begin(), rhs.shape.end() - 2);
   std::optional<Shape> batch = broadcastShapes(lhsBatch, rhsBatch);
