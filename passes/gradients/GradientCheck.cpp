@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <random>
 #include <unordered_map>
 
@@ -92,7 +93,15 @@ llvm::Expected<GradientCheckReport> checkGradient(const Function &function, cons
     const Tensor &analyticGradient = (*analytic)[gradientIndex++];
     ArgumentCheck check{forward->argument(index)->name()};
     std::vector<Tensor> shifted = arguments;
-    for (int64_t i = 0; i < shifted[index].elementCount(); ++i) {
+    check.elementCount = shifted[index].elementCount();
+    std::vector<int64_t> elements(check.elementCount);
+    std::iota(elements.begin(), elements.end(), 0);
+    if (options.samplesPerArgument > 0 && options.samplesPerArgument < check.elementCount) {
+      std::shuffle(elements.begin(), elements.end(), random);
+      elements.resize(options.samplesPerArgument);
+    }
+    check.checkedElements = static_cast<int64_t>(elements.size());
+    for (int64_t i : elements) {
       double original = arguments[index].getDouble(i);
       shifted[index].setDouble(i, original + options.step);
       auto above = objective(*forward, shifted, options.resultIndex, cotangent ? &*cotangent : nullptr);
@@ -125,8 +134,11 @@ bool GradientCheckReport::passed() const {
 
 void GradientCheckReport::print(llvm::raw_ostream &out) const {
   for (const ArgumentCheck &argument : arguments)
-    out << fmt::format("@{} %{}: worst relative error {:.3g}, worst absolute error {:.3g}: {}\n", function,
+    out << fmt::format("@{} %{}: worst relative error {:.3g}, worst absolute error {:.3g}{}: {}\n", function,
                        argument.argument, argument.worstRelativeError, argument.worstAbsoluteError,
+                       argument.checkedElements == argument.elementCount
+                           ? ""
+                           : fmt::format(" ({} of {} elements)", argument.checkedElements, argument.elementCount),
                        argument.passed ? "PASS" : "FAIL");
 }
 

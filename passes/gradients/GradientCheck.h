@@ -25,6 +25,10 @@ struct GradientCheckOptions {
   // the sign is random unless the function needs positive inputs (log, sqrt, pow).
   bool positiveInputs = false;
   size_t resultIndex = 0;  // the result differentiated
+  // Elements checked per argument, chosen at random without repetition; 0 checks every one.
+  // A finite difference costs two evaluations of the function per element, so a model with
+  // hundreds of thousands of parameters is checked on a sample.
+  int64_t samplesPerArgument = 0;
 };
 
 struct ArgumentCheck {
@@ -32,6 +36,8 @@ struct ArgumentCheck {
   double worstAbsoluteError = 0;  // max |analytic - numeric|
   double worstRelativeError = 0;  // max |analytic - numeric| / max(|numeric|, atol)
   bool passed = true;             // |analytic - numeric| <= atol + rtol * |numeric| everywhere
+  int64_t checkedElements = 0;
+  int64_t elementCount = 0;
 };
 
 struct GradientCheckReport {

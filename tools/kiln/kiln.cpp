@@ -40,6 +40,9 @@ cl::list<std::string> dims("dim", cl::desc("Size of a symbolic dimension, e.g. -
 cl::opt<std::string> modelName("model", cl::desc("The model to lower when the file has several"),
                                cl::value_desc("name"), cl::sub(buildCommand), cl::sub(checkGradCommand));
 cl::opt<uint64_t> checkSeed("seed", cl::desc("Seed of the random inputs"), cl::init(1), cl::sub(checkGradCommand));
+cl::opt<int64_t> checkSamples("samples",
+                              cl::desc("Elements checked per parameter, chosen at random (0: every element)"),
+                              cl::init(0), cl::sub(checkGradCommand));
 
 // What --emit=grad-ir runs after lowering: the loss's gradient, then the clean-up that
 // autodiff leaves to the general passes.
@@ -136,6 +139,11 @@ int checkGradient() {
   if (!model || !hasLoss(*model->module)) return 1;
   kiln::GradientCheckOptions options;
   options.seed = checkSeed;
+  if (checkSamples < 0) {
+    llvm::errs() << "kiln: error: --samples must not be negative\n";
+    return 1;
+  }
+  options.samplesPerArgument = checkSamples;
   auto passed = kiln::checkGradients(*model->module, "loss", options, llvm::outs(), llvm::errs());
   if (!passed) {
     llvm::errs() << "kiln: error: " << llvm::toString(passed.takeError()) << "\n";
