@@ -10,11 +10,11 @@
 // 4. Keep the result when it is a splat or small; build the constant just before the op, with
 //    its location and name, erase the op and map its result to the constant.
 // Constants that lose their last use are left for `dce`.
-#include <unordered_map>
 
 #include "backends/interpreter/Interpreter.h"
 #include "ir/Builder.h"
 #include "ir/TypeRules.h"
+#include "passes/ForwardRewrite.h"
 #include "passes/Passes.h"
 
 namespace kiln {
@@ -77,23 +77,9 @@ Value *fold(Function &function, Function::OpList::iterator position, const Opera
 }
 
 void foldConstants(Function &function) {
-  std::unordered_map<Value *, Value *> replacement;
-  auto replaced = [&](Value *value) {
-    auto it = replacement.find(value);
-    return it == replacement.end() ? value : it->second;
-  };
-  for (auto it = function.ops().begin(); it != function.ops().end();) {
-    Operation &op = **it;
-    for (size_t i = 0; i < op.operands().size(); ++i) op.setOperand(i, replaced(op.operand(i)));
-    Value *constant = isFoldable(op) ? fold(function, it, op) : nullptr;
-    if (!constant) {
-      ++it;
-      continue;
-    }
-    replacement[op.result()] = constant;
-    it = function.ops().erase(it);
-  }
-  for (Value *&result : function.results()) result = replaced(result);
+  rewriteForward(function, [&](Operation &op, Function::OpList::iterator position) -> Value * {
+    return isFoldable(op) ? fold(function, position, op) : nullptr;
+  });
 }
 }  // namespace
 

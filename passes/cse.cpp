@@ -3,8 +3,8 @@
 // function is straight-line, so every earlier op dominates every later one.
 #include <map>
 #include <tuple>
-#include <unordered_map>
 
+#include "passes/ForwardRewrite.h"
 #include "passes/Passes.h"
 
 namespace kiln {
@@ -23,23 +23,10 @@ OpKey keyOf(const Operation &op) {
 
 void eliminateCommonSubexpressions(Function &function) {
   std::map<OpKey, Value *> seen;
-  std::unordered_map<Value *, Value *> replacement;
-  auto replaced = [&](Value *value) {
-    auto it = replacement.find(value);
-    return it == replacement.end() ? value : it->second;
-  };
-  for (auto it = function.ops().begin(); it != function.ops().end();) {
-    Operation &op = **it;
-    for (size_t i = 0; i < op.operands().size(); ++i) op.setOperand(i, replaced(op.operand(i)));
+  rewriteForward(function, [&](Operation &op, Function::OpList::iterator) -> Value * {
     auto [existing, inserted] = seen.try_emplace(keyOf(op), op.result());
-    if (inserted) {
-      ++it;
-      continue;
-    }
-    replacement[op.result()] = existing->second;
-    it = function.ops().erase(it);
-  }
-  for (Value *&result : function.results()) result = replaced(result);
+    return inserted ? nullptr : existing->second;
+  });
 }
 }  // namespace
 

@@ -13,10 +13,10 @@
 // transpose of two) are left for `dce`.
 #include <algorithm>
 #include <numeric>
-#include <unordered_map>
 #include <utility>
 
 #include "ir/Builder.h"
+#include "passes/ForwardRewrite.h"
 #include "passes/Passes.h"
 
 namespace kiln {
@@ -288,26 +288,14 @@ Value *simplest(Rewriter &rewriter, Operation &original) {
 }
 
 void simplifyFunction(Function &function) {
-  std::unordered_map<Value *, Value *> replacement;
-  auto replaced = [&](Value *value) {
-    auto it = replacement.find(value);
-    return it == replacement.end() ? value : it->second;
-  };
-  for (auto it = function.ops().begin(); it != function.ops().end();) {
-    Operation &op = **it;
-    for (size_t i = 0; i < op.operands().size(); ++i) op.setOperand(i, replaced(op.operand(i)));
-    Rewriter rewriter(function, it, op.location());
+  rewriteForward(function, [&](Operation &op, Function::OpList::iterator position) -> Value * {
+    Rewriter rewriter(function, position, op.location());
     Value *simplified = simplest(rewriter, op);
-    if (simplified == op.result()) {
-      ++it;
-      continue;
-    }
+    if (simplified == op.result()) return nullptr;
     // An op built to stand for this one keeps its name, so the printed IR still reads like the model.
     if (rewriter.isBuilt(simplified)) simplified->setName(op.result()->name());
-    replacement[op.result()] = simplified;
-    it = function.ops().erase(it);
-  }
-  for (Value *&result : function.results()) result = replaced(result);
+    return simplified;
+  });
 }
 }  // namespace
 
