@@ -6,6 +6,8 @@
 
 #include <llvm/ADT/StringSwitch.h>
 
+#include "ir/Lexer.h"
+
 namespace kiln::lang {
 
 namespace {
@@ -171,23 +173,8 @@ Token Lexer::lexWord(const char *start) {
 // `0..N` is a range, not the float `0.`: a dot followed by a dot ends the number.
 Token Lexer::lexNumber(const char *start) {
   const char *end = buffer_.end();
-  position_ = start;
-  while (position_ != end && isDigit(*position_)) ++position_;
-  bool isFloat = false;
-  if (position_ != end && *position_ == '.' && !(position_ + 1 != end && position_[1] == '.')) {
-    isFloat = true;
-    ++position_;
-    while (position_ != end && isDigit(*position_)) ++position_;
-  }
-  if (position_ != end && (*position_ == 'e' || *position_ == 'E')) {
-    const char *exponent = position_ + 1;
-    if (exponent != end && (*exponent == '+' || *exponent == '-')) ++exponent;
-    if (exponent != end && isDigit(*exponent)) {
-      isFloat = true;
-      position_ = exponent;
-      while (position_ != end && isDigit(*position_)) ++position_;
-    }
-  }
+  auto [numberEnd, isFloat] = ir_text::scanDecimal(start, end);
+  position_ = numberEnd;
   if (position_ != end && isWordCharacter(*position_)) {
     while (position_ != end && isWordCharacter(*position_)) ++position_;
     return make(TokenKind::Error, start, "malformed number");

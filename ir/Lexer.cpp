@@ -95,6 +95,26 @@ Token Lexer::next() {
                                  : fmt::format("unexpected byte 0x{:02x} in the text", byte));
 }
 
+DecimalScan scanDecimal(const char *position, const char *end) {
+  while (position != end && isDigit(*position)) ++position;
+  bool isFloat = false;
+  if (position != end && *position == '.' && !(position + 1 != end && position[1] == '.')) {
+    isFloat = true;
+    ++position;
+    while (position != end && isDigit(*position)) ++position;
+  }
+  if (position != end && (*position == 'e' || *position == 'E')) {
+    const char *exponent = position + 1;
+    if (exponent != end && (*exponent == '+' || *exponent == '-')) ++exponent;
+    if (exponent != end && isDigit(*exponent)) {
+      isFloat = true;
+      position = exponent;
+      while (position != end && isDigit(*position)) ++position;
+    }
+  }
+  return {position, isFloat};
+}
+
 // integer := '-'? digit+ ; float := '-'? digit+ ('.' digit*)? ([eE] [+-]? digit+)? | '-'? 'inf' | 'nan'
 Token Lexer::lexNumber(const char *start) {
   const char *end = buffer_.end();
@@ -106,22 +126,8 @@ Token Lexer::lexNumber(const char *start) {
   }
   if (negative && (position_ == end || !isDigit(*position_)))
     return make(TokenKind::Error, start, "expected a number after '-'");
-  while (position_ != end && isDigit(*position_)) ++position_;
-  bool isFloat = false;
-  if (position_ != end && *position_ == '.') {
-    isFloat = true;
-    ++position_;
-    while (position_ != end && isDigit(*position_)) ++position_;
-  }
-  if (position_ != end && (*position_ == 'e' || *position_ == 'E')) {
-    const char *exponent = position_ + 1;
-    if (exponent != end && (*exponent == '+' || *exponent == '-')) ++exponent;
-    if (exponent != end && isDigit(*exponent)) {
-      isFloat = true;
-      position_ = exponent;
-      while (position_ != end && isDigit(*position_)) ++position_;
-    }
-  }
+  auto [numberEnd, isFloat] = scanDecimal(position_, end);
+  position_ = numberEnd;
   if (position_ != end && isNameCharacter(*position_)) {
     while (position_ != end && isNameCharacter(*position_)) ++position_;
     return make(TokenKind::Error, start, fmt::format("malformed number '{}'", std::string_view(start, position_)));

@@ -43,4 +43,13 @@ private:
 
 std::string_view describe(TokenKind kind);
 
+// The digits of a decimal literal from `position`, shared by the IR and model lexers:
+//   digit+ ('.' digit*)? ([eE] [+-]? digit+)?
+// A dot followed by a dot ends the number, so that the model language's `0..N` is a range.
+struct DecimalScan {
+  const char *end;
+  bool isFloat;  // a fraction or an exponent was present
+};
+DecimalScan scanDecimal(const char *position, const char *end);
+
 }  // namespace kiln::ir_text
