@@ -66,16 +66,7 @@ std::unique_ptr<ComponentDecl> Parser::parseComponent() {
     expect(TokenKind::RightParen, "')' after the hyper-parameters");
   }
   expect(TokenKind::LeftBrace, "'{'");
-  while (!is(TokenKind::RightBrace) && !is(TokenKind::EndOfFile) && !diagnostics_.tooManyErrors()) {
-    if (accept(TokenKind::Semicolon)) continue;
-    recovering(
-        [&] {
-          parseComponentItem(*component);
-          expectStatementEnd();
-        },
-        &Parser::synchroniseStatement);
-  }
-  expect(TokenKind::RightBrace, "'}' closing the body");
+  parseItemsUntilBrace([&] { parseComponentItem(*component); }, "'}' closing the body");
   component->range = from(start);
   return component;
 }
@@ -211,16 +202,7 @@ std::unique_ptr<TrainDecl> Parser::parseTrain() {
   train->modelName = model.text;
   train->modelRange = model.range;
   expect(TokenKind::LeftBrace, "'{'");
-  while (!is(TokenKind::RightBrace) && !is(TokenKind::EndOfFile) && !diagnostics_.tooManyErrors()) {
-    if (accept(TokenKind::Semicolon)) continue;
-    recovering(
-        [&] {
-          parseTrainItem(*train);
-          expectStatementEnd();
-        },
-        &Parser::synchroniseStatement);
-  }
-  expect(TokenKind::RightBrace, "'}' closing the train block");
+  parseItemsUntilBrace([&] { parseTrainItem(*train); }, "'}' closing the train block");
   train->range = from(start);
   return train;
 }
@@ -267,16 +249,7 @@ Block Parser::parseBlock() {
   Block block;
   llvm::SMLoc start = token_.location();
   expect(TokenKind::LeftBrace, "'{' starting a block");
-  while (!is(TokenKind::RightBrace) && !is(TokenKind::EndOfFile) && !diagnostics_.tooManyErrors()) {
-    if (accept(TokenKind::Semicolon)) continue;
-    recovering(
-        [&] {
-          block.statements.push_back(parseStatement());
-          expectStatementEnd();
-        },
-        &Parser::synchroniseStatement);
-  }
-  expect(TokenKind::RightBrace, "'}' closing the block");
+  parseItemsUntilBrace([&] { block.statements.push_back(parseStatement()); }, "'}' closing the block");
   block.range = from(start);
   return block;
 }

@@ -137,6 +137,22 @@ private:
     }
   }
 
+  // The items of a `{ ... }` body after its '{': each ends a statement, a syntax error skips
+  // to the next statement, and `closing` describes the expected '}'.
+  template <typename ParseOne>
+  void parseItemsUntilBrace(ParseOne parseOne, std::string_view closing) {
+    while (!is(TokenKind::RightBrace) && !is(TokenKind::EndOfFile) && !diagnostics_.tooManyErrors()) {
+      if (accept(TokenKind::Semicolon)) continue;
+      recovering(
+          [&] {
+            parseOne();
+            expectStatementEnd();
+          },
+          &Parser::synchroniseStatement);
+    }
+    expect(TokenKind::RightBrace, closing);
+  }
+
   void parseItem(File &file);
   std::unique_ptr<ComponentDecl> parseComponent();
   void parseComponentItem(ComponentDecl &component);
