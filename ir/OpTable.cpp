@@ -10,10 +10,6 @@
 namespace kiln {
 
 namespace {
-llvm::Error error(std::string message) {
-  return llvm::make_error<llvm::StringError>(std::move(message), llvm::inconvertibleErrorCode());
-}
-
 std::string withArticle(std::string_view noun) {
   bool vowel = !noun.empty() && std::string_view("aeiou").find(noun.front()) != std::string_view::npos;
   return fmt::format("{} {}", vowel ? "an" : "a", noun);
@@ -53,27 +49,27 @@ llvm::Expected<Attributes> completeAttributes(const OpInfo &info, const std::vec
                                               DType elementType) {
   for (const NamedAttribute &attribute : written)
     if (!info.findAttribute(attribute.name))
-      return error(fmt::format("'{}' has no attribute '{}'", info.name, attribute.name));
+      return llvm::createStringError(fmt::format("'{}' has no attribute '{}'", info.name, attribute.name));
   for (size_t i = 0; i < written.size(); ++i)
     for (size_t j = 0; j < i; ++j)
       if (written[i].name == written[j].name)
-        return error(fmt::format("attribute '{}' given twice", written[i].name));
+        return llvm::createStringError(fmt::format("attribute '{}' given twice", written[i].name));
 
   Attributes complete;
   for (const AttrSpec &spec : info.attributes) {
     auto it = ranges::find_if(written, [&](const NamedAttribute &attribute) { return attribute.name == spec.name; });
     if (it == written.end()) {
       if (!spec.defaultValue)
-        return error(fmt::format("'{}' needs attribute '{}' ({})", info.name, spec.name, attrKindName(spec.kind)));
+        return llvm::createStringError(fmt::format("'{}' needs attribute '{}' ({})", info.name, spec.name, attrKindName(spec.kind)));
       complete.set(spec.name, *spec.defaultValue);
       continue;
     }
     std::optional<AttrValue> coerced = coerceAttribute(spec.kind, it->value, elementType);
     if (!coerced && spec.kind == AttrKind::Elements)
-      return error(fmt::format("attribute '{}' of '{}' must hold {} elements, not {}", spec.name, info.name,
+      return llvm::createStringError(fmt::format("attribute '{}' of '{}' must hold {} elements, not {}", spec.name, info.name,
                                dtypeName(elementType), toString(it->value)));
     if (!coerced)
-      return error(fmt::format("attribute '{}' of '{}' must be {}, not {}", spec.name, info.name,
+      return llvm::createStringError(fmt::format("attribute '{}' of '{}' must be {}, not {}", spec.name, info.name,
                                withArticle(attrKindName(spec.kind)), toString(it->value)));
     complete.set(spec.name, std::move(*coerced));
   }
@@ -87,12 +83,12 @@ llvm::Expected<TensorType> inferResultType(OpKind kind, std::span<const TensorTy
                                                 : operands.size() == static_cast<size_t>(info.operandCount);
   if (!countOk) {
     std::string expected = info.operandCount == kVariadic ? "one or more" : std::to_string(info.operandCount);
-    return error(fmt::format("'{}' takes {} operand{}, not {}", info.name, expected,
+    return llvm::createStringError(fmt::format("'{}' takes {} operand{}, not {}", info.name, expected,
                              info.operandCount == 1 ? "" : "s", operands.size()));
   }
   auto result = info.resultType(TypeRuleInput{operands, attributes, std::move(declared)});
   if (result && !result->checkedElementCount())
-    return error(fmt::format("the result {} would have more than 2^40 elements", toString(*result)));
+    return llvm::createStringError(fmt::format("the result {} would have more than 2^40 elements", toString(*result)));
   return result;
 }
 

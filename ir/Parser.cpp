@@ -357,7 +357,7 @@ llvm::Expected<std::unique_ptr<Module>> parseModule(llvm::StringRef text, llvm::
   llvm::raw_string_ostream stream(messages);
   Diagnostics diagnostics(sources, stream);
   std::optional<ParsedModule> parsed = parseModule(id, diagnostics);
-  if (!parsed) return llvm::make_error<llvm::StringError>(messages, llvm::inconvertibleErrorCode());
+  if (!parsed) return llvm::createStringError(messages);
   return std::move(parsed->module);
 }
 

@@ -12,9 +12,6 @@
 namespace kiln {
 
 namespace {
-llvm::Error error(std::string message) {
-  return llvm::make_error<llvm::StringError>(std::move(message), llvm::inconvertibleErrorCode());
-}
 }  // namespace
 
 std::string PassOptions::get(std::string_view key, std::string_view fallback) const {
@@ -25,7 +22,7 @@ std::string PassOptions::get(std::string_view key, std::string_view fallback) co
 llvm::Error PassOptions::checkOnly(std::initializer_list<std::string_view> known) const {
   for (const auto &[key, value] : values)
     if (ranges::find(known, key) == known.end())
-      return error(known.size() == 0 ? fmt::format("no option '{}': this pass takes none", key)
+      return llvm::createStringError(known.size() == 0 ? fmt::format("no option '{}': this pass takes none", key)
                                      : fmt::format("no option '{}': the options are {}", key, fmt::join(known, ", ")));
   return llvm::Error::success();
 }
@@ -47,26 +44,26 @@ llvm::Expected<std::vector<PipelineStep>> parsePipeline(std::string_view text) {
     if (!pass) {
       std::vector<std::string_view> names;
       for (const PassInfo &each : allPasses()) names.push_back(each.name);
-      return error(fmt::format("unknown pass '{}'; the passes are: {}", name, fmt::join(names, ", ")));
+      return llvm::createStringError(fmt::format("unknown pass '{}'; the passes are: {}", name, fmt::join(names, ", ")));
     }
     PipelineStep step{pass, {}};
     position = nameEnd;
     if (position < text.size() && text[position] == '{') {
       size_t close = text.find('}', position);
-      if (close == std::string_view::npos) return error(fmt::format("options of pass '{}' are not closed with '}}'", name));
+      if (close == std::string_view::npos) return llvm::createStringError(fmt::format("options of pass '{}' are not closed with '}}'", name));
       llvm::SmallVector<llvm::StringRef> pairs;
       llvm::StringRef(text.substr(position + 1, close - position - 1)).split(pairs, ',', -1, false);
       for (llvm::StringRef pair : pairs) {
         auto [key, value] = pair.split('=');
         if (key.trim().empty() || !pair.contains('='))
-          return error(fmt::format("option '{}' of pass '{}' is not key=value", pair.str(), name));
+          return llvm::createStringError(fmt::format("option '{}' of pass '{}' is not key=value", pair.str(), name));
         step.options.values[key.trim().str()] = value.trim().str();
       }
       position = close + 1;
     }
     steps.push_back(std::move(step));
     if (position < text.size()) {
-      if (text[position] != ',') return error(fmt::format("expected ',' after pass '{}'", name));
+      if (text[position] != ',') return llvm::createStringError(fmt::format("expected ',' after pass '{}'", name));
       ++position;
     }
   }
@@ -83,14 +80,14 @@ llvm::Error runPipeline(Module &module, std::span<const PipelineStep> steps, con
     if (options.timePasses) timer.startTimer();
     llvm::Error failure = step.pass->run(module, step.options);
     if (options.timePasses) timer.stopTimer();
-    if (failure) return error(fmt::format("pass '{}': {}", step.pass->name, llvm::toString(std::move(failure))));
+    if (failure) return llvm::createStringError(fmt::format("pass '{}': {}", step.pass->name, llvm::toString(std::move(failure))));
 
     if (options.verifyEach) {
       std::vector<VerifierError> errors = verify(module);
       if (!errors.empty()) {
         std::string messages;
         for (const VerifierError &each : errors) messages += fmt::format("\n  in @{}: {}", each.function->name(), each.message);
-        return error(fmt::format("pass '{}' produced invalid IR:{}", step.pass->name, messages));
+        return llvm::createStringError(fmt::format("pass '{}' produced invalid IR:{}", step.pass->name, messages));
       }
     }
     if (options.printAfterAll || ranges::find(options.printAfter, step.pass->name) != options.printAfter.end()) {

@@ -24,10 +24,6 @@
 namespace kiln {
 
 namespace {
-llvm::Error failure(std::string message) {
-  return llvm::make_error<llvm::StringError>(std::move(message), llvm::inconvertibleErrorCode());
-}
-
 struct Request {
   Function *function;
   size_t resultIndex;
@@ -141,7 +137,7 @@ llvm::Expected<std::unique_ptr<Function>> buildGradient(const Request &request, 
       const Value *operand = op.operand(i);
       if (!contributions[i] || !activity.active(operand)) continue;
       if (contributions[i]->type() != operand->type())
-        return failure(fmt::format("internal error: the gradient rule of '{}' gives {} for operand {} of type {}",
+        return llvm::createStringError(fmt::format("internal error: the gradient rule of '{}' gives {} for operand {} of type {}",
                                    op.name(), toString(contributions[i]->type()), i, toString(operand->type())));
       auto [existing, inserted] = cotangents.try_emplace(operand, contributions[i]);
       if (!inserted) existing->second = build.add(existing->second, contributions[i]);
@@ -170,15 +166,15 @@ llvm::Expected<Request> makeRequest(Function &function, const PassOptions &optio
   std::string of = options.get("of");
   if (!of.empty()) {
     if (!llvm::to_integer(of, request.resultIndex) || request.resultIndex >= function.results().size())
-      return failure(fmt::format("of={} is not a result index of @{}, which has {} result(s)", of, function.name(),
+      return llvm::createStringError(fmt::format("of={} is not a result index of @{}, which has {} result(s)", of, function.name(),
                                  function.results().size()));
   } else if (function.results().size() != 1) {
-    return failure(fmt::format("@{} has {} results; choose the one to differentiate with of=INDEX", function.name(),
+    return llvm::createStringError(fmt::format("@{} has {} results; choose the one to differentiate with of=INDEX", function.name(),
                                function.results().size()));
   }
   const Value *result = function.results()[request.resultIndex];
   if (!isFloat(result->type().dtype))
-    return failure(fmt::format("result {} of @{} is {}, not a float: it has no gradient", request.resultIndex,
+    return llvm::createStringError(fmt::format("result {} of @{} is {}, not a float: it has no gradient", request.resultIndex,
                                function.name(), toString(result->type())));
 
   std::string wrt = options.get("wrt");
@@ -192,15 +188,15 @@ llvm::Expected<Request> makeRequest(Function &function, const PassOptions &optio
       size_t index = 0;
       while (index < function.arguments().size() && function.argument(index)->name() != name.trim()) ++index;
       if (index == function.arguments().size())
-        return failure(fmt::format("wrt: @{} has no argument %{}", function.name(), name.trim().str()));
+        return llvm::createStringError(fmt::format("wrt: @{} has no argument %{}", function.name(), name.trim().str()));
       if (!isFloat(function.argument(index)->type().dtype))
-        return failure(fmt::format("wrt: argument %{} of @{} is {}, not a float", name.trim().str(), function.name(),
+        return llvm::createStringError(fmt::format("wrt: argument %{} of @{} is {}, not a float", name.trim().str(), function.name(),
                                    toString(function.argument(index)->type())));
       request.differentiated[index] = true;
     }
   }
   if (std::find(request.differentiated.begin(), request.differentiated.end(), true) == request.differentiated.end())
-    return failure(fmt::format("@{} has no float argument to differentiate against", function.name()));
+    return llvm::createStringError(fmt::format("@{} has no float argument to differentiate against", function.name()));
   return request;
 }
 
@@ -223,8 +219,8 @@ llvm::Error runAutodiff(Module &module, const PassOptions &options) {
   std::vector<Function *> targets;
   if (std::string name = options.get("function"); !name.empty()) {
     Function *function = module.lookup(name);
-    if (!function) return failure(fmt::format("function=@{}: no such function", name));
-    if (module.lookup(name + "_grad")) return failure(fmt::format("@{}_grad exists already", name));
+    if (!function) return llvm::createStringError(fmt::format("function=@{}: no such function", name));
+    if (module.lookup(name + "_grad")) return llvm::createStringError(fmt::format("@{}_grad exists already", name));
     targets.push_back(function);
   } else {
     targets = defaultTargets(module);
@@ -236,7 +232,7 @@ llvm::Error runAutodiff(Module &module, const PassOptions &options) {
     Activity activity(*function, *request);
     std::vector<std::string> problems = findProblems(*function, activity);
     if (!problems.empty())
-      return failure(fmt::format("cannot differentiate @{}: {} problem(s)\n{}", function->name(), problems.size(),
+      return llvm::createStringError(fmt::format("cannot differentiate @{}: {} problem(s)\n{}", function->name(), problems.size(),
                                  fmt::join(problems, "\n")));
     auto gradient = buildGradient(*request, activity);
     if (!gradient) return gradient.takeError();

@@ -110,7 +110,7 @@ template <typename Function> llvm::Expected<Tensor> unaryRule(const Operation &o
       for (size_t i = 0; i < in.size(); ++i) out[i] = Function{}(in[i], op.attributes());
       return llvm::Error::success();
     } else {
-      return fail(fmt::format("no rule for {}", toString(input.type())));
+      return llvm::createStringError(fmt::format("no rule for {}", toString(input.type())));
     }
   });
   if (error) return error;
@@ -187,7 +187,7 @@ template <typename T> llvm::Error checkNoZeroDivisor(const Tensor &divisor) {
     std::span<const T> values = divisor.values<T>();
     for (size_t i = 0; i < values.size(); ++i)
       if (values[i] == 0)
-        return fail(fmt::format("integer division by zero (element {} of the divisor {})", i, toString(divisor.type())));
+        return llvm::createStringError(fmt::format("integer division by zero (element {} of the divisor {})", i, toString(divisor.type())));
   }
   return llvm::Error::success();
 }
@@ -212,7 +212,7 @@ llvm::Expected<Tensor> binaryRule(const Operation &op, std::span<const Tensor> o
                       [&](const std::array<int64_t, 2> &at) { out[flat++] = static_cast<Out>(Function{}(a[at[0]], b[at[1]])); });
       return llvm::Error::success();
     } else {
-      return fail(fmt::format("no rule for {}", toString(lhs.type())));
+      return llvm::createStringError(fmt::format("no rule for {}", toString(lhs.type())));
     }
   });
   if (error) return error;

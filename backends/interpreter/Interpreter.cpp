@@ -41,10 +41,10 @@ const RuleTable &ruleTable() {
 
 llvm::Error checkOperands(const Operation &op, std::span<const Tensor> operands) {
   if (operands.size() != op.operands().size())
-    return interpreter::fail(fmt::format("expected {} operands, got {}", op.operands().size(), operands.size()));
+    return llvm::createStringError(fmt::format("expected {} operands, got {}", op.operands().size(), operands.size()));
   for (size_t i = 0; i < operands.size(); ++i)
     if (operands[i].type() != op.operand(i)->type())
-      return interpreter::fail(fmt::format("operand {} should be {}, not {}", i, toString(op.operand(i)->type()),
+      return llvm::createStringError(fmt::format("operand {} should be {}, not {}", i, toString(op.operand(i)->type()),
                                            toString(operands[i].type())));
   return llvm::Error::success();
 }
@@ -54,7 +54,7 @@ bool hasInterpreterRule(OpKind kind) { return ruleTable()[static_cast<size_t>(ki
 
 llvm::Expected<Tensor> evaluateOp(const Operation &op, std::span<const Tensor> operands) {
   interpreter::EvaluationRule rule = ruleTable()[static_cast<size_t>(op.kind())];
-  llvm::Error problem = !rule ? interpreter::fail("the interpreter has no rule for this op")
+  llvm::Error problem = !rule ? llvm::createStringError("the interpreter has no rule for this op")
                               : checkOperands(op, operands);
   if (!problem) problem = checkTensorSize(op.result()->type());
   if (problem) return llvm::make_error<EvaluationError>(op, llvm::toString(std::move(problem)));
@@ -65,13 +65,13 @@ llvm::Expected<Tensor> evaluateOp(const Operation &op, std::span<const Tensor> o
 
 llvm::Expected<std::vector<Tensor>> interpret(const Function &function, std::span<const Tensor> arguments) {
   if (arguments.size() != function.arguments().size())
-    return interpreter::fail(fmt::format("@{} takes {} arguments, not {}", function.name(),
+    return llvm::createStringError(fmt::format("@{} takes {} arguments, not {}", function.name(),
                                          function.arguments().size(), arguments.size()));
   std::unordered_map<const Value *, Tensor> values;
   for (size_t i = 0; i < arguments.size(); ++i) {
     const Value *argument = function.argument(i);
     if (arguments[i].type() != argument->type())
-      return interpreter::fail(fmt::format("argument %{} of @{} should be {}, not {}", argument->name(), function.name(),
+      return llvm::createStringError(fmt::format("argument %{} of @{} should be {}, not {}", argument->name(), function.name(),
                                            toString(argument->type()), toString(arguments[i].type())));
     values.emplace(argument, arguments[i]);
   }
@@ -92,7 +92,7 @@ llvm::Expected<std::vector<Tensor>> interpret(const Function &function, std::spa
   for (const Value *result : function.results()) {
     auto found = values.find(result);
     if (found == values.end())
-      return interpreter::fail(fmt::format("@{} returns a value it never defines", function.name()));
+      return llvm::createStringError(fmt::format("@{} returns a value it never defines", function.name()));
     results.push_back(found->second);
   }
   return results;

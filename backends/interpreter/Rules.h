@@ -25,10 +25,6 @@ std::span<const RuleEntry> shapeRules();
 std::span<const RuleEntry> reductionRules();
 std::span<const RuleEntry> convolutionRules();
 
-inline llvm::Error fail(std::string message) {
-  return llvm::make_error<llvm::StringError>(std::move(message), llvm::inconvertibleErrorCode());
-}
-
 // Row-major strides of a shape: element (i0, i1, ...) sits at sum(i_k * strides[k]).
 inline std::vector<int64_t> rowMajorStrides(const Shape &shape) {
   std::vector<int64_t> strides(shape.size(), 1);

@@ -17,8 +17,6 @@
 namespace kiln {
 
 namespace {
-using interpreter::fail;
-
 DType dtypeOf(npy::ElementType type) {
   switch (type) {
   case npy::ElementType::F32: return DType::F32;
@@ -46,11 +44,11 @@ llvm::Expected<const Function *> chooseFunction(const Module &module, const std:
   for (const auto &function : module.functions()) names.push_back("@" + function->name());
   if (!name.empty()) {
     if (const Function *function = module.lookup(name)) return function;
-    return fail(fmt::format("no function @{} in the module (it has {})", name, fmt::join(names, ", ")));
+    return llvm::createStringError(fmt::format("no function @{} in the module (it has {})", name, fmt::join(names, ", ")));
   }
   if (module.functions().size() == 1) return module.functions()[0].get();
-  if (names.empty()) return fail("the module has no function to run");
-  return fail(fmt::format("the module has {} functions ({}); choose one with --function", names.size(),
+  if (names.empty()) return llvm::createStringError("the module has no function to run");
+  return llvm::createStringError(fmt::format("the module has {} functions ({}); choose one with --function", names.size(),
                           fmt::join(names, ", ")));
 }
 
@@ -60,7 +58,7 @@ llvm::Expected<std::vector<Tensor>> readArguments(const Function &function, cons
   for (const std::string &input : inputs) {
     size_t equals = input.find('=');
     if (equals == std::string::npos || equals == 0 || equals + 1 == input.size())
-      return fail(fmt::format("--input '{}' should be NAME=FILE.npy", input));
+      return llvm::createStringError(fmt::format("--input '{}' should be NAME=FILE.npy", input));
     std::string name = input.substr(0, equals);
     if (!name.empty() && name[0] == '%') name.erase(0, 1);
     bool isArgument = false;
@@ -68,24 +66,24 @@ llvm::Expected<std::vector<Tensor>> readArguments(const Function &function, cons
     if (!isArgument) {
       std::vector<std::string> names;
       for (const auto &argument : function.arguments()) names.push_back("%" + argument->name());
-      return fail(fmt::format("--input names %{}, which is not an argument of @{} (its arguments: {})", name,
+      return llvm::createStringError(fmt::format("--input names %{}, which is not an argument of @{} (its arguments: {})", name,
                               function.name(), names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))));
     }
     if (!files.emplace(name, input.substr(equals + 1)).second)
-      return fail(fmt::format("argument %{} is given twice with --input", name));
+      return llvm::createStringError(fmt::format("argument %{} is given twice with --input", name));
   }
   std::vector<Tensor> arguments;
   for (const auto &argument : function.arguments()) {
     auto file = files.find(argument->name());
     if (file == files.end())
-      return fail(fmt::format("argument %{} of @{} ({}) has no --input {}=FILE.npy", argument->name(), function.name(),
+      return llvm::createStringError(fmt::format("argument %{} of @{} ({}) has no --input {}=FILE.npy", argument->name(), function.name(),
                               toString(argument->type()), argument->name()));
     npy::Result<npy::Array> array = npy::read(file->second);
-    if (!array) return fail(fmt::format("argument %{}: {}", argument->name(), array.error()));
+    if (!array) return llvm::createStringError(fmt::format("argument %{}: {}", argument->name(), array.error()));
     llvm::Expected<Tensor> tensor = tensorFromNpy(*array);
-    if (!tensor) return fail(fmt::format("argument %{}: {}: {}", argument->name(), file->second, llvm::toString(tensor.takeError())));
+    if (!tensor) return llvm::createStringError(fmt::format("argument %{}: {}: {}", argument->name(), file->second, llvm::toString(tensor.takeError())));
     if (tensor->type() != argument->type())
-      return fail(fmt::format("argument %{} of @{} expects {}, but {} holds {}", argument->name(), function.name(),
+      return llvm::createStringError(fmt::format("argument %{} of @{} expects {}, but {} holds {}", argument->name(), function.name(),
                               toString(argument->type()), file->second, toString(tensor->type())));
     arguments.push_back(std::move(*tensor));
   }
@@ -94,11 +92,11 @@ llvm::Expected<std::vector<Tensor>> readArguments(const Function &function, cons
 
 llvm::Error writeResults(const std::vector<Tensor> &results, const std::string &directory) {
   if (std::error_code error = llvm::sys::fs::create_directories(directory))
-    return fail(fmt::format("cannot create the output directory {}: {}", directory, error.message()));
+    return llvm::createStringError(fmt::format("cannot create the output directory {}: {}", directory, error.message()));
   for (size_t i = 0; i < results.size(); ++i) {
     llvm::SmallString<256> path(directory);
     llvm::sys::path::append(path, fmt::format("result{}.npy", i));
-    if (std::string error = npy::write(std::string(path), npyFromTensor(results[i])); !error.empty()) return fail(error);
+    if (std::string error = npy::write(std::string(path), npyFromTensor(results[i])); !error.empty()) return llvm::createStringError(error);
   }
   return llvm::Error::success();
 }
@@ -140,7 +138,7 @@ llvm::Error runFunction(const Module &module, const TextPositions *positions, Di
       diagnostics.report(VerifierError{*function, &error.op(), error.messageWithoutLocation()}, positions);
     });
     if (unhandled) return unhandled;
-    return fail("evaluation failed");
+    return llvm::createStringError("evaluation failed");
   }
   if (!options.outputDirectory.empty()) return writeResults(*results, options.outputDirectory);
   for (size_t i = 0; i < results->size(); ++i) out << "result " << i << ": " << toString((*results)[i]) << "\n";

@@ -128,7 +128,7 @@ llvm::Error forEachGathered(const GatherLayout &layout, const Tensor &indices, c
       int64_t position = layout.indexPosition(outer, middle);
       int64_t index = indices.getInt(position);
       if (index < 0 || index >= layout.axisExtent)
-        return fail(fmt::format("index {} (element {} of the indices) is out of range [0, {}) for axis {} of {}", index,
+        return llvm::createStringError(fmt::format("index {} (element {} of the indices) is out of range [0, {}) for axis {} of {}", index,
                                 position, layout.axisExtent, axis, toString(params)));
       visit(outer, middle, index);
     }

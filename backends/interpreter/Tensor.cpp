@@ -48,13 +48,13 @@ std::string elementText(const Tensor &tensor, int64_t flatIndex) {
 llvm::Error checkTensorSize(const TensorType &type) {
   int64_t count = 1;
   for (int64_t extent : type.shape) {
-    if (extent < 0) return interpreter::fail(fmt::format("{} has a negative extent", toString(type)));
+    if (extent < 0) return llvm::createStringError(fmt::format("{} has a negative extent", toString(type)));
     if (extent != 0 && count > kMaxTensorElements / extent)
-      return interpreter::fail(fmt::format("{} has more than 2^31 elements, more than the interpreter holds", toString(type)));
+      return llvm::createStringError(fmt::format("{} has more than 2^31 elements, more than the interpreter holds", toString(type)));
     count *= extent;
   }
   if (count > kMaxTensorElements)
-    return interpreter::fail(fmt::format("{} has more than 2^31 elements, more than the interpreter holds", toString(type)));
+    return llvm::createStringError(fmt::format("{} has more than 2^31 elements, more than the interpreter holds", toString(type)));
   return llvm::Error::success();
 }
 

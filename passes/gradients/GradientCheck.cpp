@@ -149,8 +149,7 @@ llvm::Expected<bool> checkGradients(const Module &module, std::string_view funct
   if (!functionName.empty()) {
     const Function *function = module.lookup(functionName);
     if (!function)
-      return llvm::make_error<llvm::StringError>(fmt::format("--function: no function @{}", functionName),
-                                                 llvm::inconvertibleErrorCode());
+      return llvm::createStringError(fmt::format("--function: no function @{}", functionName));
     functions.push_back(function);
   } else {
     for (const auto &function : module.functions())
