@@ -29,4 +29,8 @@ struct LowerOptions {
 std::unique_ptr<Module> lowerProgram(const File &user, const std::vector<const File *> &library,
                                      DiagnosticEngine &diagnostics, const LowerOptions &options);
 
+// The names of the model's parameters, which are @init's results and the last arguments of
+// @forward and @loss, in that order. Empty when the module has no @init.
+std::vector<std::string> parameterNames(const Module &module);
+
 }  // namespace kiln::lang

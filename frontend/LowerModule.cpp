@@ -391,4 +391,16 @@ std::unique_ptr<Module> lowerProgram(const File &user, const std::vector<const F
   return Lowerer(diagnostics, options).run(user, library);
 }
 
+std::vector<std::string> parameterNames(const Module &module) {
+  std::vector<std::string> names;
+  const Function *init = module.lookup("init");
+  const Function *loss = module.lookup("loss");
+  const Function *namedBy = loss ? loss : module.lookup("forward");
+  if (!init || !namedBy || namedBy->arguments().size() < init->results().size()) return names;
+  size_t first = namedBy->arguments().size() - init->results().size();
+  for (size_t index = first; index < namedBy->arguments().size(); ++index)
+    names.push_back(namedBy->argument(index)->name());
+  return names;
+}
+
 }  // namespace kiln::lang

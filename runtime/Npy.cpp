@@ -188,6 +188,28 @@ size_t byteSize(ElementType type) {
 
 int64_t Array::elementCount() const { return checkedElementCount(shape).value_or(-1); }
 
+namespace {
+// NumPy saves a transposed array as it lies in memory, column-major (`fortran_order: True`):
+// the first index varies fastest. Element (i0, ..., in-1) is at i0 + s0 (i1 + s1 (i2 + ...)).
+std::vector<std::byte> toRowMajor(const std::vector<std::byte> &columnMajor, const std::vector<int64_t> &shape,
+                                  size_t elementSize) {
+  std::vector<std::byte> rowMajor(columnMajor.size());
+  size_t count = columnMajor.size() / elementSize;
+  std::vector<int64_t> index(shape.size(), 0);  // of the row-major element, last axis fastest
+  for (size_t rowMajorOffset = 0; rowMajorOffset < count; ++rowMajorOffset) {
+    size_t columnMajorOffset = 0;
+    for (size_t axis = shape.size(); axis-- > 0;)
+      columnMajorOffset = columnMajorOffset * static_cast<size_t>(shape[axis]) + static_cast<size_t>(index[axis]);
+    std::memcpy(&rowMajor[rowMajorOffset * elementSize], &columnMajor[columnMajorOffset * elementSize], elementSize);
+    for (size_t axis = shape.size(); axis-- > 0;) {
+      if (++index[axis] < shape[axis]) break;
+      index[axis] = 0;
+    }
+  }
+  return rowMajor;
+}
+}  // namespace
+
 Result<Array> decode(std::string_view bytes, std::string_view name) {
   auto failure = [&](std::string message) { return Result<Array>::failure(fmt::format("{}: {}", name, message)); };
   if (bytes.size() < kMagic.size() || bytes.substr(0, kMagic.size()) != kMagic)
@@ -212,7 +234,6 @@ Result<Array> decode(std::string_view bytes, std::string_view name) {
     return failure(error);
   if (!header.descriptor || !header.fortranOrder || !header.shape)
     return failure("malformed header: expected the keys descr, fortran_order and shape");
-  if (*header.fortranOrder) return failure("fortran_order is True; only C-order arrays are supported");
 
   Array array;
   bool known = false;
@@ -238,6 +259,7 @@ Result<Array> decode(std::string_view bytes, std::string_view name) {
                                foundBytes - expectedBytes, expectedBytes, shapeText(array.shape), descriptor(array.type)));
   array.data.resize(expectedBytes);
   if (expectedBytes > 0) std::memcpy(array.data.data(), bytes.data() + dataStart, expectedBytes);
+  if (*header.fortranOrder) array.data = toRowMajor(array.data, array.shape, byteSize(array.type));
   if (array.type == ElementType::Bool)
     for (size_t i = 0; i < array.data.size(); ++i)
       if (array.data[i] != std::byte{0} && array.data[i] != std::byte{1})

@@ -1,5 +1,5 @@
-// NumPy .npy files: read versions 1.0, 2.0 and 3.0, write 1.0; little-endian f4, f8, i4, i8
-// and b1 in C order. Plain C++: errors are returned as values, never thrown.
+// NumPy .npy files: read versions 1.0, 2.0 and 3.0 in C or Fortran order, write 1.0 in C
+// order; little-endian f4, f8, i4, i8 and b1. Plain C++: errors are returned as values, never thrown.
 #pragma once
 
 #include <cstddef>

@@ -126,10 +126,29 @@ TEST(Npy, RejectsUnsupportedDTypes) {
               "input.npy: unsupported dtype '" + dtype + "' (expected '<f4', '<f8', '<i4', '<i8' or '|b1')");
 }
 
-TEST(Npy, RejectsFortranOrder) {
-  EXPECT_EQ(decodeError(fileWithHeader("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2)}", 1,
-                                       std::string(16, '\0'))),
-            "input.npy: fortran_order is True; only C-order arrays are supported");
+// NumPy writes a transposed array column-major: the reader returns it row-major.
+TEST(Npy, ReadsFortranOrderAsRowMajor) {
+  std::string data;
+  for (int32_t value : {0, 3, 1, 4, 2, 5}) data.append(reinterpret_cast<const char *>(&value), sizeof value);
+  Result<Array> array = decode(fileWithHeader("{'descr': '<i4', 'fortran_order': True, 'shape': (2, 3)}", 1, data), "t");
+  ASSERT_TRUE(array) << array.error();
+  std::vector<int32_t> values(6);
+  std::memcpy(values.data(), array->data.data(), array->data.size());
+  EXPECT_EQ(values, (std::vector<int32_t>{0, 1, 2, 3, 4, 5}));
+
+  // Three axes: element (i, j, k) of a [2, 3, 2] array is stored at i + 2 (j + 3 k).
+  std::string cube;
+  for (int k = 0; k < 2; ++k)
+    for (int j = 0; j < 3; ++j)
+      for (int i = 0; i < 2; ++i) {
+        int32_t value = 100 * i + 10 * j + k;
+        cube.append(reinterpret_cast<const char *>(&value), sizeof value);
+      }
+  array = decode(fileWithHeader("{'descr': '<i4', 'fortran_order': True, 'shape': (2, 3, 2)}", 1, cube), "t");
+  ASSERT_TRUE(array) << array.error();
+  values.resize(12);
+  std::memcpy(values.data(), array->data.data(), array->data.size());
+  EXPECT_EQ(values, (std::vector<int32_t>{0, 1, 10, 11, 20, 21, 100, 101, 110, 111, 120, 121}));
 }
 
 TEST(Npy, RejectsDataOfTheWrongSize) {

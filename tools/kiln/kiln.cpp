@@ -1,9 +1,11 @@
 // kiln: the model compiler's driver. `kiln build MODEL.kiln` parses and checks a model and
 // prints its syntax tree (--emit=ast), its tensor IR (--emit=ir) or that IR with the loss's
-// gradient (--emit=grad-ir); `kiln check-grad MODEL.kiln` verifies that gradient numerically.
+// gradient with respect to the parameters (--emit=grad-ir); `kiln check-grad MODEL.kiln`
+// verifies that gradient numerically, or against another framework's with --reference.
 // Exit code 1 on any error.
 #include <charconv>
 
+#include <llvm/ADT/StringExtras.h>
 #include <llvm/Support/CommandLine.h>
 #include <llvm/Support/FileSystem.h>
 #include <llvm/Support/InitLLVM.h>
@@ -16,6 +18,7 @@
 #include "ir/Printer.h"
 #include "passes/Pass.h"
 #include "passes/gradients/GradientCheck.h"
+#include "passes/gradients/ReferenceCheck.h"
 
 namespace cl = llvm::cl;
 
@@ -31,7 +34,8 @@ cl::opt<EmitKind> emit("emit", cl::desc("What to print"), cl::init(EmitKind::Ir)
                        cl::values(clEnumValN(EmitKind::Ast, "ast", "the syntax tree"),
                                   clEnumValN(EmitKind::Ir, "ir", "the tensor IR"),
                                   clEnumValN(EmitKind::GradientIr, "grad-ir",
-                                             "the tensor IR with @loss_grad, simplified")),
+                                             "the tensor IR with @loss_grad: the loss and its gradient "
+                                             "with respect to every parameter, simplified")),
                        cl::sub(buildCommand));
 cl::opt<std::string> outputPath("o", cl::desc("Write the result here instead of standard output"),
                                 cl::value_desc("file"), cl::init("-"), cl::sub(buildCommand));
@@ -43,10 +47,33 @@ cl::opt<uint64_t> checkSeed("seed", cl::desc("Seed of the random inputs"), cl::i
 cl::opt<int64_t> checkSamples("samples",
                               cl::desc("Elements checked per parameter, chosen at random (0: every element)"),
                               cl::init(0), cl::sub(checkGradCommand));
+cl::opt<std::string> referenceDirectory(
+    "reference",
+    cl::desc("Instead of finite differences, compare the loss and its parameter gradients with DIR/loss.npy and "
+             "DIR/d_<parameter>.npy, at the arguments in DIR/<argument>.npy"),
+    cl::value_desc("DIR"), cl::sub(checkGradCommand));
+cl::opt<double> absoluteTolerance("atol",
+                                  cl::desc("Absolute tolerance (default: 1e-5 against finite differences, 1e-10 "
+                                           "against --reference)"),
+                                  cl::sub(checkGradCommand));
+cl::opt<double> relativeTolerance("rtol",
+                                  cl::desc("Relative tolerance (default: 1e-3 against finite differences, 1e-8 "
+                                           "against --reference)"),
+                                  cl::sub(checkGradCommand));
 
-// What --emit=grad-ir runs after lowering: the loss's gradient, then the clean-up that
-// autodiff leaves to the general passes.
-constexpr std::string_view kGradientPipeline = "autodiff{function=loss},simplify,constant-fold,cse,dce";
+// What --emit=grad-ir runs after lowering: the loss's gradient with respect to the parameters
+// (a training step never needs the inputs'), then the clean-up autodiff leaves to the general
+// passes.
+llvm::Expected<std::vector<kiln::PipelineStep>> gradientPipeline(const kiln::Module &module) {
+  auto pipeline = kiln::parsePipeline("autodiff,simplify,constant-fold,cse,dce");
+  if (!pipeline) return pipeline.takeError();
+  std::vector<std::string> parameters = kiln::lang::parameterNames(module);
+  if (parameters.empty()) return llvm::createStringError("the model has no parameters to differentiate");
+  kiln::PassOptions &autodiff = pipeline->front().options;
+  autodiff.values["function"] = "loss";
+  autodiff.values["wrt"] = llvm::join(parameters, ":");
+  return pipeline;
+}
 
 bool isIdentifier(llvm::StringRef text) {
   if (text.empty() || !(std::isalpha(static_cast<unsigned char>(text[0])) || text[0] == '_')) return false;
@@ -114,7 +141,7 @@ int build() {
   if (!model) return 1;
   if (emit == EmitKind::GradientIr) {
     if (!hasLoss(*model->module)) return 1;
-    auto pipeline = kiln::parsePipeline(kGradientPipeline);
+    auto pipeline = gradientPipeline(*model->module);
     llvm::Error failure = pipeline ? kiln::runPipeline(*model->module, *pipeline, {}, llvm::errs()) : pipeline.takeError();
     if (failure) {
       llvm::errs() << "kiln: error: " << llvm::toString(std::move(failure)) << "\n";
@@ -134,11 +161,34 @@ int build() {
   return 0;
 }
 
+// Prints the comparison of @loss and its parameter gradients with another framework's.
+int checkAgainstReference(const kiln::Module &module) {
+  std::vector<std::string> parameters = kiln::lang::parameterNames(module);
+  kiln::ReferenceTolerances tolerances;
+  if (absoluteTolerance.getNumOccurrences()) tolerances.absolute = absoluteTolerance;
+  if (relativeTolerance.getNumOccurrences()) tolerances.relative = relativeTolerance;
+  auto report = kiln::compareWithReference(*module.lookup("loss"), parameters, referenceDirectory, tolerances);
+  if (!report) {
+    llvm::errs() << "kiln: error: " << llvm::toString(report.takeError()) << "\n";
+    return 1;
+  }
+  report->print(llvm::outs());
+  return report->passed() ? 0 : 1;
+}
+
 int checkGradient() {
+  for (const cl::opt<double> *tolerance : {&absoluteTolerance, &relativeTolerance})
+    if (tolerance->getNumOccurrences() && !(*tolerance >= 0)) {
+      llvm::errs() << "kiln: error: --" << tolerance->ArgStr << " must be a non-negative number\n";
+      return 1;
+    }
   std::unique_ptr<LoweredModel> model = parseAndLower(/*lower=*/true);
   if (!model || !hasLoss(*model->module)) return 1;
+  if (!referenceDirectory.empty()) return checkAgainstReference(*model->module);
   kiln::GradientCheckOptions options;
   options.seed = checkSeed;
+  if (absoluteTolerance.getNumOccurrences()) options.absoluteTolerance = absoluteTolerance;
+  if (relativeTolerance.getNumOccurrences()) options.relativeTolerance = relativeTolerance;
   if (checkSamples < 0) {
     llvm::errs() << "kiln: error: --samples must not be negative\n";
     return 1;

@@ -1,0 +1,119 @@
+// Golden-gradient checking: one evaluation of @F_grad in f64 on arguments read from .npy files,
+// compared element by element with the stored value and gradients.
+#include "passes/gradients/ReferenceCheck.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <llvm/ADT/SmallString.h>
+#include <llvm/Support/Path.h>
+
+#include "backends/interpreter/Interpreter.h"
+#include "backends/interpreter/RunFunction.h"
+#include "passes/Passes.h"
+#include "passes/gradients/GradientCheck.h"
+
+namespace kiln {
+
+namespace {
+std::string filePath(llvm::StringRef directory, llvm::StringRef name) {
+  llvm::SmallString<256> path(directory);
+  llvm::sys::path::append(path, name + ".npy");
+  return std::string(path);
+}
+
+llvm::Expected<Tensor> readTensor(const std::string &path) {
+  npy::Result<npy::Array> array = npy::read(path);
+  if (!array) return llvm::createStringError(array.error());
+  llvm::Expected<Tensor> tensor = tensorFromNpy(*array);
+  if (!tensor) return llvm::createStringError(fmt::format("{}: {}", path, llvm::toString(tensor.takeError())));
+  return tensor;
+}
+
+// The same elements in `dtype` (f32 widens to f64 exactly).
+Tensor converted(const Tensor &tensor, DType dtype) {
+  Tensor result(TensorType{dtype, tensor.shape()});
+  for (int64_t i = 0; i < tensor.elementCount(); ++i) result.setDouble(i, tensor.getDouble(i));
+  return result;
+}
+
+// `description` names the computed value in errors: "@loss", "the gradient of %w".
+llvm::Expected<ReferenceComparison> compare(std::string name, std::string_view description, const Tensor &computed,
+                                            const std::string &referencePath, const ReferenceTolerances &tolerances) {
+  llvm::Expected<Tensor> reference = readTensor(referencePath);
+  if (!reference) return reference.takeError();
+  if (!isFloat(reference->dtype()) || reference->shape() != computed.shape())
+    return llvm::createStringError(fmt::format("{} holds {}, but {} is {}", referencePath, toString(reference->type()),
+                                               description, toString(computed.type())));
+  ReferenceComparison comparison{std::move(name)};
+  comparison.elementCount = computed.elementCount();
+  for (int64_t i = 0; i < computed.elementCount(); ++i) {
+    double expected = reference->getDouble(i);
+    double error = std::abs(computed.getDouble(i) - expected);
+    // Written so that a NaN on either side fails.
+    if (!(error <= tolerances.absolute + tolerances.relative * std::abs(expected))) comparison.passed = false;
+    if (!(error <= comparison.worstAbsoluteError)) comparison.worstAbsoluteError = error;
+    double relative = error / std::max({std::abs(expected), tolerances.absolute, std::numeric_limits<double>::min()});
+    if (!(relative <= comparison.worstRelativeError)) comparison.worstRelativeError = relative;
+  }
+  return comparison;
+}
+}  // namespace
+
+llvm::Expected<ReferenceReport> compareWithReference(const Function &function, llvm::ArrayRef<std::string> wrt,
+                                                     llvm::StringRef directory, const ReferenceTolerances &tolerances) {
+  if (function.results().size() != 1)
+    return llvm::createStringError(fmt::format("@{} has {} results; a reference check needs exactly one",
+                                               function.name(), function.results().size()));
+  std::vector<Tensor> arguments;
+  for (const auto &argument : function.arguments()) {
+    std::string path = filePath(directory, argument->name());
+    llvm::Expected<Tensor> tensor = readTensor(path);
+    if (!tensor) return tensor.takeError();
+    if (tensor->type() != argument->type())
+      return llvm::createStringError(fmt::format("argument %{} of @{} is {}, but {} holds {}", argument->name(),
+                                                 function.name(), toString(argument->type()), path,
+                                                 toString(tensor->type())));
+    arguments.push_back(tensor->dtype() == DType::F32 ? converted(*tensor, DType::F64) : std::move(*tensor));
+  }
+
+  Module module;
+  Function *forward = module.addFunction(castToFloat64(function));
+  PassOptions autodiff;
+  autodiff.values["function"] = forward->name();
+  autodiff.values["wrt"] = fmt::format("{}", fmt::join(wrt, ":"));
+  if (llvm::Error error = runAutodiff(module, autodiff)) return error;
+  auto results = interpret(*module.lookup(forward->name() + "_grad"), arguments);
+  if (!results) return results.takeError();
+
+  ReferenceReport report{function.name(), {}};
+  for (size_t index = 0; index < results->size(); ++index) {
+    std::string name = index == 0 ? function.name() : wrt[index - 1];
+    std::string path = filePath(directory, index == 0 ? name : "d_" + name);
+    std::string description = index == 0 ? "@" + name : "the gradient of %" + name;
+    llvm::Expected<ReferenceComparison> comparison = compare(name, description, (*results)[index], path, tolerances);
+    if (!comparison) return comparison.takeError();
+    report.comparisons.push_back(std::move(*comparison));
+  }
+  return report;
+}
+
+bool ReferenceReport::passed() const {
+  for (const ReferenceComparison &comparison : comparisons)
+    if (!comparison.passed) return false;
+  return true;
+}
+
+void ReferenceReport::print(llvm::raw_ostream &out) const {
+  for (size_t index = 0; index < comparisons.size(); ++index) {
+    const ReferenceComparison &comparison = comparisons[index];
+    out << fmt::format("@{} {}: worst relative error {:.3g}, worst absolute error {:.3g} ({} elements): {}\n", function,
+                       index == 0 ? "value" : "gradient of %" + comparison.name, comparison.worstRelativeError,
+                       comparison.worstAbsoluteError, comparison.elementCount, comparison.passed ? "PASS" : "FAIL");
+  }
+}
+
+}  // namespace kiln

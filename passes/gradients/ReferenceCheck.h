@@ -1,0 +1,50 @@
+// Golden-gradient checking: a function's value and autodiff's gradient, evaluated in f64 by the
+// reference interpreter, against values another framework computed and stored as .npy files.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <llvm/ADT/ArrayRef.h>
+#include <llvm/ADT/StringRef.h>
+#include <llvm/Support/Error.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include "ir/IR.h"
+
+namespace kiln {
+
+// For a reference computed in f64 from the same f32 inputs: then only summation order separates
+// the two sides (about 1e-15 relative), while a layout or formula mistake is off by far more.
+// A reference computed in f32 needs looser tolerances, about 1e-5.
+struct ReferenceTolerances {
+  double absolute = 1e-10;
+  double relative = 1e-8;
+};
+
+struct ReferenceComparison {
+  std::string name;               // the function for its value, else the argument differentiated
+  double worstAbsoluteError = 0;  // max |kiln - reference|
+  double worstRelativeError = 0;  // max |kiln - reference| / max(|reference|, absolute tolerance)
+  bool passed = true;             // |kiln - reference| <= atol + rtol * |reference| everywhere
+  int64_t elementCount = 0;
+};
+
+struct ReferenceReport {
+  std::string function;
+  std::vector<ReferenceComparison> comparisons;  // the value, then one per argument of `wrt`
+
+  bool passed() const;
+  void print(llvm::raw_ostream &out) const;
+};
+
+// Reads every argument of `function` from DIRECTORY/<argument>.npy (in the argument's own
+// type), evaluates the function and its gradient with respect to `wrt` in f64, and compares the
+// value with DIRECTORY/<function>.npy and the gradient of argument A with DIRECTORY/d_<A>.npy.
+// A missing or mismatched file is an error that names it.
+llvm::Expected<ReferenceReport> compareWithReference(const Function &function, llvm::ArrayRef<std::string> wrt,
+                                                     llvm::StringRef directory,
+                                                     const ReferenceTolerances &tolerances = {});
+
+}  // namespace kiln

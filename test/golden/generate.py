@@ -1,0 +1,232 @@
+#!/usr/bin/python3
+"""Writes the golden values that test/golden/pytorch.test checks Kiln's gradients against.
+
+For each model Inputs/NAME.kiln, the same network is built from torch.nn modules with seeded
+weights and inputs, the loss and its gradient are computed in float64, and Inputs/NAME/ gets:
+  <argument>.npy    every argument of Kiln's @loss (inputs, labels, parameters) in Kiln's
+                    layout and dtype (f32 values, so both sides start from the same numbers)
+  loss.npy          the loss, f64
+  d_<param>.npy     the loss's gradient with respect to each parameter, f64, in Kiln's layout
+The files are committed; the test needs neither PyTorch nor this script. To regenerate:
+  apt-get install python3-torch python3-numpy
+  /usr/bin/python3 test/golden/generate.py
+Layouts: a Linear weight is [in, out] in Kiln, PyTorch's transposed; LSTM and GRU weights are
+PyTorch's [gates * hidden, in] transposed, with the gate order unchanged (i, f, g, o and r, z, n).
+"""
+import pathlib
+import shutil
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = pathlib.Path(__file__).resolve().parent / "Inputs"
+
+
+def exact_f32(shape, generator, scale=1.0):
+    """Random values that f32 holds exactly, as a float64 tensor."""
+    return (torch.randn(shape, generator=generator) * scale).to(torch.float32).to(torch.float64)
+
+
+def randomize(module, generator, scale=0.3):
+    """Replaces every parameter (including the ones PyTorch starts at 0 or 1) by f32-exact noise."""
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.copy_(exact_f32(parameter.shape, generator, scale))
+
+
+def coarsen(*parameters):
+    """Rounds to multiples of 1/1024, so that sums of these parameters, which Kiln stores as
+    one f32 parameter, are exact in f32 too."""
+    with torch.no_grad():
+        for parameter in parameters:
+            parameter.copy_(torch.round(parameter * 1024) / 1024)
+
+
+def linear(prefix, layer):
+    """Kiln's Linear: w is [in, out]."""
+    return {f"{prefix}.w": (layer.weight, lambda t: t.T), f"{prefix}.b": (layer.bias, lambda t: t)}
+
+
+def write(name, arguments, parameters, loss):
+    """arguments: Kiln argument name -> tensor (inputs and labels);
+    parameters: Kiln parameter name -> (torch parameter, function to Kiln's layout)."""
+    loss.backward()
+    directory = HERE / name
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    for argument, tensor in arguments.items():
+        dtype = np.int32 if not tensor.is_floating_point() else np.float32
+        np.save(directory / f"{argument}.npy", tensor.detach().numpy().astype(dtype))
+    for parameter, (tensor, to_kiln) in parameters.items():
+        np.save(directory / f"{parameter}.npy", to_kiln(tensor.detach()).numpy().astype(np.float32))
+        np.save(directory / f"d_{parameter}.npy", to_kiln(tensor.grad).numpy().astype(np.float64))
+    np.save(directory / "loss.npy", np.array(loss.item(), dtype=np.float64))
+    print(f"{name}: loss {loss.item():.6f}, {len(parameters)} parameters")
+
+
+def mlp(generator):
+    first, second, output = torch.nn.Linear(6, 16), torch.nn.Linear(16, 12), torch.nn.Linear(12, 5)
+    for layer in (first, second, output):
+        layer.double()
+        randomize(layer, generator)
+    x = exact_f32((4, 6), generator)
+    y = torch.randint(0, 5, (4,), generator=generator)
+    logits = output(torch.tanh(F.gelu(second(F.leaky_relu(first(x), 0.01)))))
+    loss = F.cross_entropy(logits, y)
+    write("mlp", {"x": x, "y": y},
+          {**linear("first", first), **linear("second", second), **linear("output", output)}, loss)
+
+
+def cnn(generator):
+    conv1 = torch.nn.Conv2d(3, 4, 3, padding=1)
+    norm = torch.nn.BatchNorm2d(4, eps=1e-5)
+    conv2 = torch.nn.Conv2d(4, 6, 3, stride=2, padding=1)
+    output = torch.nn.Linear(24, 3)
+    for module in (conv1, norm, conv2, output):
+        module.double()
+        randomize(module, generator)
+    norm.train()  # batch statistics, as Kiln's BatchNorm2d computes them
+    x = exact_f32((3, 3, 12, 12), generator)
+    y = torch.randint(0, 3, (3,), generator=generator)
+    h = F.max_pool2d(F.relu(norm(conv1(x))), 2)
+    h = F.avg_pool2d(F.leaky_relu(conv2(h), 0.01), 2, stride=1)
+    loss = F.cross_entropy(output(h.flatten(1)), y)
+    same = lambda t: t
+    write("cnn", {"x": x, "y": y},
+          {"conv1.w": (conv1.weight, same), "conv1.b": (conv1.bias, same),
+           "norm.gamma": (norm.weight, same), "norm.beta": (norm.bias, same),
+           "conv2.w": (conv2.weight, same), "conv2.b": (conv2.bias, same), **linear("output", output)}, loss)
+
+
+def lstm(generator):
+    embed = torch.nn.Embedding(7, 5)
+    recurrent = torch.nn.LSTM(5, 6, batch_first=True)
+    output = torch.nn.Linear(6, 7)
+    for module in (embed, recurrent, output):
+        module.double()
+        randomize(module, generator)
+    coarsen(recurrent.bias_ih_l0, recurrent.bias_hh_l0)
+    tokens = torch.randint(0, 7, (2, 4), generator=generator)
+    following = torch.randint(0, 7, (2, 4), generator=generator)
+    logits = output(recurrent(embed(tokens))[0])
+    loss = F.cross_entropy(logits.reshape(-1, 7), following.reshape(-1))
+    parameters = {"embed.table": (embed.weight, lambda t: t),
+                  "lstm.cell.wx": (recurrent.weight_ih_l0, lambda t: t.T),
+                  "lstm.cell.wh": (recurrent.weight_hh_l0, lambda t: t.T)}
+    write("lstm", {"tokens": tokens, "next": following},
+          {**parameters, "lstm.cell.b": (SumOfBiases(recurrent.bias_ih_l0, recurrent.bias_hh_l0), lambda t: t),
+           **linear("output", output)}, loss)
+
+
+class SumOfBiases:
+    """Two PyTorch biases added before use: Kiln's single bias holds their sum, and its gradient
+    is the gradient of either (both receive the same one)."""
+
+    def __init__(self, first, second):
+        self.first, self.second = first, second
+
+    def detach(self):
+        return (self.first + self.second).detach()
+
+    @property
+    def grad(self):
+        return self.first.grad
+
+
+def gru(generator):
+    recurrent = torch.nn.GRU(4, 5, batch_first=True)
+    output = torch.nn.Linear(5, 2)
+    for module in (recurrent, output):
+        module.double()
+        randomize(module, generator)
+    coarsen(recurrent.bias_ih_l0, recurrent.bias_hh_l0)
+    x = exact_f32((3, 4, 4), generator)
+    target = exact_f32((3, 4, 2), generator)
+    loss = F.mse_loss(output(recurrent(x)[0]), target)
+    hidden = 5
+    write("gru", {"x": x, "target": target},
+          {"gru.cell.wx": (recurrent.weight_ih_l0, lambda t: t.T),
+           "gru.cell.wh": (recurrent.weight_hh_l0, lambda t: t.T),
+           # r and z add both biases; n keeps the state's bias inside the reset gate.
+           "gru.cell.b": (GruInputBias(recurrent.bias_ih_l0, recurrent.bias_hh_l0, hidden), lambda t: t),
+           "gru.cell.bh": (GruStateBias(recurrent.bias_hh_l0, hidden), lambda t: t),
+           **linear("output", output)}, loss)
+
+
+class GruInputBias:
+    """Kiln's GRUCell b: PyTorch's b_ih plus the r and z parts of b_hh."""
+
+    def __init__(self, input_bias, state_bias, hidden):
+        self.input_bias, self.state_bias, self.hidden = input_bias, state_bias, hidden
+
+    def detach(self):
+        merged = self.input_bias.detach().clone()
+        merged[: 2 * self.hidden] += self.state_bias.detach()[: 2 * self.hidden]
+        return merged
+
+    @property
+    def grad(self):
+        return self.input_bias.grad
+
+
+class GruStateBias:
+    """Kiln's GRUCell bh: the n part of PyTorch's b_hh."""
+
+    def __init__(self, state_bias, hidden):
+        self.state_bias, self.hidden = state_bias, hidden
+
+    def detach(self):
+        return self.state_bias.detach()[2 * self.hidden:]
+
+    @property
+    def grad(self):
+        return self.state_bias.grad[2 * self.hidden:]
+
+
+def attention(generator):
+    self_attention = torch.nn.MultiheadAttention(8, 2, batch_first=True)
+    cross_attention = torch.nn.MultiheadAttention(8, 2, batch_first=True)
+    norm = torch.nn.LayerNorm(8, eps=1e-5)
+    for module in (self_attention, cross_attention, norm):
+        module.double()
+        randomize(module, generator)
+    x = exact_f32((2, 5, 8), generator)
+    memory = exact_f32((2, 3, 8), generator)
+    target = exact_f32((2, 5, 8), generator)
+    causal = torch.triu(torch.ones(5, 5, dtype=torch.bool), diagonal=1)  # True: may not attend
+    h = x + self_attention(x, x, x, attn_mask=causal, need_weights=False)[0]
+    out = norm(h + cross_attention(h, memory, memory, need_weights=False)[0])
+    loss = F.mse_loss(out, target)
+
+    def heads(prefix, module):
+        # in_proj_weight stacks the query, key and value projections: [3 * width, width].
+        parameters = {}
+        for index, role in enumerate(("query", "key", "value")):
+            rows = slice(index * 8, (index + 1) * 8)
+            parameters[f"{prefix}.{role}.w"] = (Rows(module.in_proj_weight, rows), lambda t: t.T)
+            parameters[f"{prefix}.{role}.b"] = (Rows(module.in_proj_bias, rows), lambda t: t)
+        return {**parameters, **linear(f"{prefix}.output", module.out_proj)}
+
+    write("attention", {"x": x, "memory": memory, "target": target},
+          {**heads("self_attention", self_attention), **heads("cross_attention", cross_attention),
+           "norm.gamma": (norm.weight, lambda t: t), "norm.beta": (norm.bias, lambda t: t)}, loss)
+
+
+class Rows:
+    """A block of rows of a stacked PyTorch parameter, with its gradient."""
+
+    def __init__(self, parameter, rows):
+        self.parameter, self.rows = parameter, rows
+
+    def detach(self):
+        return self.parameter.detach()[self.rows]
+
+    @property
+    def grad(self):
+        return self.parameter.grad[self.rows]
+
+
+if __name__ == "__main__":
+    for index, build in enumerate((mlp, cnn, lstm, gru, attention)):
+        build(torch.Generator().manual_seed(1000 + index))
