@@ -48,6 +48,21 @@ def linear(prefix, layer):
     return {f"{prefix}.w": (layer.weight, lambda t: t.T), f"{prefix}.b": (layer.bias, lambda t: t)}
 
 
+class Derived:
+    """A Kiln parameter made from PyTorch's: its value and its gradient, computed on demand
+    (the gradient exists only after backward)."""
+
+    def __init__(self, value, gradient):
+        self.value, self.gradient = value, gradient
+
+    def detach(self):
+        return self.value().detach()
+
+    @property
+    def grad(self):
+        return self.gradient()
+
+
 def write(name, arguments, parameters, loss):
     """arguments: Kiln argument name -> tensor (inputs and labels);
     parameters: Kiln parameter name -> (torch parameter, function to Kiln's layout)."""
@@ -115,23 +130,10 @@ def lstm(generator):
                   "lstm.cell.wx": (recurrent.weight_ih_l0, lambda t: t.T),
                   "lstm.cell.wh": (recurrent.weight_hh_l0, lambda t: t.T)}
     write("lstm", {"tokens": tokens, "next": following},
-          {**parameters, "lstm.cell.b": (SumOfBiases(recurrent.bias_ih_l0, recurrent.bias_hh_l0), lambda t: t),
+          {**parameters, # One bias, the sum of PyTorch's two; both receive the same gradient.
+           "lstm.cell.b": (Derived(lambda: recurrent.bias_ih_l0 + recurrent.bias_hh_l0,
+                                   lambda: recurrent.bias_ih_l0.grad), lambda t: t),
            **linear("output", output)}, loss)
-
-
-class SumOfBiases:
-    """Two PyTorch biases added before use: Kiln's single bias holds their sum, and its gradient
-    is the gradient of either (both receive the same one)."""
-
-    def __init__(self, first, second):
-        self.first, self.second = first, second
-
-    def detach(self):
-        return (self.first + self.second).detach()
-
-    @property
-    def grad(self):
-        return self.first.grad
 
 
 def gru(generator):
@@ -144,44 +146,15 @@ def gru(generator):
     x = exact_f32((3, 4, 4), generator)
     target = exact_f32((3, 4, 2), generator)
     loss = F.mse_loss(output(recurrent(x)[0]), target)
-    hidden = 5
+    state_bias = recurrent.bias_hh_l0
+    merged = lambda: recurrent.bias_ih_l0 + torch.cat([state_bias[:10], torch.zeros(5, dtype=torch.float64)])
     write("gru", {"x": x, "target": target},
           {"gru.cell.wx": (recurrent.weight_ih_l0, lambda t: t.T),
            "gru.cell.wh": (recurrent.weight_hh_l0, lambda t: t.T),
            # r and z add both biases; n keeps the state's bias inside the reset gate.
-           "gru.cell.b": (GruInputBias(recurrent.bias_ih_l0, recurrent.bias_hh_l0, hidden), lambda t: t),
-           "gru.cell.bh": (GruStateBias(recurrent.bias_hh_l0, hidden), lambda t: t),
+           "gru.cell.b": (Derived(merged, lambda: recurrent.bias_ih_l0.grad), lambda t: t),
+           "gru.cell.bh": (Derived(lambda: state_bias[10:], lambda: state_bias.grad[10:]), lambda t: t),
            **linear("output", output)}, loss)
-
-
-class GruInputBias:
-    """Kiln's GRUCell b: PyTorch's b_ih plus the r and z parts of b_hh."""
-
-    def __init__(self, input_bias, state_bias, hidden):
-        self.input_bias, self.state_bias, self.hidden = input_bias, state_bias, hidden
-
-    def detach(self):
-        merged = self.input_bias.detach().clone()
-        merged[: 2 * self.hidden] += self.state_bias.detach()[: 2 * self.hidden]
-        return merged
-
-    @property
-    def grad(self):
-        return self.input_bias.grad
-
-
-class GruStateBias:
-    """Kiln's GRUCell bh: the n part of PyTorch's b_hh."""
-
-    def __init__(self, state_bias, hidden):
-        self.state_bias, self.hidden = state_bias, hidden
-
-    def detach(self):
-        return self.state_bias.detach()[2 * self.hidden:]
-
-    @property
-    def grad(self):
-        return self.state_bias.grad[2 * self.hidden:]
 
 
 def attention(generator):
@@ -204,27 +177,16 @@ def attention(generator):
         parameters = {}
         for index, role in enumerate(("query", "key", "value")):
             rows = slice(index * 8, (index + 1) * 8)
-            parameters[f"{prefix}.{role}.w"] = (Rows(module.in_proj_weight, rows), lambda t: t.T)
-            parameters[f"{prefix}.{role}.b"] = (Rows(module.in_proj_bias, rows), lambda t: t)
+            weight, bias = module.in_proj_weight, module.in_proj_bias
+            parameters[f"{prefix}.{role}.w"] = (
+                Derived(lambda w=weight, r=rows: w[r], lambda w=weight, r=rows: w.grad[r]), lambda t: t.T)
+            parameters[f"{prefix}.{role}.b"] = (
+                Derived(lambda b=bias, r=rows: b[r], lambda b=bias, r=rows: b.grad[r]), lambda t: t)
         return {**parameters, **linear(f"{prefix}.output", module.out_proj)}
 
     write("attention", {"x": x, "memory": memory, "target": target},
           {**heads("self_attention", self_attention), **heads("cross_attention", cross_attention),
            "norm.gamma": (norm.weight, lambda t: t), "norm.beta": (norm.bias, lambda t: t)}, loss)
-
-
-class Rows:
-    """A block of rows of a stacked PyTorch parameter, with its gradient."""
-
-    def __init__(self, parameter, rows):
-        self.parameter, self.rows = parameter, rows
-
-    def detach(self):
-        return self.parameter.detach()[self.rows]
-
-    @property
-    def grad(self):
-        return self.parameter.grad[self.rows]
 
 
 if __name__ == "__main__":
