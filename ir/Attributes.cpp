@@ -22,28 +22,29 @@ std::string_view attrKindName(AttrKind kind) {
   return "?";
 }
 
-std::string formatFloat(double value) {
+std::string formatFloat(double value, DType precision) {
   if (std::isnan(value)) return "nan";
   if (std::isinf(value)) return value < 0 ? "-inf" : "inf";
-  std::string text = fmt::format("{}", value);
+  std::string text = precision == DType::F32 ? fmt::format("{}", static_cast<float>(value)) : fmt::format("{}", value);
   if (text.find_first_of(".e") == std::string::npos) text += ".0";
   return text;
 }
 
-std::string toString(const AttrValue &value) {
+std::string toString(const AttrValue &value, DType precision) {
   struct Formatter {
+    DType precision;
     std::string operator()(int64_t v) const { return fmt::format("{}", v); }
-    std::string operator()(double v) const { return formatFloat(v); }
+    std::string operator()(double v) const { return formatFloat(v, precision); }
     std::string operator()(bool v) const { return v ? "true" : "false"; }
     std::string operator()(const Ints &v) const { return fmt::format("[{}]", fmt::join(v, ", ")); }
     std::string operator()(const Floats &v) const {
       std::vector<std::string> parts;
       parts.reserve(v.size());
-      for (double element : v) parts.push_back(formatFloat(element));
+      for (double element : v) parts.push_back(formatFloat(element, precision));
       return fmt::format("[{}]", fmt::join(parts, ", "));
     }
   };
-  return std::visit(Formatter{}, value);
+  return std::visit(Formatter{precision}, value);
 }
 
 namespace {
@@ -58,6 +59,17 @@ bool isWhole(double value) { return std::isfinite(value) && value == std::trunc(
 std::optional<Ints> asInts(const AttrValue &value) {
   if (const auto *ints = std::get_if<Ints>(&value)) return *ints;
   return std::nullopt;
+}
+
+// F32 elements become the f32 values a tensor holds. One beyond f32's range is left as it is,
+// for the constant's type rule to refuse with its value in the message.
+Floats roundedTo(DType dtype, Floats elements) {
+  if (dtype != DType::F32) return elements;
+  for (double &element : elements) {
+    float rounded = static_cast<float>(element);
+    if (!std::isinf(rounded) || std::isinf(element)) element = rounded;
+  }
+  return elements;
 }
 }  // namespace
 
@@ -85,7 +97,10 @@ std::optional<AttrValue> coerceAttribute(AttrKind kind, const AttrValue &value, 
     if (const auto *integer = std::get_if<int64_t>(&value)) list = Ints{*integer};
     else if (const auto *real = std::get_if<double>(&value)) list = Floats{*real};
     else if (const auto *boolean = std::get_if<bool>(&value)) list = Ints{*boolean ? 1 : 0};
-    if (isFloat(elementType)) return asFloats(list);
+    if (isFloat(elementType)) {
+      if (auto floats = asFloats(list)) return roundedTo(elementType, std::move(*floats));
+      return std::nullopt;
+    }
     if (auto ints = asInts(list)) return *ints;
     // Integers written as floats (`2.0`) are accepted when they are whole.
     if (const auto *floats = std::get_if<Floats>(&list)) {

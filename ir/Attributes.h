@@ -21,12 +21,15 @@ enum class AttrKind { Int, Float, Bool, Ints, Floats, Elements };
 
 std::string_view attrKindName(AttrKind kind);
 
-// Shortest decimal that reads back to the same double, always recognisable as a float.
-std::string formatFloat(double value);
-std::string toString(const AttrValue &value);
+// Shortest decimal that reads back to the same value in `precision` (f32 or f64), always
+// recognisable as a float.
+std::string formatFloat(double value, DType precision = DType::F64);
+// Floats in `precision`: a constant's f32 elements print as the f32 values they are.
+std::string toString(const AttrValue &value, DType precision = DType::F64);
 
 // Converts a parsed literal to the kind an attribute expects (an integer where a float is
-// expected, say); nullopt when it cannot be. `elementType` decides what `Elements` holds.
+// expected, say); nullopt when it cannot be. `elementType` decides what `Elements` holds; f32
+// elements are rounded to f32. Whether the elements fit the dtype is the constant's type rule.
 std::optional<AttrValue> coerceAttribute(AttrKind kind, const AttrValue &value, DType elementType);
 
 struct NamedAttribute {

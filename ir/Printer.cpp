@@ -82,9 +82,10 @@ std::string attributesText(const Operation &op) {
   for (const NamedAttribute &attribute : op.attributes().entries()) {
     const AttrSpec *spec = op.info().findAttribute(attribute.name);
     if (isDefault(spec, attribute.value)) continue;
-    shown.push_back(fmt::format("{} = {}", attribute.name, toString(spec && spec->kind == AttrKind::Elements
-                                                                        ? splatOrList(attribute.value)
-                                                                        : attribute.value)));
+    bool isElements = spec && spec->kind == AttrKind::Elements;
+    shown.push_back(fmt::format("{} = {}", attribute.name,
+                                isElements ? toString(splatOrList(attribute.value), op.result()->type().dtype)
+                                           : toString(attribute.value)));
   }
   if (shown.empty()) return "";
   return fmt::format(" {{{}}}", fmt::join(shown, ", "));

@@ -3,6 +3,8 @@
 #include "ir/TypeRules.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -200,12 +202,23 @@ llvm::Expected<TensorType> declaredConstant(const TypeRuleInput &input) {
   size_t count = 0;
   if (const auto *floats = std::get_if<Floats>(value)) {
     if (!isFloat(result->dtype)) return llvm::createStringError(fmt::format("float elements for {}", toString(*result)));
+    // A finite number f32 cannot hold would silently become infinite.
+    if (result->dtype == DType::F32)
+      for (double element : *floats)
+        if (std::isfinite(element) && std::isinf(static_cast<float>(element)))
+          return llvm::createStringError(fmt::format("{} is beyond the range of f32 (largest {})", formatFloat(element),
+                                                     formatFloat(std::numeric_limits<float>::max(), DType::F32)));
     count = floats->size();
   } else if (const auto *ints = std::get_if<Ints>(value)) {
     if (isFloat(result->dtype)) return llvm::createStringError(fmt::format("integer elements for {}", toString(*result)));
     if (result->dtype == DType::I1)
       for (int64_t element : *ints)
         if (element != 0 && element != 1) return llvm::createStringError(fmt::format("i1 elements must be 0 or 1, not {}", element));
+    if (result->dtype == DType::I32)
+      for (int64_t element : *ints)
+        if (element < std::numeric_limits<int32_t>::min() || element > std::numeric_limits<int32_t>::max())
+          return llvm::createStringError(fmt::format("{} is beyond the range of i32 [{}, {}]", element,
+                                                     std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max()));
     count = ints->size();
   }
   if (count != 1 && static_cast<int64_t>(count) != result->elementCount())
