@@ -80,8 +80,7 @@ public:
   // For a failure with no place in any source, such as a compiler bug found by the verifier.
   void error(const llvm::Twine &message);
 
-  // A verifier error, placed at the op's position in the IR text when it came from there,
-  // else at its model location, else at its function.
+  // A verifier error, placed like any problem with an op (below).
   void report(const VerifierError &error, const TextPositions *positions) { report(OpProblem(error), positions); }
   // Placed at the op in the text; else at its loc(...), with the model line and a caret when
   // that file is in `sources`; else at its function in the text; else by function and op name.
