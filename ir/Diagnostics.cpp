@@ -28,19 +28,80 @@ void Diagnostics::error(const llvm::Twine &message) {
   out_ << "kiln: error: " << message << "\n";
 }
 
-void Diagnostics::report(const VerifierError &error, const TextPositions *positions) {
+OpProblem::OpProblem(const VerifierError &error)
+    : function(error.function),
+      op(error.op),
+      message(error.message),
+      location(error.op ? error.op->location() : error.function->location()),
+      functionName(error.function->name()) {
+  if (op) {
+    const std::string &result = op->result()->name();
+    opText = result.empty() ? std::string(op->name()) : fmt::format("%{} = {}", result, op->name());
+  }
+}
+
+std::string OpProblem::placedWithoutText() const {
+  if (location.known()) return fmt::format("{}:{}:{}: error: {}", location.file, location.line, location.column, message);
+  if (opText.empty()) return fmt::format("error: in @{}: {}", functionName, message);
+  return fmt::format("error: in @{}: {}: {}", functionName, opText, message);
+}
+
+char OpErrors::ID = 0;
+
+OpErrors::OpErrors(std::string subject, const std::vector<VerifierError> &problems) : subject_(std::move(subject)) {
+  for (const VerifierError &problem : problems) problems_.emplace_back(problem);
+}
+
+std::string OpErrors::summary() const {
+  return fmt::format("{}: {} problem{}", subject_, problems_.size(), problems_.size() == 1 ? "" : "s");
+}
+
+void OpErrors::log(llvm::raw_ostream &out) const {
+  out << summary();
+  for (const OpProblem &problem : problems_) out << "\n" << problem.placedWithoutText();
+}
+
+llvm::SMLoc Diagnostics::find(const Location &location) {
+  for (unsigned buffer = 1; buffer <= sources_.getNumBuffers(); ++buffer)
+    if (sources_.getMemoryBuffer(buffer)->getBufferIdentifier() == location.file)
+      return sources_.FindLocForLineAndColumn(buffer, location.line, location.column);
+  return {};
+}
+
+void Diagnostics::report(const OpProblem &problem, const TextPositions *positions) {
   if (positions) {
-    if (error.op)
-      if (auto it = positions->ops.find(error.op); it != positions->ops.end()) return this->error(it->second, error.message);
-    if (auto it = positions->functions.find(error.function); it != positions->functions.end())
-      return this->error(it->second, error.message);
+    if (problem.op) {
+      if (auto it = positions->ops.find(problem.op); it != positions->ops.end()) return error(it->second, problem.message);
+    } else if (auto it = positions->functions.find(problem.function); it != positions->functions.end()) {
+      return error(it->second, problem.message);
+    }
+  }
+  if (problem.location.known()) {
+    if (llvm::SMLoc where = find(problem.location); where.isValid()) return error(where, problem.message);
+  } else if (positions && problem.op) {
+    // An op a pass created in a function read from text: point at the function, name the op.
+    if (auto it = positions->functions.find(problem.function); it != positions->functions.end())
+      return error(it->second, problem.opText + ": " + problem.message);
   }
   ++errors_;
-  const Location *location = error.op ? &error.op->location() : &error.function->location();
-  if (location->known())
-    out_ << fmt::format("{}:{}:{}: error: {}\n", location->file, location->line, location->column, error.message);
-  else
-    out_ << fmt::format("error: in @{}: {}\n", error.function->name(), error.message);
+  out_ << problem.placedWithoutText() << "\n";
+}
+
+void Diagnostics::reportFailure(llvm::Error failure, const TextPositions *positions, llvm::StringRef tool) {
+  llvm::handleAllErrors(
+      std::move(failure),
+      [&](const OpErrors &errors) {
+        for (const OpProblem &problem : errors.problems()) {
+          if (tooManyErrors()) break;
+          report(problem, positions);
+        }
+        ++errors_;
+        out_ << tool << ": error: " << errors.summary() << "\n";
+      },
+      [&](const llvm::ErrorInfoBase &other) {
+        ++errors_;
+        out_ << tool << ": error: " << other.message() << "\n";
+      });
 }
 
 }  // namespace kiln

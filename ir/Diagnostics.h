@@ -5,8 +5,10 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <llvm/ADT/Twine.h>
+#include <llvm/Support/Error.h>
 #include <llvm/Support/SMLoc.h>
 #include <llvm/Support/SourceMgr.h>
 #include <llvm/Support/raw_ostream.h>
@@ -20,6 +22,47 @@ namespace kiln {
 struct TextPositions {
   std::unordered_map<const Operation *, llvm::SMLoc> ops;
   std::unordered_map<const Function *, llvm::SMLoc> functions;
+};
+
+// A problem with one op, or with a function when `op` is null, in a form that outlives both:
+// the gradient check differentiates a copy of a function and returns its problems after the
+// copy is gone. The pointers are keys into TextPositions only and are never followed.
+struct OpProblem {
+  explicit OpProblem(const VerifierError &error);
+
+  // `model.kiln:4:9: error: MESSAGE` at the location, else `error: in @f: %c = cast: MESSAGE`.
+  std::string placedWithoutText() const;
+
+  const Function *function;
+  const Operation *op;
+  std::string message;
+  Location location;         // the op's loc(...), or the function's when `op` is null
+  std::string functionName;
+  std::string opText;        // `%c = cast`; empty for a problem with the function
+};
+
+// The problems a pass or analysis found with particular ops, kept apart so that the tool
+// reports each where the op is (Diagnostics::reportFailure) and then the one-line summary
+// `SUBJECT: N problems`. Stringified (llvm::toString) it gives the summary, then one line per
+// problem placed at its loc(...) or by name.
+class OpErrors : public llvm::ErrorInfo<OpErrors> {
+public:
+  static char ID;
+
+  OpErrors(std::string subject, const std::vector<VerifierError> &problems);
+
+  // `pass 'autodiff': cannot differentiate @f: 2 problems`.
+  std::string summary() const;
+  const std::vector<OpProblem> &problems() const { return problems_; }
+  // The pass manager names the pass that failed: `pass 'autodiff': ` goes in front.
+  void prefixSubject(llvm::StringRef prefix) { subject_.insert(0, prefix.str()); }
+
+  void log(llvm::raw_ostream &out) const override;
+  std::error_code convertToErrorCode() const override { return llvm::inconvertibleErrorCode(); }
+
+private:
+  std::string subject_;
+  std::vector<OpProblem> problems_;
 };
 
 class Diagnostics {
@@ -37,9 +80,15 @@ public:
   // For a failure with no place in any source, such as a compiler bug found by the verifier.
   void error(const llvm::Twine &message);
 
-  // A verifier error, placed at the op's position in the IR text when it came from there,
-  // else at its model location, else at its function.
-  void report(const VerifierError &error, const TextPositions *positions);
+  // A verifier error, placed like any problem with an op (below).
+  void report(const VerifierError &error, const TextPositions *positions) { report(OpProblem(error), positions); }
+  // Placed at the op in the text; else at its loc(...), with the model line and a caret when
+  // that file is in `sources`; else at its function in the text; else by function and op name.
+  void report(const OpProblem &problem, const TextPositions *positions);
+
+  // The last word of a tool on a failure: each problem of an OpErrors at its op, then
+  // `TOOL: error: SUMMARY`; any other error as `TOOL: error: MESSAGE`.
+  void reportFailure(llvm::Error failure, const TextPositions *positions, llvm::StringRef tool);
 
   unsigned errorCount() const { return errors_; }
   // After this many errors the rest are noise: callers stop early.
@@ -50,6 +99,8 @@ public:
 
 private:
   void report(llvm::SMRange where, llvm::SourceMgr::DiagKind kind, const llvm::Twine &message);
+  // Where `location` is in a buffer of `sources_` named like its file, or an invalid SMLoc.
+  llvm::SMLoc find(const Location &location);
 
   llvm::SourceMgr &sources_;
   llvm::raw_ostream &out_;

@@ -23,6 +23,8 @@ struct PassOptions {
   llvm::Error checkOnly(std::initializer_list<std::string_view> known) const;
 };
 
+// A pass that fails because of particular ops returns an OpErrors naming them (the ops of the
+// module it was given, so that they have their positions in the text); else any error.
 using PassEntry = llvm::Error (*)(Module &module, const PassOptions &options);
 
 struct PassInfo {
@@ -50,7 +52,9 @@ struct PassManagerOptions {
 };
 
 // Runs `steps` over `module`. Printing goes to `out`; a failing pass or verification stops
-// the pipeline with an error naming the pass.
+// the pipeline with an error naming the pass. Problems with particular ops (a pass's, or the
+// verifier's after it) come back as one OpErrors (ir/Diagnostics.h), for the tool to report
+// each at its op with Diagnostics::reportFailure.
 llvm::Error runPipeline(Module &module, std::span<const PipelineStep> steps, const PassManagerOptions &options,
                         llvm::raw_ostream &out);
 

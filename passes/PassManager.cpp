@@ -5,14 +5,12 @@
 #include <llvm/Support/Timer.h>
 #include <range/v3/algorithm/find.hpp>
 
+#include "ir/Diagnostics.h"
 #include "ir/Printer.h"
 #include "ir/Verifier.h"
 #include "passes/Pass.h"
 
 namespace kiln {
-
-namespace {
-}  // namespace
 
 std::string PassOptions::get(std::string_view key, std::string_view fallback) const {
   auto it = values.find(key);
@@ -80,15 +78,22 @@ llvm::Error runPipeline(Module &module, std::span<const PipelineStep> steps, con
     if (options.timePasses) timer.startTimer();
     llvm::Error failure = step.pass->run(module, step.options);
     if (options.timePasses) timer.stopTimer();
-    if (failure) return llvm::createStringError(fmt::format("pass '{}': {}", step.pass->name, llvm::toString(std::move(failure))));
+    // Problems with ops stay records, for the tool to point at each op; the rest is text.
+    if (failure)
+      return llvm::handleErrors(
+          std::move(failure),
+          [&](std::unique_ptr<OpErrors> problems) {
+            problems->prefixSubject(fmt::format("pass '{}': ", step.pass->name));
+            return llvm::Error(std::move(problems));
+          },
+          [&](const llvm::ErrorInfoBase &other) {
+            return llvm::createStringError(fmt::format("pass '{}': {}", step.pass->name, other.message()));
+          });
 
     if (options.verifyEach) {
       std::vector<VerifierError> errors = verify(module);
-      if (!errors.empty()) {
-        std::string messages;
-        for (const VerifierError &each : errors) messages += fmt::format("\n  in @{}: {}", each.function->name(), each.message);
-        return llvm::createStringError(fmt::format("pass '{}' produced invalid IR:{}", step.pass->name, messages));
-      }
+      if (!errors.empty())
+        return llvm::make_error<OpErrors>(fmt::format("pass '{}' produced invalid IR", step.pass->name), errors);
     }
     if (options.printAfterAll || ranges::find(options.printAfter, step.pass->name) != options.printAfter.end()) {
       out << "// ----- IR after " << step.pass->name << " -----\n";

@@ -5,7 +5,8 @@
 //    (forward walk) and the differentiated result depends on it (backward walk). Only active
 //    values get cotangents, so inactive paths cost nothing and no zero tensors are built.
 // 2. Check every active op at once: a rule exists, the op is differentiable, and no gradient
-//    would have to flow into an integer-typed value. All problems go into one error.
+//    would have to flow into an integer-typed value. All problems go into one OpErrors,
+//    each about its forward op, so that the tool points at that op in the text.
 // 3. Copy the forward ops into @NAME_grad, seed the result's cotangent (1 for a scalar,
 //    else a new last argument), walk the ops in reverse applying each op's rule and
 //    summing the contributions of a value used several times.
@@ -17,6 +18,7 @@
 #include <fmt/format.h>
 #include <llvm/ADT/StringExtras.h>
 
+#include "ir/Diagnostics.h"
 #include "ir/Printer.h"
 #include "passes/Passes.h"
 #include "passes/gradients/GradientRules.h"
@@ -53,14 +55,6 @@ private:
   std::unordered_set<const Value *> varied_, useful_;
 };
 
-// `model.kiln:3:5: error: ` from the op's model location, else the function and op.
-std::string placeOf(const Function &function, const Operation &op) {
-  if (op.location().known())
-    return fmt::format("{}:{}:{}: error: ", op.location().file, op.location().line, op.location().column);
-  std::string value = op.result()->name().empty() ? "" : fmt::format(" %{} =", op.result()->name());
-  return fmt::format("error: in @{}:{} {}: ", function.name(), value, op.name());
-}
-
 // `%i (i64[2]) from 'argmax'`: enough to find the value in the printed function.
 std::string describe(const Value *value) {
   std::string name = value->name().empty() ? "" : fmt::format("%{} ", value->name());
@@ -68,26 +62,26 @@ std::string describe(const Value *value) {
   return fmt::format("{}({}){}", name, toString(value->type()), origin);
 }
 
-std::vector<std::string> findProblems(const Function &function, const Activity &activity) {
-  std::vector<std::string> problems;
+std::vector<VerifierError> findProblems(const Function &function, const Activity &activity) {
+  std::vector<VerifierError> problems;
   for (const auto &op : function.ops()) {
     if (!activity.active(op->result())) continue;
     const GradientRule *rule = findGradientRule(op->kind());
     for (const Value *operand : op->operands()) {
       if (!activity.varied(operand)) continue;
       if (!rule) {
-        problems.push_back(placeOf(function, *op) + fmt::format("'{}' has no gradient rule", op->name()));
+        problems.push_back({&function, op.get(), fmt::format("'{}' has no gradient rule", op->name())});
         break;
       }
       if (!rule->vectorJacobianProduct) {
-        problems.push_back(placeOf(function, *op) +
-                           fmt::format("'{}' is not differentiable, but a gradient is requested through it", op->name()));
+        problems.push_back({&function, op.get(),
+                            fmt::format("'{}' is not differentiable, but a gradient is requested through it", op->name())});
         break;
       }
       if (!isFloat(operand->type().dtype) && !rule->integerOperandsAreIndices)
-        problems.push_back(placeOf(function, *op) +
-                           fmt::format("'{}' would pass a gradient to the integer-typed value {}", op->name(),
-                                       describe(operand)));
+        problems.push_back({&function, op.get(),
+                            fmt::format("'{}' would pass a gradient to the integer-typed value {}", op->name(),
+                                        describe(operand))});
     }
   }
   return problems;
@@ -230,10 +224,8 @@ llvm::Error runAutodiff(Module &module, const PassOptions &options) {
     auto request = makeRequest(*function, options);
     if (!request) return request.takeError();
     Activity activity(*function, *request);
-    std::vector<std::string> problems = findProblems(*function, activity);
-    if (!problems.empty())
-      return llvm::createStringError(fmt::format("cannot differentiate @{}: {} problem(s)\n{}", function->name(), problems.size(),
-                                 fmt::join(problems, "\n")));
+    std::vector<VerifierError> problems = findProblems(*function, activity);
+    if (!problems.empty()) return llvm::make_error<OpErrors>(fmt::format("cannot differentiate @{}", function->name()), problems);
     auto gradient = buildGradient(*request, activity);
     if (!gradient) return gradient.takeError();
     module.addFunction(std::move(*gradient));

@@ -97,8 +97,11 @@ int main(int argc, char **argv) {
     options.positiveInputs = positiveInputs;
     options.resultIndex = checkGradResult;
     auto passed = kiln::checkGradients(*parsed->module, runFunctionName, options, llvm::outs(), llvm::errs());
-    if (!passed) llvm::errs() << "kiln-opt: error: " << llvm::toString(passed.takeError()) << "\n";
-    return passed && *passed ? 0 : 1;
+    if (!passed) {
+      diagnostics.reportFailure(passed.takeError(), &parsed->positions, "kiln-opt");
+      return 1;
+    }
+    return *passed ? 0 : 1;
   }
 
   std::error_code errorCode;
@@ -114,7 +117,7 @@ int main(int argc, char **argv) {
   options.printAfter = llvm::printAfterPasses();
   options.timePasses = llvm::TimePassesIsEnabled;
   if (auto error = kiln::runPipeline(*parsed->module, *pipeline, options, output.os())) {
-    llvm::errs() << "kiln-opt: error: " << llvm::toString(std::move(error)) << "\n";
+    diagnostics.reportFailure(std::move(error), &parsed->positions, "kiln-opt");
     return 1;
   }
   if (runFlag) {

@@ -144,7 +144,7 @@ int build() {
     auto pipeline = gradientPipeline(*model->module);
     llvm::Error failure = pipeline ? kiln::runPipeline(*model->module, *pipeline, {}, llvm::errs()) : pipeline.takeError();
     if (failure) {
-      llvm::errs() << "kiln: error: " << llvm::toString(std::move(failure)) << "\n";
+      kiln::Diagnostics(model->sources).reportFailure(std::move(failure), nullptr, "kiln");
       return 1;
     }
   }
@@ -196,7 +196,7 @@ int checkGradient() {
   options.samplesPerArgument = checkSamples;
   auto passed = kiln::checkGradients(*model->module, "loss", options, llvm::outs(), llvm::errs());
   if (!passed) {
-    llvm::errs() << "kiln: error: " << llvm::toString(passed.takeError()) << "\n";
+    kiln::Diagnostics(model->sources).reportFailure(passed.takeError(), nullptr, "kiln");
     return 1;
   }
   return *passed ? 0 : 1;
