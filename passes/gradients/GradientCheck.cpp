@@ -147,15 +147,17 @@ bool GradientCheckReport::passed() const {
   return true;
 }
 
+// The verdict stays right after the errors, where scripts and tests look for `: PASS`.
 void GradientCheckReport::print(llvm::raw_ostream &out) const {
-  for (const ArgumentCheck &argument : arguments)
-    out << fmt::format("@{} %{}: worst relative error {:.3g}, worst absolute error {:.3g}{}: {}, gradient non-zero at {} "
-                       "of {} checked elements\n",
-                       function, argument.argument, argument.worstRelativeError, argument.worstAbsoluteError,
-                       argument.checkedElements == argument.elementCount
-                           ? ""
-                           : fmt::format(" ({} of {} elements)", argument.checkedElements, argument.elementCount),
+  for (const ArgumentCheck &argument : arguments) {
+    std::string sampled = argument.checkedElements == argument.elementCount
+                              ? ""
+                              : fmt::format(" ({} of {} elements)", argument.checkedElements, argument.elementCount);
+    out << fmt::format("@{} %{}: worst relative error {:.3g}, worst absolute error {:.3g}{}: {}, "
+                       "gradient non-zero at {} of {} checked elements\n",
+                       function, argument.argument, argument.worstRelativeError, argument.worstAbsoluteError, sampled,
                        argument.passed ? "PASS" : "FAIL", argument.nonZeroElements, argument.checkedElements);
+  }
 }
 
 llvm::Expected<bool> checkGradients(const Module &module, std::string_view functionName,
