@@ -12,6 +12,7 @@
 
 #include "backends/interpreter/Interpreter.h"
 #include "passes/Passes.h"
+#include "passes/gradients/IndexBounds.h"
 
 namespace kiln {
 
@@ -21,22 +22,32 @@ TensorType toFloat64(TensorType type) {
   return type;
 }
 
-Tensor randomTensor(const TensorType &type, bool positive, std::mt19937_64 &random) {
+// Integers and booleans with no index use: 0 or 1, both sides of a comparison, small products.
+constexpr int64_t kDefaultIntegerLimit = 2;
+
+// Integer elements are uniform in [0, integerLimit); an empty axis has no valid index, so a
+// limit of 0 gives zeros and leaves the interpreter to report the gather.
+Tensor randomTensor(const TensorType &type, bool positive, int64_t integerLimit, std::mt19937_64 &random) {
   Tensor tensor(type);
   std::uniform_real_distribution<double> magnitude(0.1, 0.9);
   std::bernoulli_distribution coin(0.5);
+  std::uniform_int_distribution<int64_t> integer(0, std::max<int64_t>(integerLimit, 1) - 1);
   for (int64_t i = 0; i < tensor.elementCount(); ++i) {
     if (isFloat(type.dtype)) tensor.setDouble(i, (positive || coin(random) ? 1.0 : -1.0) * magnitude(random));
-    else tensor.setDouble(i, coin(random) ? 1.0 : 0.0);
+    else tensor.setInt(i, integer(random));
   }
   return tensor;
 }
+
+// An evaluation error points at an op of the f64 copy or of its gradient, which die with
+// checkGradient's module: keep only its text, which carries the op's model location.
+llvm::Error detachedFromOps(llvm::Error error) { return llvm::createStringError(llvm::toString(std::move(error))); }
 
 // The scalar the numeric derivative is taken of: the result, or <cotangent, result>.
 llvm::Expected<double> objective(const Function &function, std::span<const Tensor> arguments, size_t resultIndex,
                                  const Tensor *cotangent) {
   auto results = interpret(function, arguments);
-  if (!results) return results.takeError();
+  if (!results) return detachedFromOps(results.takeError());
   const Tensor &result = (*results)[resultIndex];
   double total = 0;
   for (int64_t i = 0; i < result.elementCount(); ++i)
@@ -75,16 +86,19 @@ llvm::Expected<GradientCheckReport> checkGradient(const Function &function, cons
 
   std::mt19937_64 random(options.seed);
   std::vector<Tensor> arguments;
-  for (const auto &argument : forward->arguments())
-    arguments.push_back(randomTensor(argument->type(), options.positiveInputs, random));
+  for (const auto &argument : forward->arguments()) {
+    int64_t integerLimit = kDefaultIntegerLimit;
+    if (isInteger(argument->type().dtype)) integerLimit = indexBound(*forward, *argument).value_or(integerLimit);
+    arguments.push_back(randomTensor(argument->type(), options.positiveInputs, integerLimit, random));
+  }
   const TensorType &resultType = forward->results()[options.resultIndex]->type();
   std::optional<Tensor> cotangent;
-  if (resultType.rank() > 0) cotangent = randomTensor(resultType, false, random);
+  if (resultType.rank() > 0) cotangent = randomTensor(resultType, false, kDefaultIntegerLimit, random);
 
   std::vector<Tensor> gradientArguments = arguments;
   if (cotangent) gradientArguments.push_back(*cotangent);
   auto analytic = interpret(gradient, gradientArguments);
-  if (!analytic) return analytic.takeError();
+  if (!analytic) return detachedFromOps(analytic.takeError());
 
   GradientCheckReport report{function.name(), {}, true};
   size_t gradientIndex = 1;
@@ -114,13 +128,14 @@ llvm::Expected<GradientCheckReport> checkGradient(const Function &function, cons
       double numeric = (*above - *below) / (2 * options.step);
       double exact = analyticGradient.getDouble(i);
       double error = std::abs(exact - numeric);
-      report.everyGradientZero = report.everyGradientZero && exact == 0 && numeric == 0;
+      if (exact != 0 || numeric != 0) ++check.nonZeroElements;
       // Written so that a NaN on either side fails.
       if (!(error <= options.absoluteTolerance + options.relativeTolerance * std::abs(numeric))) check.passed = false;
       if (!(error <= check.worstAbsoluteError)) check.worstAbsoluteError = error;
       double relative = error / std::max(std::abs(numeric), options.absoluteTolerance);
       if (!(relative <= check.worstRelativeError)) check.worstRelativeError = relative;
     }
+    report.everyGradientZero = report.everyGradientZero && check.nonZeroElements == 0;
     report.arguments.push_back(std::move(check));
   }
   return report;
@@ -132,14 +147,17 @@ bool GradientCheckReport::passed() const {
   return true;
 }
 
+// The verdict stays right after the errors, where scripts and tests look for `: PASS`.
 void GradientCheckReport::print(llvm::raw_ostream &out) const {
-  for (const ArgumentCheck &argument : arguments)
-    out << fmt::format("@{} %{}: worst relative error {:.3g}, worst absolute error {:.3g}{}: {}\n", function,
-                       argument.argument, argument.worstRelativeError, argument.worstAbsoluteError,
-                       argument.checkedElements == argument.elementCount
-                           ? ""
-                           : fmt::format(" ({} of {} elements)", argument.checkedElements, argument.elementCount),
-                       argument.passed ? "PASS" : "FAIL");
+  for (const ArgumentCheck &argument : arguments) {
+    std::string sampled = argument.checkedElements == argument.elementCount
+                              ? ""
+                              : fmt::format(" ({} of {} elements)", argument.checkedElements, argument.elementCount);
+    out << fmt::format("@{} %{}: worst relative error {:.3g}, worst absolute error {:.3g}{}: {}, "
+                       "gradient non-zero at {} of {} checked elements\n",
+                       function, argument.argument, argument.worstRelativeError, argument.worstAbsoluteError, sampled,
+                       argument.passed ? "PASS" : "FAIL", argument.nonZeroElements, argument.checkedElements);
+  }
 }
 
 llvm::Expected<bool> checkGradients(const Module &module, std::string_view functionName,

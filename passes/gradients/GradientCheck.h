@@ -38,6 +38,9 @@ struct ArgumentCheck {
   bool passed = true;             // |analytic - numeric| <= atol + rtol * |numeric| everywhere
   int64_t checkedElements = 0;
   int64_t elementCount = 0;
+  // Checked elements where the analytic or numeric gradient is not zero: an embedding table
+  // whose checked rows were never looked up passes while proving nothing about them.
+  int64_t nonZeroElements = 0;
 };
 
 struct GradientCheckReport {
@@ -53,8 +56,9 @@ struct GradientCheckReport {
 std::unique_ptr<Function> castToFloat64(const Function &function);
 
 // Differentiates `function` (after castToFloat64) against every float argument and compares.
-// Integer arguments get 0 or 1 (valid indices for any axis of 2 or more); a non-scalar result
-// is reduced as <cotangent, result> with a random cotangent.
+// Integer arguments are uniform over the indices their uses accept (indexBound), or 0 or 1
+// when they index nothing; a non-scalar result is reduced as <cotangent, result> with a
+// random cotangent.
 llvm::Expected<GradientCheckReport> checkGradient(const Function &function, const GradientCheckOptions &options = {});
 
 // `kiln-opt --check-grad`: checks the function named `functionName`, or (when empty) every

@@ -1,6 +1,7 @@
 // Every differentiable op of the table, at several shapes (broadcasting, extent 1, odd sizes),
 // passes the gradient check in f64; so does the gradient of each gradient (grad of grad).
 #include <map>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -225,6 +226,45 @@ TEST(GradientCheck, AnInexactDerivativeFails) {
   auto report = checkGradient(*function, options);
   ASSERT_TRUE(static_cast<bool>(report)) << llvm::toString(report.takeError());
   EXPECT_FALSE(report->passed());
+}
+
+// With 100 tokens drawn over all 10 rows, every row is looked up (0 or 1 only would reach
+// 2 rows, 6 non-zero elements).
+TEST(GradientCheck, EmbeddingIndicesReachEveryRow) {
+  auto function = functionOf(OpKind::Gather, {{f32({10, 3}), i64({100})}, {{"axis", int64_t{0}}}});
+  ASSERT_TRUE(function);
+  auto report = checkGradient(*function);
+  ASSERT_TRUE(static_cast<bool>(report)) << llvm::toString(report.takeError());
+  ASSERT_EQ(report->arguments.size(), 1u);
+  EXPECT_TRUE(report->passed());
+  EXPECT_EQ(report->arguments[0].nonZeroElements, 30);
+  EXPECT_EQ(report->arguments[0].checkedElements, 30);
+}
+
+// An axis of extent 1 has the single valid index 0.
+TEST(GradientCheck, AnAxisOfOneGetsIndexZero) {
+  auto function = functionOf(OpKind::Gather, {{f32({1, 3}), i64({4})}, {{"axis", int64_t{0}}}});
+  ASSERT_TRUE(function);
+  expectPasses(*function, {}, "gather f32[1,3] i64[4]");
+}
+
+TEST(GradientCheck, TheSeedDecidesTheInputs) {
+  auto function = functionOf(OpKind::Gather, {{f32({20, 2}), i64({5})}, {{"axis", int64_t{0}}}});
+  ASSERT_TRUE(function);
+  auto nonZeroWithSeed = [&](uint64_t seed) {
+    GradientCheckOptions options;
+    options.seed = seed;
+    auto report = checkGradient(*function, options);
+    EXPECT_TRUE(static_cast<bool>(report)) << llvm::toString(report.takeError());
+    std::vector<int64_t> nonZero;
+    if (report)
+      for (const ArgumentCheck &argument : report->arguments) nonZero.push_back(argument.nonZeroElements);
+    return nonZero;
+  };
+  EXPECT_EQ(nonZeroWithSeed(7), nonZeroWithSeed(7));
+  std::set<std::vector<int64_t>> seen;
+  for (uint64_t seed = 1; seed <= 8; ++seed) seen.insert(nonZeroWithSeed(seed));
+  EXPECT_GT(seen.size(), 1u) << "different seeds should look up different numbers of rows";
 }
 
 TEST(GradientCheck, CastToFloat64ChangesEveryF32) {
