@@ -56,6 +56,14 @@ std::string OpErrors::summary() const {
   return fmt::format("{}: {} problem{}", subject_, problems_.size(), problems_.size() == 1 ? "" : "s");
 }
 
+void OpErrors::rekey(const std::unordered_map<const Operation *, const Operation *> &originalOps,
+                     const std::unordered_map<const Function *, const Function *> &originalFunctions) {
+  for (OpProblem &problem : problems_) {
+    if (auto it = originalOps.find(problem.op); problem.op && it != originalOps.end()) problem.op = it->second;
+    if (auto it = originalFunctions.find(problem.function); it != originalFunctions.end()) problem.function = it->second;
+  }
+}
+
 void OpErrors::log(llvm::raw_ostream &out) const {
   out << summary();
   for (const OpProblem &problem : problems_) out << "\n" << problem.placedWithoutText();

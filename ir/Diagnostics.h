@@ -56,6 +56,10 @@ public:
   const std::vector<OpProblem> &problems() const { return problems_; }
   // The pass manager names the pass that failed: `pass 'autodiff': ` goes in front.
   void prefixSubject(llvm::StringRef prefix) { subject_.insert(0, prefix.str()); }
+  // Problems found on a copy of a function (the gradient check's f64 copy) are re-keyed to
+  // the original's ops and function, so that the tool places them in the original's text.
+  void rekey(const std::unordered_map<const Operation *, const Operation *> &originalOps,
+             const std::unordered_map<const Function *, const Function *> &originalFunctions);
 
   void log(llvm::raw_ostream &out) const override;
   std::error_code convertToErrorCode() const override { return llvm::inconvertibleErrorCode(); }

@@ -5,20 +5,10 @@
 #include <array>
 #include <unordered_map>
 
-#include "backends/interpreter/EvaluationError.h"
+#include "ir/Diagnostics.h"
 #include "backends/interpreter/Rules.h"
 
 namespace kiln {
-
-char EvaluationError::ID = 0;
-
-std::string EvaluationError::messageWithoutLocation() const { return fmt::format("{}: {}", op_->name(), reason_); }
-
-void EvaluationError::log(llvm::raw_ostream &out) const {
-  const Location &location = op_->location();
-  if (location.known()) out << fmt::format("{}:{}:{}: ", location.file, location.line, location.column);
-  out << messageWithoutLocation();
-}
 
 namespace {
 using RuleTable = std::array<interpreter::EvaluationRule, kOpCount>;
@@ -57,11 +47,20 @@ llvm::Expected<Tensor> evaluateOp(const Operation &op, std::span<const Tensor> o
   llvm::Error problem = !rule ? llvm::createStringError("the interpreter has no rule for this op")
                               : checkOperands(op, operands);
   if (!problem) problem = checkTensorSize(op.result()->type());
-  if (problem) return llvm::make_error<EvaluationError>(op, llvm::toString(std::move(problem)));
+  if (problem) return llvm::createStringError(fmt::format("{}: {}", op.name(), llvm::toString(std::move(problem))));
   llvm::Expected<Tensor> result = rule(op, operands);
-  if (!result) return llvm::make_error<EvaluationError>(op, llvm::toString(result.takeError()));
+  if (!result) return llvm::createStringError(fmt::format("{}: {}", op.name(), llvm::toString(result.takeError())));
   return result;
 }
+
+namespace {
+// The failure of one op as an OpErrors record, which holds no pointer it would follow, so that
+// it outlives the function (the gradient check evaluates a copy it drops before reporting).
+llvm::Error failedAt(const Function &function, const Operation &op, std::string message) {
+  return llvm::make_error<OpErrors>(fmt::format("evaluation of @{} failed", function.name()),
+                                    std::vector<VerifierError>{VerifierError{&function, &op, std::move(message)}});
+}
+}  // namespace
 
 llvm::Expected<std::vector<Tensor>> interpret(const Function &function, std::span<const Tensor> arguments) {
   if (arguments.size() != function.arguments().size())
@@ -81,11 +80,11 @@ llvm::Expected<std::vector<Tensor>> interpret(const Function &function, std::spa
     for (const Value *operand : op->operands()) {
       auto found = values.find(operand);
       if (found == values.end())
-        return llvm::make_error<EvaluationError>(*op, "an operand is used before it is defined");
+        return failedAt(function, *op, fmt::format("{}: an operand is used before it is defined", op->name()));
       operands.push_back(found->second);
     }
     llvm::Expected<Tensor> result = evaluateOp(*op, operands);
-    if (!result) return result.takeError();
+    if (!result) return failedAt(function, *op, llvm::toString(result.takeError()));
     values.insert_or_assign(op->result(), std::move(*result));
   }
   std::vector<Tensor> results;

@@ -10,7 +10,6 @@
 #include <llvm/Support/FileSystem.h>
 #include <llvm/Support/Path.h>
 
-#include "backends/interpreter/EvaluationError.h"
 #include "backends/interpreter/Interpreter.h"
 #include "backends/interpreter/Rules.h"
 
@@ -125,21 +124,13 @@ npy::Array npyFromTensor(const Tensor &tensor) {
   return array;
 }
 
-llvm::Error runFunction(const Module &module, const TextPositions *positions, Diagnostics &diagnostics,
-                        const RunOptions &options, llvm::raw_ostream &out) {
+llvm::Error runFunction(const Module &module, const RunOptions &options, llvm::raw_ostream &out) {
   llvm::Expected<const Function *> function = chooseFunction(module, options.functionName);
   if (!function) return function.takeError();
   llvm::Expected<std::vector<Tensor>> arguments = readArguments(**function, options.inputs);
   if (!arguments) return arguments.takeError();
   llvm::Expected<std::vector<Tensor>> results = interpret(**function, *arguments);
-  if (!results) {
-    // An op that failed is pointed at like a verifier error: in the text, else at its location.
-    llvm::Error unhandled = llvm::handleErrors(results.takeError(), [&](const EvaluationError &error) {
-      diagnostics.report(VerifierError{*function, &error.op(), error.messageWithoutLocation()}, positions);
-    });
-    if (unhandled) return unhandled;
-    return llvm::createStringError("evaluation failed");
-  }
+  if (!results) return results.takeError();
   if (!options.outputDirectory.empty()) return writeResults(*results, options.outputDirectory);
   for (size_t i = 0; i < results->size(); ++i) out << "result " << i << ": " << toString((*results)[i]) << "\n";
   return llvm::Error::success();

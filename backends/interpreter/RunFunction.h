@@ -22,11 +22,9 @@ struct RunOptions {
   std::string outputDirectory;      // empty: print the results on `out`
 };
 
-// Failures in the IR are reported through `diagnostics` (at the op's position in the text when
-// `positions` knows it) and returned as an error whose message says so; other failures (options,
-// files) are returned.
-llvm::Error runFunction(const Module &module, const TextPositions *positions, Diagnostics &diagnostics,
-                        const RunOptions &options, llvm::raw_ostream &out);
+// A failed op comes back as OpErrors, for the tool to place with Diagnostics::reportFailure;
+// other failures (options, files) as plain errors.
+llvm::Error runFunction(const Module &module, const RunOptions &options, llvm::raw_ostream &out);
 
 // Conversions between .npy arrays and tensors; i1 is stored as NumPy's bool.
 llvm::Expected<Tensor> tensorFromNpy(const npy::Array &array);

@@ -12,6 +12,7 @@
 
 #include "backends/interpreter/Interpreter.h"
 #include "passes/Passes.h"
+#include "ir/Diagnostics.h"
 #include "passes/gradients/IndexBounds.h"
 
 namespace kiln {
@@ -39,15 +40,11 @@ Tensor randomTensor(const TensorType &type, bool positive, int64_t integerLimit,
   return tensor;
 }
 
-// An evaluation error points at an op of the f64 copy or of its gradient, which die with
-// checkGradient's module: keep only its text, which carries the op's model location.
-llvm::Error detachedFromOps(llvm::Error error) { return llvm::createStringError(llvm::toString(std::move(error))); }
-
 // The scalar the numeric derivative is taken of: the result, or <cotangent, result>.
 llvm::Expected<double> objective(const Function &function, std::span<const Tensor> arguments, size_t resultIndex,
                                  const Tensor *cotangent) {
   auto results = interpret(function, arguments);
-  if (!results) return detachedFromOps(results.takeError());
+  if (!results) return results.takeError();
   const Tensor &result = (*results)[resultIndex];
   double total = 0;
   for (int64_t i = 0; i < result.elementCount(); ++i)
@@ -56,8 +53,9 @@ llvm::Expected<double> objective(const Function &function, std::span<const Tenso
 }
 }  // namespace
 
-std::unique_ptr<Function> castToFloat64(const Function &function) {
+std::unique_ptr<Function> castToFloat64(const Function &function, CopyOrigins *origins) {
   auto copy = std::make_unique<Function>(function.name(), function.location());
+  if (origins) origins->functions[copy.get()] = &function;
   std::unordered_map<const Value *, Value *> copied;
   for (const auto &argument : function.arguments())
     copied[argument.get()] = copy->addArgument(toFloat64(argument->type()), argument->name());
@@ -67,6 +65,7 @@ std::unique_ptr<Function> castToFloat64(const Function &function) {
     auto clone = std::make_unique<Operation>(op->kind(), std::move(operands), op->attributes(),
                                              toFloat64(op->result()->type()), op->location(), op->result()->name());
     copied[op->result()] = clone->result();
+    if (origins) origins->ops[clone.get()] = op.get();
     copy->insert(copy->ops().end(), std::move(clone));
   }
   std::vector<Value *> results;
@@ -75,9 +74,19 @@ std::unique_ptr<Function> castToFloat64(const Function &function) {
   return copy;
 }
 
-llvm::Expected<GradientCheckReport> checkGradient(const Function &function, const GradientCheckOptions &options) {
+llvm::Error atOriginalOps(llvm::Error error, const CopyOrigins &origins) {
+  return llvm::handleErrors(std::move(error), [&](std::unique_ptr<OpErrors> errors) -> llvm::Error {
+    errors->rekey(origins.ops, origins.functions);
+    errors->prefixSubject("in f64: ");
+    return llvm::Error(std::move(errors));
+  });
+}
+
+namespace {
+llvm::Expected<GradientCheckReport> checkGradientOfCopy(const Function &function, const GradientCheckOptions &options,
+                                                        CopyOrigins &origins) {
   Module module;
-  Function *forward = module.addFunction(castToFloat64(function));
+  Function *forward = module.addFunction(castToFloat64(function, &origins));
   PassOptions autodiff;
   autodiff.values["function"] = forward->name();
   autodiff.values["of"] = std::to_string(options.resultIndex);
@@ -95,10 +104,14 @@ llvm::Expected<GradientCheckReport> checkGradient(const Function &function, cons
   std::optional<Tensor> cotangent;
   if (resultType.rank() > 0) cotangent = randomTensor(resultType, false, kDefaultIntegerLimit, random);
 
+  // The forward function first: its ops are the copy's, which `origins` maps back to the
+  // original's, whereas the gradient function recomputes them with ops of its own.
+  if (auto value = objective(*forward, arguments, options.resultIndex, cotangent ? &*cotangent : nullptr); !value)
+    return value.takeError();
   std::vector<Tensor> gradientArguments = arguments;
   if (cotangent) gradientArguments.push_back(*cotangent);
   auto analytic = interpret(gradient, gradientArguments);
-  if (!analytic) return detachedFromOps(analytic.takeError());
+  if (!analytic) return analytic.takeError();
 
   GradientCheckReport report{function.name(), {}, true};
   size_t gradientIndex = 1;
@@ -141,6 +154,15 @@ llvm::Expected<GradientCheckReport> checkGradient(const Function &function, cons
   return report;
 }
 
+}  // namespace
+
+llvm::Expected<GradientCheckReport> checkGradient(const Function &function, const GradientCheckOptions &options) {
+  CopyOrigins origins;
+  auto report = checkGradientOfCopy(function, options, origins);
+  if (!report) return atOriginalOps(report.takeError(), origins);
+  return report;
+}
+
 bool GradientCheckReport::passed() const {
   for (const ArgumentCheck &argument : arguments)
     if (!argument.passed) return false;
@@ -162,7 +184,7 @@ void GradientCheckReport::print(llvm::raw_ostream &out) const {
 
 llvm::Expected<bool> checkGradients(const Module &module, std::string_view functionName,
                                     const GradientCheckOptions &options, llvm::raw_ostream &out,
-                                    llvm::raw_ostream &errors) {
+                                    llvm::raw_ostream &errors, llvm::StringRef tool) {
   std::vector<const Function *> functions;
   if (!functionName.empty()) {
     const Function *function = module.lookup(functionName);
@@ -181,8 +203,8 @@ llvm::Expected<bool> checkGradients(const Module &module, std::string_view funct
     report->print(out);
     out.flush();  // the warning follows its report in a merged stream
     if (report->everyGradientZero)
-      errors << fmt::format("kiln-opt: warning: every gradient of @{} is zero: the check proves nothing\n",
-                            function->name());
+      errors << fmt::format("{}: warning: every gradient of @{} is zero: the check proves nothing\n",
+                            tool.str(), function->name());
     passed = passed && report->passed();
   }
   return passed;

@@ -2,6 +2,8 @@
 // both evaluated in f64 by the reference interpreter on seeded random inputs.
 #pragma once
 
+#include <unordered_map>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -52,8 +54,19 @@ struct GradientCheckReport {
   void print(llvm::raw_ostream &out) const;
 };
 
-// A copy of `function` with every f32 (arguments, results, constants) made f64.
-std::unique_ptr<Function> castToFloat64(const Function &function);
+// Each op of a copy, and the copy itself, to the original it was made from.
+struct CopyOrigins {
+  std::unordered_map<const Operation *, const Operation *> ops;
+  std::unordered_map<const Function *, const Function *> functions;
+};
+
+// A copy of `function` with every f32 (arguments, results, constants) made f64; `origins`, when
+// given, learns which original each copied op comes from.
+std::unique_ptr<Function> castToFloat64(const Function &function, CopyOrigins *origins = nullptr);
+
+// An OpErrors found on the f64 copy placed at the original's ops, saying the check ran in f64
+// (its messages name the copy's f64 types); any other error unchanged.
+llvm::Error atOriginalOps(llvm::Error error, const CopyOrigins &origins);
 
 // Differentiates `function` (after castToFloat64) against every float argument and compares.
 // Integer arguments are uniform over the indices their uses accept (indexBound), or 0 or 1
@@ -62,10 +75,10 @@ std::unique_ptr<Function> castToFloat64(const Function &function);
 llvm::Expected<GradientCheckReport> checkGradient(const Function &function, const GradientCheckOptions &options = {});
 
 // `kiln-opt --check-grad`: checks the function named `functionName`, or (when empty) every
-// function with one float result, printing each report to `out` and a warning to `errors`
+// function with one float result, printing each report to `out` and a warning (from `tool`) to `errors`
 // for a check that proves nothing. True when every check passed.
 llvm::Expected<bool> checkGradients(const Module &module, std::string_view functionName,
                                     const GradientCheckOptions &options, llvm::raw_ostream &out,
-                                    llvm::raw_ostream &errors);
+                                    llvm::raw_ostream &errors, llvm::StringRef tool);
 
 }  // namespace kiln

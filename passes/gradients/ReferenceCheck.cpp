@@ -80,14 +80,19 @@ llvm::Expected<ReferenceReport> compareWithReference(const Function &function, l
     arguments.push_back(tensor->dtype() == DType::F32 ? converted(*tensor, DType::F64) : std::move(*tensor));
   }
 
+  // The copy dies here: its problems are re-keyed to the original's ops before they leave.
+  CopyOrigins origins;
   Module module;
-  Function *forward = module.addFunction(castToFloat64(function));
+  Function *forward = module.addFunction(castToFloat64(function, &origins));
   PassOptions autodiff;
   autodiff.values["function"] = forward->name();
   autodiff.values["wrt"] = fmt::format("{}", fmt::join(wrt, ":"));
-  if (llvm::Error error = runAutodiff(module, autodiff)) return error;
+  if (llvm::Error error = runAutodiff(module, autodiff)) return atOriginalOps(std::move(error), origins);
+  // The forward function first: its ops map back to the original's, whereas the gradient
+  // function recomputes them with ops of its own.
+  if (auto value = interpret(*forward, arguments); !value) return atOriginalOps(value.takeError(), origins);
   auto results = interpret(*module.lookup(forward->name() + "_grad"), arguments);
-  if (!results) return results.takeError();
+  if (!results) return atOriginalOps(results.takeError(), origins);
 
   ReferenceReport report{function.name(), {}};
   for (size_t index = 0; index < results->size(); ++index) {

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include "ir/Builder.h"
+#include "ir/Diagnostics.h"
+#include "ir/Parser.h"
 #include "ir/Printer.h"
 #include "ir/Verifier.h"
 #include "passes/Passes.h"
@@ -277,6 +279,30 @@ TEST(GradientCheck, CastToFloat64ChangesEveryF32) {
   EXPECT_TRUE(verify(*wide).empty());
   EXPECT_EQ(toString(*wide).find("f32"), std::string::npos) << toString(*wide);
   EXPECT_NE(toString(*wide).find("constant {value = 0.25} : f64[2]"), std::string::npos) << toString(*wide);
+}
+
+// The check evaluates an f64 copy it drops before returning: a failed op of the copy comes back
+// as the original's op, so that the tool can place it in the original's text.
+TEST(GradientCheck, AnEvaluationErrorNamesTheOriginalOp) {
+  auto module = parseModule(R"(
+func @f(%table: f32[3]) -> f32[] {
+  %index = constant {value = [0, 5]} : i32[2]
+  %rows = gather %table, %index {axis = 0} : f32[2]
+  %total = sum %rows {axes = []} : f32[]
+  return %total
+})");
+  ASSERT_TRUE(bool(module)) << llvm::toString(module.takeError());
+  const Function &function = *(*module)->lookup("f");
+  auto report = checkGradient(function);
+  ASSERT_FALSE(report);
+  llvm::Error error = report.takeError();
+  ASSERT_TRUE(error.isA<OpErrors>());
+  llvm::handleAllErrors(std::move(error), [&](const OpErrors &errors) {
+    ASSERT_EQ(errors.problems().size(), 1u);
+    EXPECT_EQ(errors.problems()[0].op, std::next(function.ops().begin())->get());
+    EXPECT_EQ(errors.problems()[0].function, &function);
+    EXPECT_EQ(errors.summary(), "in f64: evaluation of @f failed: 1 problem");
+  });
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "backends/interpreter/Interpreter.h"
+#include "ir/Diagnostics.h"
 #include "ir/Parser.h"
 #include "runtime/Random.h"
 
@@ -119,6 +120,27 @@ func @f(%p: f64[2,5,3], %u: f64[2,6,3], %i: i32[2,6]) -> (f64[2,6,3], f64[2,5,3]
   expectSameInnerProduct(dot(results[0], arguments[1]), dot(arguments[0], results[1]));
 }
 
+// A failed op comes back as an OpErrors record that names the op in text of its own, so the
+// error can be printed after the module that held the op is gone.
+TEST(Interpreter, AnEvaluationErrorOutlivesItsModule) {
+  auto module = parse(R"(
+func @f(%p: f64[3]) -> f64[2] {
+  %i = constant {value = [0, 5]} : i32[2]
+  %g = gather %p, %i {axis = 0} : f64[2]
+  return %g
+})");
+  ASSERT_TRUE(module);
+  auto results = interpret(*module->lookup("f"), std::vector<Tensor>{Tensor(TensorType{DType::F64, {3}})});
+  ASSERT_FALSE(results);
+  llvm::Error error = results.takeError();
+  ASSERT_TRUE(error.isA<OpErrors>());
+  module.reset();
+  EXPECT_EQ(llvm::toString(std::move(error)),
+            "evaluation of @f failed: 1 problem\n"
+            "error: in @f: %g = gather: gather: index 5 (element 1 of the indices) is out of range [0, 3) for axis 0 "
+            "of f64[3]");
+}
+
 // Rows of a softmax sum to 1 even where e^x overflows f32, and log_softmax is its logarithm.
 TEST(Interpreter, SoftmaxRowsSumToOne) {
   auto module = parse(R"(
@@ -227,7 +249,9 @@ func @f(%p: f32[3,2], %i: i32[2]) -> f32[2,2] {
   auto results = interpret(*module->functions()[0], arguments);
   ASSERT_FALSE(results);
   EXPECT_EQ(llvm::toString(results.takeError()),
-            "model.kiln:3:5: gather: index -1 (element 1 of the indices) is out of range [0, 3) for axis 0 of f32[3,2]");
+            "evaluation of @f failed: 1 problem\n"
+            "model.kiln:3:5: error: gather: index -1 (element 1 of the indices) is out of range [0, 3) for axis 0 of "
+            "f32[3,2]");
 }
 
 TEST(Interpreter, RefusesTensorsAboveTwoToTheThirtyOne) {
@@ -240,7 +264,9 @@ func @f() -> f32[65536,32769] {
   auto results = interpret(*module->functions()[0], {});
   ASSERT_FALSE(results);
   EXPECT_EQ(llvm::toString(results.takeError()),
-            "constant: f32[65536,32769] has more than 2^31 elements, more than the interpreter holds");
+            "evaluation of @f failed: 1 problem\n"
+            "error: in @f: %z = constant: constant: f32[65536,32769] has more than 2^31 elements, more than the "
+            "interpreter holds");
 }
 
 TEST(Interpreter, ArgumentsMustHaveTheirTypes) {

@@ -96,7 +96,7 @@ int main(int argc, char **argv) {
     kiln::GradientCheckOptions options;
     options.positiveInputs = positiveInputs;
     options.resultIndex = checkGradResult;
-    auto passed = kiln::checkGradients(*parsed->module, runFunctionName, options, llvm::outs(), llvm::errs());
+    auto passed = kiln::checkGradients(*parsed->module, runFunctionName, options, llvm::outs(), llvm::errs(), "kiln-opt");
     if (!passed) {
       diagnostics.reportFailure(passed.takeError(), &parsed->positions, "kiln-opt");
       return 1;
@@ -122,10 +122,8 @@ int main(int argc, char **argv) {
   }
   if (runFlag) {
     kiln::RunOptions run{runFunctionName, runInputs, runOutputDirectory};
-    if (auto error = kiln::runFunction(*parsed->module, &parsed->positions, diagnostics, run, output.os())) {
-      // An op that failed has been reported at its position already.
-      if (diagnostics.errorCount() == 0) llvm::errs() << "kiln-opt: error: " << llvm::toString(std::move(error)) << "\n";
-      else llvm::consumeError(std::move(error));
+    if (auto error = kiln::runFunction(*parsed->module, run, output.os())) {
+      diagnostics.reportFailure(std::move(error), &parsed->positions, "kiln-opt");
       return 1;
     }
     output.keep();

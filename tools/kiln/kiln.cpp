@@ -162,14 +162,14 @@ int build() {
 }
 
 // Prints the comparison of @loss and its parameter gradients with another framework's.
-int checkAgainstReference(const kiln::Module &module) {
+int checkAgainstReference(const kiln::Module &module, llvm::SourceMgr &sources) {
   std::vector<std::string> parameters = kiln::lang::parameterNames(module);
   kiln::ReferenceTolerances tolerances;
   if (absoluteTolerance.getNumOccurrences()) tolerances.absolute = absoluteTolerance;
   if (relativeTolerance.getNumOccurrences()) tolerances.relative = relativeTolerance;
   auto report = kiln::compareWithReference(*module.lookup("loss"), parameters, referenceDirectory, tolerances);
   if (!report) {
-    llvm::errs() << "kiln: error: " << llvm::toString(report.takeError()) << "\n";
+    kiln::Diagnostics(sources).reportFailure(report.takeError(), nullptr, "kiln");
     return 1;
   }
   report->print(llvm::outs());
@@ -184,7 +184,7 @@ int checkGradient() {
     }
   std::unique_ptr<LoweredModel> model = parseAndLower(/*lower=*/true);
   if (!model || !hasLoss(*model->module)) return 1;
-  if (!referenceDirectory.empty()) return checkAgainstReference(*model->module);
+  if (!referenceDirectory.empty()) return checkAgainstReference(*model->module, model->sources);
   kiln::GradientCheckOptions options;
   options.seed = checkSeed;
   if (absoluteTolerance.getNumOccurrences()) options.absoluteTolerance = absoluteTolerance;
@@ -194,7 +194,7 @@ int checkGradient() {
     return 1;
   }
   options.samplesPerArgument = checkSamples;
-  auto passed = kiln::checkGradients(*model->module, "loss", options, llvm::outs(), llvm::errs());
+  auto passed = kiln::checkGradients(*model->module, "loss", options, llvm::outs(), llvm::errs(), "kiln");
   if (!passed) {
     kiln::Diagnostics(model->sources).reportFailure(passed.takeError(), nullptr, "kiln");
     return 1;
