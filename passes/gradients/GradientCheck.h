@@ -2,12 +2,11 @@
 // both evaluated in f64 by the reference interpreter on seeded random inputs.
 #pragma once
 
-#include <unordered_map>
-
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <llvm/Support/Error.h>
@@ -75,8 +74,8 @@ llvm::Error atOriginalOps(llvm::Error error, const CopyOrigins &origins);
 llvm::Expected<GradientCheckReport> checkGradient(const Function &function, const GradientCheckOptions &options = {});
 
 // `kiln-opt --check-grad`: checks the function named `functionName`, or (when empty) every
-// function with one float result, printing each report to `out` and a warning (from `tool`) to `errors`
-// for a check that proves nothing. True when every check passed.
+// function with one float result, printing each report to `out` and, for a check that proves
+// nothing, a warning signed by `tool` to `errors`. True when every check passed.
 llvm::Expected<bool> checkGradients(const Module &module, std::string_view functionName,
                                     const GradientCheckOptions &options, llvm::raw_ostream &out,
                                     llvm::raw_ostream &errors, llvm::StringRef tool);
