@@ -40,6 +40,24 @@ Tensor randomTensor(const TensorType &type, bool positive, int64_t integerLimit,
   return tensor;
 }
 
+// `count` distinct flat indices of `gradient`, fewer than its element count: half of them
+// (rounded up) among the elements with a non-zero gradient as far as there are such, the rest
+// uniformly among all the others.
+std::vector<int64_t> sampleElements(const Tensor &gradient, int64_t count, std::mt19937_64 &random) {
+  std::vector<int64_t> elements(gradient.elementCount());
+  std::iota(elements.begin(), elements.end(), 0);
+  std::shuffle(elements.begin(), elements.end(), random);
+  // Keeps the shuffled order within each part, so each part is still a uniform sample.
+  auto firstZero = std::stable_partition(elements.begin(), elements.end(),
+                                         [&](int64_t i) { return gradient.getDouble(i) != 0; });
+  int64_t fromNonZero = std::min<int64_t>((count + 1) / 2, firstZero - elements.begin());
+  std::vector<int64_t> chosen(elements.begin(), elements.begin() + fromNonZero);
+  std::vector<int64_t> rest(elements.begin() + fromNonZero, elements.end());
+  std::shuffle(rest.begin(), rest.end(), random);
+  chosen.insert(chosen.end(), rest.begin(), rest.begin() + (count - fromNonZero));
+  return chosen;
+}
+
 // The scalar the numeric derivative is taken of: the result, or <cotangent, result>.
 llvm::Expected<double> objective(const Function &function, std::span<const Tensor> arguments, size_t resultIndex,
                                  const Tensor *cotangent) {
@@ -123,10 +141,8 @@ llvm::Expected<GradientCheckReport> checkGradientOfCopy(const Function &function
     check.elementCount = shifted[index].elementCount();
     std::vector<int64_t> elements(check.elementCount);
     std::iota(elements.begin(), elements.end(), 0);
-    if (options.samplesPerArgument > 0 && options.samplesPerArgument < check.elementCount) {
-      std::shuffle(elements.begin(), elements.end(), random);
-      elements.resize(options.samplesPerArgument);
-    }
+    if (options.samplesPerArgument > 0 && options.samplesPerArgument < check.elementCount)
+      elements = sampleElements(analyticGradient, options.samplesPerArgument, random);
     check.checkedElements = static_cast<int64_t>(elements.size());
     for (int64_t i : elements) {
       double original = arguments[index].getDouble(i);

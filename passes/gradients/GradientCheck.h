@@ -28,7 +28,10 @@ struct GradientCheckOptions {
   size_t resultIndex = 0;  // the result differentiated
   // Elements checked per argument, chosen at random without repetition; 0 checks every one.
   // A finite difference costs two evaluations of the function per element, so a model with
-  // hundreds of thousands of parameters is checked on a sample.
+  // hundreds of thousands of parameters is checked on a sample. Half of the sample (rounded
+  // up) is drawn from the elements whose analytic gradient is non-zero, where there are any:
+  // in an embedding table most rows are never looked up, and a uniform sample would check
+  // only zeros there.
   int64_t samplesPerArgument = 0;
 };
 

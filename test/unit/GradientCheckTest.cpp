@@ -243,6 +243,24 @@ TEST(GradientCheck, EmbeddingIndicesReachEveryRow) {
   EXPECT_EQ(report->arguments[0].checkedElements, 30);
 }
 
+// A sample of a large embedding table: 2 tokens touch 6 of its 3,000 elements, so a uniform
+// sample of 4 would almost never check a non-zero gradient; half of the sample is drawn there.
+TEST(GradientCheck, ASampleOfAnEmbeddingChecksLookedUpRows) {
+  auto function = functionOf(OpKind::Gather, {{f32({1000, 3}), i64({2})}, {{"axis", int64_t{0}}}});
+  ASSERT_TRUE(function);
+  for (uint64_t seed : {1, 2, 3}) {
+    GradientCheckOptions options;
+    options.seed = seed;
+    options.samplesPerArgument = 4;
+    auto report = checkGradient(*function, options);
+    ASSERT_TRUE(static_cast<bool>(report)) << llvm::toString(report.takeError());
+    ASSERT_EQ(report->arguments.size(), 1u);
+    EXPECT_TRUE(report->passed());
+    EXPECT_EQ(report->arguments[0].checkedElements, 4);
+    EXPECT_GE(report->arguments[0].nonZeroElements, 2) << "seed " << seed;
+  }
+}
+
 // An axis of extent 1 has the single valid index 0.
 TEST(GradientCheck, AnAxisOfOneGetsIndexZero) {
   auto function = functionOf(OpKind::Gather, {{f32({1, 3}), i64({4})}, {{"axis", int64_t{0}}}});

@@ -45,7 +45,8 @@ cl::opt<std::string> modelName("model", cl::desc("The model to lower when the fi
                                cl::value_desc("name"), cl::sub(buildCommand), cl::sub(checkGradCommand));
 cl::opt<uint64_t> checkSeed("seed", cl::desc("Seed of the random inputs"), cl::init(1), cl::sub(checkGradCommand));
 cl::opt<int64_t> checkSamples("samples",
-                              cl::desc("Elements checked per parameter, chosen at random (0: every element)"),
+                              cl::desc("Elements checked per parameter, chosen at random, half of them among those with a "
+                                       "non-zero gradient (0: every element)"),
                               cl::init(0), cl::sub(checkGradCommand));
 cl::opt<std::string> referenceDirectory(
     "reference",
