@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <unordered_map>
@@ -71,6 +72,15 @@ llvm::Expected<double> objective(const Function &function, std::span<const Tenso
 }
 }  // namespace
 
+void Agreement::add(double computed, double expected, const Tolerances &tolerances) {
+  double error = std::abs(computed - expected);
+  // Written so that a NaN on either side fails.
+  if (!(error <= tolerances.absolute + tolerances.relative * std::abs(expected))) passed = false;
+  if (!(error <= worstAbsoluteError)) worstAbsoluteError = error;
+  double relative = error / std::max({std::abs(expected), tolerances.absolute, std::numeric_limits<double>::min()});
+  if (!(relative <= worstRelativeError)) worstRelativeError = relative;
+}
+
 std::unique_ptr<Function> castToFloat64(const Function &function, CopyOrigins *origins) {
   auto copy = std::make_unique<Function>(function.name(), function.location());
   if (origins) origins->functions[copy.get()] = &function;
@@ -136,7 +146,7 @@ llvm::Expected<GradientCheckReport> checkGradientOfCopy(const Function &function
   for (size_t index = 0; index < arguments.size(); ++index) {
     if (!isFloat(arguments[index].dtype())) continue;
     const Tensor &analyticGradient = (*analytic)[gradientIndex++];
-    ArgumentCheck check{forward->argument(index)->name()};
+    ArgumentCheck check{forward->argument(index)->name(), {}};
     std::vector<Tensor> shifted = arguments;
     check.elementCount = shifted[index].elementCount();
     std::vector<int64_t> elements(check.elementCount);
@@ -156,13 +166,8 @@ llvm::Expected<GradientCheckReport> checkGradientOfCopy(const Function &function
 
       double numeric = (*above - *below) / (2 * options.step);
       double exact = analyticGradient.getDouble(i);
-      double error = std::abs(exact - numeric);
       if (exact != 0 || numeric != 0) ++check.nonZeroElements;
-      // Written so that a NaN on either side fails.
-      if (!(error <= options.absoluteTolerance + options.relativeTolerance * std::abs(numeric))) check.passed = false;
-      if (!(error <= check.worstAbsoluteError)) check.worstAbsoluteError = error;
-      double relative = error / std::max(std::abs(numeric), options.absoluteTolerance);
-      if (!(relative <= check.worstRelativeError)) check.worstRelativeError = relative;
+      check.agreement.add(exact, numeric, options.tolerances);
     }
     report.everyGradientZero = report.everyGradientZero && check.nonZeroElements == 0;
     report.arguments.push_back(std::move(check));
@@ -181,7 +186,7 @@ llvm::Expected<GradientCheckReport> checkGradient(const Function &function, cons
 
 bool GradientCheckReport::passed() const {
   for (const ArgumentCheck &argument : arguments)
-    if (!argument.passed) return false;
+    if (!argument.agreement.passed) return false;
   return true;
 }
 
@@ -193,8 +198,8 @@ void GradientCheckReport::print(llvm::raw_ostream &out) const {
                               : fmt::format(" ({} of {} elements)", argument.checkedElements, argument.elementCount);
     out << fmt::format("@{} %{}: worst relative error {:.3g}, worst absolute error {:.3g}{}: {}, "
                        "gradient non-zero at {} of {} checked elements\n",
-                       function, argument.argument, argument.worstRelativeError, argument.worstAbsoluteError, sampled,
-                       argument.passed ? "PASS" : "FAIL", argument.nonZeroElements, argument.checkedElements);
+                       function, argument.argument, argument.agreement.worstRelativeError, argument.agreement.worstAbsoluteError, sampled,
+                       argument.agreement.passed ? "PASS" : "FAIL", argument.nonZeroElements, argument.checkedElements);
   }
 }
 

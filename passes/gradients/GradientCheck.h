@@ -16,11 +16,25 @@
 
 namespace kiln {
 
+// An element agrees when |computed - expected| <= absolute + relative * |expected|.
+struct Tolerances {
+  double absolute = 0;
+  double relative = 0;
+};
+
+// The worst disagreement between computed values and the values they should equal.
+struct Agreement {
+  double worstAbsoluteError = 0;  // max |computed - expected|
+  double worstRelativeError = 0;  // max |computed - expected| / max(|expected|, absolute tolerance)
+  bool passed = true;             // every element within the tolerances; a NaN on either side fails
+
+  void add(double computed, double expected, const Tolerances &tolerances);
+};
+
 // Defaults follow PyTorch's gradcheck.
 struct GradientCheckOptions {
   double step = 1e-6;
-  double absoluteTolerance = 1e-5;
-  double relativeTolerance = 1e-3;
+  Tolerances tolerances{1e-5, 1e-3};
   uint64_t seed = 1;
   // Float inputs have magnitudes in [0.1, 0.9], away from the kinks of relu, abs and max at 0;
   // the sign is random unless the function needs positive inputs (log, sqrt, pow).
@@ -37,9 +51,7 @@ struct GradientCheckOptions {
 
 struct ArgumentCheck {
   std::string argument;
-  double worstAbsoluteError = 0;  // max |analytic - numeric|
-  double worstRelativeError = 0;  // max |analytic - numeric| / max(|numeric|, atol)
-  bool passed = true;             // |analytic - numeric| <= atol + rtol * |numeric| everywhere
+  Agreement agreement;  // of the analytic gradient with the numeric one
   int64_t checkedElements = 0;
   int64_t elementCount = 0;
   // Checked elements where the analytic or numeric gradient is not zero: an embedding table

@@ -2,10 +2,6 @@
 // compared element by element with the stored value and gradients.
 #include "passes/gradients/ReferenceCheck.h"
 
-#include <algorithm>
-#include <cmath>
-#include <limits>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <llvm/ADT/SmallString.h>
@@ -42,29 +38,22 @@ Tensor converted(const Tensor &tensor, DType dtype) {
 
 // `description` names the computed value in errors: "@loss", "the gradient of %w".
 llvm::Expected<ReferenceComparison> compare(std::string name, std::string_view description, const Tensor &computed,
-                                            const std::string &referencePath, const ReferenceTolerances &tolerances) {
+                                            const std::string &referencePath, const Tolerances &tolerances) {
   llvm::Expected<Tensor> reference = readTensor(referencePath);
   if (!reference) return reference.takeError();
   if (!isFloat(reference->dtype()) || reference->shape() != computed.shape())
     return llvm::createStringError(fmt::format("{} holds {}, but {} is {}", referencePath, toString(reference->type()),
                                                description, toString(computed.type())));
-  ReferenceComparison comparison{std::move(name)};
+  ReferenceComparison comparison{std::move(name), {}};
   comparison.elementCount = computed.elementCount();
-  for (int64_t i = 0; i < computed.elementCount(); ++i) {
-    double expected = reference->getDouble(i);
-    double error = std::abs(computed.getDouble(i) - expected);
-    // Written so that a NaN on either side fails.
-    if (!(error <= tolerances.absolute + tolerances.relative * std::abs(expected))) comparison.passed = false;
-    if (!(error <= comparison.worstAbsoluteError)) comparison.worstAbsoluteError = error;
-    double relative = error / std::max({std::abs(expected), tolerances.absolute, std::numeric_limits<double>::min()});
-    if (!(relative <= comparison.worstRelativeError)) comparison.worstRelativeError = relative;
-  }
+  for (int64_t i = 0; i < computed.elementCount(); ++i)
+    comparison.agreement.add(computed.getDouble(i), reference->getDouble(i), tolerances);
   return comparison;
 }
 }  // namespace
 
 llvm::Expected<ReferenceReport> compareWithReference(const Function &function, llvm::ArrayRef<std::string> wrt,
-                                                     llvm::StringRef directory, const ReferenceTolerances &tolerances) {
+                                                     llvm::StringRef directory, const Tolerances &tolerances) {
   if (function.results().size() != 1)
     return llvm::createStringError(fmt::format("@{} has {} results; a reference check needs exactly one",
                                                function.name(), function.results().size()));
@@ -108,7 +97,7 @@ llvm::Expected<ReferenceReport> compareWithReference(const Function &function, l
 
 bool ReferenceReport::passed() const {
   for (const ReferenceComparison &comparison : comparisons)
-    if (!comparison.passed) return false;
+    if (!comparison.agreement.passed) return false;
   return true;
 }
 
@@ -116,8 +105,9 @@ void ReferenceReport::print(llvm::raw_ostream &out) const {
   for (size_t index = 0; index < comparisons.size(); ++index) {
     const ReferenceComparison &comparison = comparisons[index];
     out << fmt::format("@{} {}: worst relative error {:.3g}, worst absolute error {:.3g} ({} elements): {}\n", function,
-                       index == 0 ? "value" : "gradient of %" + comparison.name, comparison.worstRelativeError,
-                       comparison.worstAbsoluteError, comparison.elementCount, comparison.passed ? "PASS" : "FAIL");
+                       index == 0 ? "value" : "gradient of %" + comparison.name, comparison.agreement.worstRelativeError,
+                       comparison.agreement.worstAbsoluteError, comparison.elementCount,
+                       comparison.agreement.passed ? "PASS" : "FAIL");
   }
 }
 

@@ -12,22 +12,18 @@
 #include <llvm/Support/raw_ostream.h>
 
 #include "ir/IR.h"
+#include "passes/gradients/GradientCheck.h"
 
 namespace kiln {
 
 // For a reference computed in f64 from the same f32 inputs: then only summation order separates
 // the two sides (about 1e-15 relative), while a layout or formula mistake is off by far more.
 // A reference computed in f32 needs looser tolerances, about 1e-5.
-struct ReferenceTolerances {
-  double absolute = 1e-10;
-  double relative = 1e-8;
-};
+inline constexpr Tolerances kReferenceTolerances{1e-10, 1e-8};
 
 struct ReferenceComparison {
-  std::string name;               // the function for its value, else the argument differentiated
-  double worstAbsoluteError = 0;  // max |kiln - reference|
-  double worstRelativeError = 0;  // max |kiln - reference| / max(|reference|, absolute tolerance)
-  bool passed = true;             // |kiln - reference| <= atol + rtol * |reference| everywhere
+  std::string name;     // the function for its value, else the argument differentiated
+  Agreement agreement;  // of Kiln's values with the reference's
   int64_t elementCount = 0;
 };
 
@@ -45,6 +41,6 @@ struct ReferenceReport {
 // A missing or mismatched file is an error that names it.
 llvm::Expected<ReferenceReport> compareWithReference(const Function &function, llvm::ArrayRef<std::string> wrt,
                                                      llvm::StringRef directory,
-                                                     const ReferenceTolerances &tolerances = {});
+                                                     const Tolerances &tolerances = kReferenceTolerances);
 
 }  // namespace kiln

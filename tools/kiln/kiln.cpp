@@ -165,7 +165,7 @@ int build() {
 // Prints the comparison of @loss and its parameter gradients with another framework's.
 int checkAgainstReference(const kiln::Module &module, llvm::SourceMgr &sources) {
   std::vector<std::string> parameters = kiln::lang::parameterNames(module);
-  kiln::ReferenceTolerances tolerances;
+  kiln::Tolerances tolerances = kiln::kReferenceTolerances;
   if (absoluteTolerance.getNumOccurrences()) tolerances.absolute = absoluteTolerance;
   if (relativeTolerance.getNumOccurrences()) tolerances.relative = relativeTolerance;
   auto report = kiln::compareWithReference(*module.lookup("loss"), parameters, referenceDirectory, tolerances);
@@ -188,8 +188,8 @@ int checkGradient() {
   if (!referenceDirectory.empty()) return checkAgainstReference(*model->module, model->sources);
   kiln::GradientCheckOptions options;
   options.seed = checkSeed;
-  if (absoluteTolerance.getNumOccurrences()) options.absoluteTolerance = absoluteTolerance;
-  if (relativeTolerance.getNumOccurrences()) options.relativeTolerance = relativeTolerance;
+  if (absoluteTolerance.getNumOccurrences()) options.tolerances.absolute = absoluteTolerance;
+  if (relativeTolerance.getNumOccurrences()) options.tolerances.relative = relativeTolerance;
   if (checkSamples < 0) {
     llvm::errs() << "kiln: error: --samples must not be negative\n";
     return 1;
