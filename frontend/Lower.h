@@ -1,9 +1,10 @@
 // Lowering of a checked model file to the tensor IR. The model's code is evaluated at compile
 // time: loops unroll, `if` is decided, calls are inlined, and every tensor operation becomes an
 // IR op built through the op table, whose type rules check shapes and dtypes. A model becomes
-//   @forward(inputs..., parameters...) -> outputs
+//   @forward(input %x..., param %p...) -> outputs
 //   @init(%seed: i64[]) -> (parameters...)
-//   @loss(inputs..., labels..., parameters...) -> f32[]   (when the file has a `train` block)
+//   @loss(input %x..., label %y..., param %p...) -> f32[]   (when the file has a `train` block)
+// The arguments carry their roles, so later stages find the parameters by role, not position.
 #pragma once
 
 #include <memory>
@@ -28,9 +29,5 @@ struct LowerOptions {
 // `diagnostics`; the module is returned only when there were none.
 std::unique_ptr<Module> lowerProgram(const File &user, const std::vector<const File *> &library,
                                      DiagnosticEngine &diagnostics, const LowerOptions &options);
-
-// The names of the model's parameters, which are @init's results and the last arguments of
-// @forward and @loss, in that order. Empty when the module has no @init.
-std::vector<std::string> parameterNames(const Module &module);
 
 }  // namespace kiln::lang

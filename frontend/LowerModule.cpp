@@ -93,7 +93,7 @@ Function *Lowerer::beginFunction(Module &module, const std::string &name, llvm::
 void Lowerer::addParameterArguments(Function &function) {
   parameterValues_.clear();
   for (const ParameterSlot &slot : parameters_) {
-    kiln::Value *argument = function.addArgument(slot.type, slot.path);
+    kiln::Value *argument = function.addArgument(slot.type, slot.path, ArgumentRole::Parameter);
     declaredAt_[argument] = slot.decl->nameRange;
     parameterValues_.push_back(argument);
   }
@@ -118,10 +118,10 @@ bool Lowerer::setResults(Function &function, const Object &result, llvm::SMRange
 // Arguments of @forward and @loss: an input's type must be fully known.
 static bool addInputs(Lowerer &lowerer, Function &function, const std::vector<Parameter> &inputs, Scope &scope,
                       Arguments &arguments, std::unordered_map<const kiln::Value *, llvm::SMRange> &declaredAt,
-                      std::string_view role) {
+                      ArgumentRole role) {
   bool ok = true;
   for (const Parameter &input : inputs) {
-    std::string what = fmt::format("{} '{}'", role, input.name);
+    std::string what = fmt::format("{} '{}'", role == ArgumentRole::Label ? "label" : "input", input.name);
     if (!input.type) {
       lowerer.diagnostics().error(input.nameRange, fmt::format("{} needs a tensor type", what));
       ok = false;
@@ -132,7 +132,7 @@ static bool addInputs(Lowerer &lowerer, Function &function, const std::vector<Pa
       ok = false;
       continue;
     }
-    kiln::Value *argument = function.addArgument(*type, input.name);
+    kiln::Value *argument = function.addArgument(*type, input.name, role);
     declaredAt[argument] = input.nameRange;
     arguments.entries.push_back({"", input.nameRange, Object::ofTensor(argument)});
   }
@@ -147,7 +147,7 @@ void Lowerer::lowerForward(Module &module, const std::shared_ptr<Instance> &mode
   }
   Function *function = beginFunction(module, "forward", forward->nameRange);
   Arguments arguments;
-  if (!addInputs(*this, *function, forward->parameters, *model->scope, arguments, declaredAt_, "input")) return;
+  if (!addInputs(*this, *function, forward->parameters, *model->scope, arguments, declaredAt_, ArgumentRole::Input)) return;
   addParameterArguments(*function);
   Object result = callFunction(*forward, *model->scope, model, std::move(arguments), forward->nameRange);
   if (setResults(*function, result, forward->body.range)) warnUnusedParameters(*function);
@@ -217,8 +217,8 @@ void Lowerer::lowerLoss(Module &module, const TrainDecl &train, const std::share
   Scope scope(model->scope.get());
   Function *function = beginFunction(module, "loss", train.modelRange);
   Arguments arguments;
-  bool ok = addInputs(*this, *function, train.inputs, scope, arguments, declaredAt_, "input");
-  ok &= addInputs(*this, *function, train.labels, scope, arguments, declaredAt_, "label");
+  bool ok = addInputs(*this, *function, train.inputs, scope, arguments, declaredAt_, ArgumentRole::Input);
+  ok &= addInputs(*this, *function, train.labels, scope, arguments, declaredAt_, ArgumentRole::Label);
   std::vector<const Parameter *> all;
   for (const Parameter &parameter : train.inputs) all.push_back(&parameter);
   for (const Parameter &parameter : train.labels) all.push_back(&parameter);
@@ -380,7 +380,7 @@ std::unique_ptr<Module> Lowerer::run(const File &user, const std::vector<const F
     if (train->modelName == modelDecl->name) lowerLoss(*module, *train, model);
   if (diagnostics_.errorCount() > 0) return nullptr;
 
-  for (const VerifierError &error : verify(*module))
+  for (const ProblemAtOp &error : verify(*module))
     diagnostics_.error(fmt::format("internal compiler error: lowering built invalid IR in @{}: {}", error.function->name(), error.message));
   if (diagnostics_.errorCount() > 0) return nullptr;
   return module;
@@ -389,18 +389,6 @@ std::unique_ptr<Module> Lowerer::run(const File &user, const std::vector<const F
 std::unique_ptr<Module> lowerProgram(const File &user, const std::vector<const File *> &library,
                                      DiagnosticEngine &diagnostics, const LowerOptions &options) {
   return Lowerer(diagnostics, options).run(user, library);
-}
-
-std::vector<std::string> parameterNames(const Module &module) {
-  std::vector<std::string> names;
-  const Function *init = module.lookup("init");
-  const Function *loss = module.lookup("loss");
-  const Function *namedBy = loss ? loss : module.lookup("forward");
-  if (!init || !namedBy || namedBy->arguments().size() < init->results().size()) return names;
-  size_t first = namedBy->arguments().size() - init->results().size();
-  for (size_t index = first; index < namedBy->arguments().size(); ++index)
-    names.push_back(namedBy->argument(index)->name());
-  return names;
 }
 
 }  // namespace kiln::lang

@@ -18,6 +18,7 @@ std::string_view attrKindName(AttrKind kind) {
   case AttrKind::Ints: return "list of integers";
   case AttrKind::Floats: return "list of floats";
   case AttrKind::Elements: return "number or list of numbers";
+  case AttrKind::Symbol: return "function name";
   }
   return "?";
 }
@@ -43,6 +44,7 @@ std::string toString(const AttrValue &value, DType precision) {
       for (double element : v) parts.push_back(formatFloat(element, precision));
       return fmt::format("[{}]", fmt::join(parts, ", "));
     }
+    std::string operator()(const Symbol &v) const { return "@" + v.name; }
   };
   return std::visit(Formatter{precision}, value);
 }
@@ -90,6 +92,9 @@ std::optional<AttrValue> coerceAttribute(AttrKind kind, const AttrValue &value, 
     return std::nullopt;
   case AttrKind::Floats:
     if (auto floats = asFloats(value)) return *floats;
+    return std::nullopt;
+  case AttrKind::Symbol:
+    if (std::holds_alternative<Symbol>(value)) return value;
     return std::nullopt;
   case AttrKind::Elements: {
     // A scalar is a splat: stored as a list of one.

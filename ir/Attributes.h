@@ -13,11 +13,16 @@ namespace kiln {
 
 using Ints = std::vector<int64_t>;
 using Floats = std::vector<double>;
-using AttrValue = std::variant<int64_t, double, bool, Ints, Floats>;
+// A reference to a function of the module by name, `@name` in the text (a call's callee).
+struct Symbol {
+  std::string name;
+  bool operator==(const Symbol &) const = default;
+};
+using AttrValue = std::variant<int64_t, double, bool, Ints, Floats, Symbol>;
 
 // What an attribute holds. `Elements` is the payload of a constant: integers for integer and
 // boolean tensors, floats for float tensors, one value (a splat) or one per element.
-enum class AttrKind { Int, Float, Bool, Ints, Floats, Elements };
+enum class AttrKind { Int, Float, Bool, Ints, Floats, Elements, Symbol };
 
 std::string_view attrKindName(AttrKind kind);
 
@@ -48,7 +53,7 @@ public:
   double getFloat(std::string_view name) const { return std::get<double>(get(name)); }
   bool getBool(std::string_view name) const { return std::get<bool>(get(name)); }
   const Ints &getInts(std::string_view name) const { return std::get<Ints>(get(name)); }
-  const Floats &getFloats(std::string_view name) const { return std::get<Floats>(get(name)); }
+  const std::string &getSymbol(std::string_view name) const { return std::get<Symbol>(get(name)).name; }
 
   const std::vector<NamedAttribute> &entries() const { return entries_; }
   bool operator==(const Attributes &) const = default;

@@ -33,4 +33,16 @@ Value *Builder::constant(TensorType type, AttrValue value) {
   return create(OpKind::Constant, {}, {{"value", std::move(value)}}, std::move(type));
 }
 
+std::vector<Value *> Builder::call(const Function &callee, std::vector<Value *> operands) {
+  std::vector<TensorType> resultTypes;
+  for (const Value *result : callee.results()) resultTypes.push_back(result->type());
+  Attributes attributes;
+  attributes.set("callee", Symbol{callee.name()});
+  auto op = std::make_unique<Operation>(OpKind::Call, std::move(operands), std::move(attributes), std::move(resultTypes),
+                                        location_);
+  std::vector<Value *> results = op->results();
+  function_->insert(point_, std::move(op));
+  return results;
+}
+
 }  // namespace kiln

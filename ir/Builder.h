@@ -12,7 +12,6 @@ public:
   Builder(Function &function, Function::OpList::iterator before) : function_(&function), point_(before) {}
 
   void setLocation(Location location) { location_ = std::move(location); }
-  const Location &location() const { return location_; }
 
   // Builds `kind` over `operands`. `declared` is required for ops whose row rule starts with
   // `declared` (reshape, constant, ...). Fails, creating nothing, when the type rule does.
@@ -25,6 +24,9 @@ public:
                 std::optional<TensorType> declared = std::nullopt);
 
   Value *constant(TensorType type, AttrValue value);
+
+  // Calls `callee` on `operands` (of its argument types) and gives its results.
+  std::vector<Value *> call(const Function &callee, std::vector<Value *> operands);
 
 private:
   Function *function_;

@@ -28,7 +28,7 @@ void Diagnostics::error(const llvm::Twine &message) {
   out_ << "kiln: error: " << message << "\n";
 }
 
-OpProblem::OpProblem(const VerifierError &error)
+OpProblem::OpProblem(const ProblemAtOp &error)
     : function(error.function),
       op(error.op),
       message(error.message),
@@ -48,8 +48,8 @@ std::string OpProblem::placedWithoutText() const {
 
 char OpErrors::ID = 0;
 
-OpErrors::OpErrors(std::string subject, const std::vector<VerifierError> &problems) : subject_(std::move(subject)) {
-  for (const VerifierError &problem : problems) problems_.emplace_back(problem);
+OpErrors::OpErrors(std::string subject, const std::vector<ProblemAtOp> &problems) : subject_(std::move(subject)) {
+  for (const ProblemAtOp &problem : problems) problems_.emplace_back(problem);
 }
 
 std::string OpErrors::summary() const {

@@ -28,7 +28,7 @@ struct TextPositions {
 // the gradient check differentiates a copy of a function and returns its problems after the
 // copy is gone. The pointers are keys into TextPositions only and are never followed.
 struct OpProblem {
-  explicit OpProblem(const VerifierError &error);
+  explicit OpProblem(const ProblemAtOp &error);
 
   // `model.kiln:4:9: error: MESSAGE` at the location, else `error: in @f: %c = cast: MESSAGE`.
   std::string placedWithoutText() const;
@@ -49,7 +49,7 @@ class OpErrors : public llvm::ErrorInfo<OpErrors> {
 public:
   static char ID;
 
-  OpErrors(std::string subject, const std::vector<VerifierError> &problems);
+  OpErrors(std::string subject, const std::vector<ProblemAtOp> &problems);
 
   // `pass 'autodiff': cannot differentiate @f: 2 problems`.
   std::string summary() const;
@@ -85,7 +85,7 @@ public:
   void error(const llvm::Twine &message);
 
   // A verifier error, placed like any problem with an op (below).
-  void report(const VerifierError &error, const TextPositions *positions) { report(OpProblem(error), positions); }
+  void report(const ProblemAtOp &error, const TextPositions *positions) { report(OpProblem(error), positions); }
   // Placed at the op in the text; else at its loc(...), with the model line and a caret when
   // that file is in `sources`; else at its function in the text; else by function and op name.
   void report(const OpProblem &problem, const TextPositions *positions);

@@ -15,16 +15,55 @@ std::string withArticle(std::string_view noun) {
   return fmt::format("{} {}", vowel ? "an" : "a", noun);
 }
 
+// Rows name either a rule of several results (call's) or, for every other op, a rule of one.
+template <auto Rule> llvm::Expected<TensorTypes> resultTypesOf(const TypeRuleInput &input) {
+  if constexpr (std::is_same_v<decltype(Rule(input)), llvm::Expected<TensorTypes>>) {
+    return Rule(input);
+  } else {
+    llvm::Expected<TensorType> type = Rule(input);
+    if (!type) return type.takeError();
+    return TensorTypes{std::move(*type)};
+  }
+}
+
 const std::vector<OpInfo> &table() {
   using namespace type_rules;
   static const std::vector<OpInfo> rows = {
-#define KILN_OP(Enum, mnemonic, operands, rule, summary, ...) \
-  OpInfo{OpKind::Enum, mnemonic, operands, &rule, summary, {__VA_ARGS__}},
+#define KILN_OP(Enum, mnemonic, operands, rule, opClass, traits, summary, ...) \
+  OpInfo{OpKind::Enum, mnemonic, operands, &resultTypesOf<&rule>, OpClass::opClass, traits, summary, {__VA_ARGS__}},
 #include "ir/Ops.def"
   };
   return rows;
 }
 }  // namespace
+
+std::string_view opClassName(OpClass opClass) {
+  switch (opClass) {
+  case OpClass::Elementwise: return "elementwise";
+  case OpClass::IndexMap: return "index-map";
+  case OpClass::Reduction: return "reduction";
+  case OpClass::Contraction: return "contraction";
+  case OpClass::Window: return "window";
+  case OpClass::Creation: return "creation";
+  case OpClass::Random: return "random";
+  case OpClass::Opaque: return "opaque";
+  }
+  return "?";
+}
+
+std::string OpInfo::operandCountText() const {
+  if (operandCount == kVariadic) return "1+";
+  if (operandCount == kAnyCount) return "0+";
+  return std::to_string(operandCount);
+}
+
+llvm::Error OpInfo::checkOperandCount(size_t count) const {
+  bool fits = operandCount == kAnyCount || (operandCount == kVariadic ? count > 0 : count == size_t(operandCount));
+  if (fits) return llvm::Error::success();
+  std::string expected = operandCount == kVariadic ? "one or more" : std::to_string(operandCount);
+  return llvm::createStringError(
+      fmt::format("'{}' takes {} operand{}, not {}", name, expected, operandCount == 1 ? "" : "s", count));
+}
 
 const AttrSpec *OpInfo::findAttribute(std::string_view attributeName) const {
   auto it = ranges::find_if(attributes, [&](const AttrSpec &spec) { return spec.name == attributeName; });
@@ -76,20 +115,27 @@ llvm::Expected<Attributes> completeAttributes(const OpInfo &info, const std::vec
   return complete;
 }
 
+llvm::Expected<TensorTypes> inferResultTypes(OpKind kind, std::span<const TensorType> operands,
+                                             const Attributes &attributes, std::span<const TensorType> declared) {
+  const OpInfo &info = opInfo(kind);
+  if (auto error = info.checkOperandCount(operands.size())) return error;
+  std::optional<TensorType> first = declared.empty() ? std::nullopt : std::optional<TensorType>(declared.front());
+  auto results = info.resultTypes(TypeRuleInput{operands, attributes, std::move(first), declared});
+  if (!results) return results.takeError();
+  for (const TensorType &result : *results)
+    if (!result.checkedElementCount())
+      return llvm::createStringError(fmt::format("the result {} would have more than 2^40 elements", toString(result)));
+  return results;
+}
+
 llvm::Expected<TensorType> inferResultType(OpKind kind, std::span<const TensorType> operands,
                                            const Attributes &attributes, std::optional<TensorType> declared) {
-  const OpInfo &info = opInfo(kind);
-  bool countOk = info.operandCount == kVariadic ? !operands.empty()
-                                                : operands.size() == static_cast<size_t>(info.operandCount);
-  if (!countOk) {
-    std::string expected = info.operandCount == kVariadic ? "one or more" : std::to_string(info.operandCount);
-    return llvm::createStringError(fmt::format("'{}' takes {} operand{}, not {}", info.name, expected,
-                             info.operandCount == 1 ? "" : "s", operands.size()));
-  }
-  auto result = info.resultType(TypeRuleInput{operands, attributes, std::move(declared)});
-  if (result && !result->checkedElementCount())
-    return llvm::createStringError(fmt::format("the result {} would have more than 2^40 elements", toString(*result)));
-  return result;
+  std::span<const TensorType> written = declared ? std::span<const TensorType>(&*declared, 1) : std::span<const TensorType>();
+  auto results = inferResultTypes(kind, operands, attributes, written);
+  if (!results) return results.takeError();
+  if (results->size() != 1)
+    return llvm::createStringError(fmt::format("'{}' gives {} results, not one", opName(kind), results->size()));
+  return std::move(results->front());
 }
 
 }  // namespace kiln

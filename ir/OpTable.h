@@ -1,6 +1,7 @@
 // The op table's C++ face: the OpKind enum and one OpInfo per row of Ops.def.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -24,7 +25,20 @@ inline constexpr size_t kOpCount = 0
 #include "ir/Ops.def"
     ;
 
-inline constexpr int kVariadic = -1;
+inline constexpr int kVariadic = -1;   // one or more operands
+inline constexpr int kAnyCount = -2;   // zero or more operands
+
+// How lowering and fusion treat an op; Ops.def's header says what each class means.
+enum class OpClass { Elementwise, IndexMap, Reduction, Contraction, Window, Creation, Random, Opaque };
+std::string_view opClassName(OpClass opClass);
+
+// Properties of an op that passes ask about, as bits. copies(i) and indexes(i) cover operands 0..7.
+using OpTraits = uint32_t;
+inline constexpr OpTraits kNoTraits = 0;
+inline constexpr OpTraits kCommutative = 1u << 0;
+inline constexpr OpTraits kCopiesEveryOperand = 1u << 1;
+constexpr OpTraits copies(unsigned operand) { return 1u << (8 + operand); }
+constexpr OpTraits indexes(unsigned operand) { return 1u << (16 + operand); }
 
 struct AttrSpec {
   AttrSpec(std::string_view name, AttrKind kind) : name(name), kind(kind) {}
@@ -38,22 +52,38 @@ struct AttrSpec {
 
 // What a result-type rule sees. `declared` is the result type written in the IR, when there
 // is one; rules for ops whose result cannot be derived (reshape, constant, cast...) need it.
+// `allDeclared` holds every declared result type, for the one op of several results (call).
 struct TypeRuleInput {
   std::span<const TensorType> operands;
   const Attributes &attributes;
   std::optional<TensorType> declared;
+  std::span<const TensorType> allDeclared;
 };
-using TypeRule = llvm::Expected<TensorType> (*)(const TypeRuleInput &);
+using TensorTypes = std::vector<TensorType>;
+// A row's rule gives every result type; the single-result rules of TypeRules.h are adapted.
+using TypeRule = llvm::Expected<TensorTypes> (*)(const TypeRuleInput &);
 
 struct OpInfo {
   OpKind kind;
   std::string_view name;
-  int operandCount;  // or kVariadic: one or more
-  TypeRule resultType;
+  int operandCount;  // or kVariadic, kAnyCount
+  TypeRule resultTypes;
+  OpClass opClass;
+  OpTraits traits;
   std::string_view summary;
   std::vector<AttrSpec> attributes;
 
   const AttrSpec *findAttribute(std::string_view attributeName) const;
+  bool has(OpTraits trait) const { return (traits & trait) == trait; }
+  bool isCommutative() const { return has(kCommutative); }
+  // Whether the result holds elements of operand `index` unchanged (views, select's branches).
+  bool copiesOperand(size_t index) const { return has(kCopiesEveryOperand) || (index < 8 && has(copies(index))); }
+  // Whether operand `index` holds integer indices into a dimension (gather, scatter, one_hot).
+  bool indexesWith(size_t index) const { return index < 8 && has(indexes(index)); }
+  // "2", "1+", "0+": the operand count as the listing and error messages write it.
+  std::string operandCountText() const;
+  // Fails with `'add' takes 2 operands, not 3` when `count` does not fit the row.
+  llvm::Error checkOperandCount(size_t count) const;
 };
 
 const OpInfo &opInfo(OpKind kind);
@@ -66,7 +96,11 @@ inline std::string_view opName(OpKind kind) { return opInfo(kind).name; }
 llvm::Expected<Attributes> completeAttributes(const OpInfo &info, const std::vector<NamedAttribute> &written,
                                               DType elementType);
 
-// Infers and checks an op's result type from its row's rule.
+// Infers and checks an op's result types from its row's rule; `declared` are the types written
+// in the IR (empty when none are).
+llvm::Expected<TensorTypes> inferResultTypes(OpKind kind, std::span<const TensorType> operands,
+                                             const Attributes &attributes, std::span<const TensorType> declared);
+// The same for an op of one result.
 llvm::Expected<TensorType> inferResultType(OpKind kind, std::span<const TensorType> operands,
                                            const Attributes &attributes, std::optional<TensorType> declared);
 

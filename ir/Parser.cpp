@@ -125,25 +125,34 @@ std::optional<ParsedModule> Parser::parseModule() {
   return parsed;
 }
 
-// function := 'func' '@' name '(' (argument (',' argument)*)? ')' '->' result-types
+// function := ('func' | 'kernel') '@' name '(' (argument (',' argument)*)? ')' '->' result-types
 //             '{' statement* '}'
-// argument := '%' name ':' type
+// argument := role? '%' name ':' type          role := 'input' | 'label' | 'param' | 'state'
 std::unique_ptr<Function> Parser::parseFunction(ParsedModule &parsed) {
-  if (!isKeyword("func")) failExpected("'func'");
+  FunctionKind kind = FunctionKind::Function;
+  if (isKeyword("kernel")) kind = FunctionKind::Kernel;
+  else if (!isKeyword("func")) failExpected("'func' or 'kernel'");
   llvm::SMLoc where = token_.location;
   advance();
   Token name = expect(TokenKind::FunctionName, "a function name such as @forward");
-  auto function = std::make_unique<Function>(name.text);
+  auto function = std::make_unique<Function>(name.text, Location{}, kind);
   parsed.positions.functions[function.get()] = where;
   values_.clear();
 
   expect(TokenKind::LeftParen, "'('");
   if (!is(TokenKind::RightParen)) {
     do {
+      ArgumentRole role = ArgumentRole::None;
+      if (is(TokenKind::Identifier)) {
+        std::optional<ArgumentRole> written = parseArgumentRole(token_.text);
+        if (!written) failExpected("an argument such as %x or param %w");
+        role = *written;
+        advance();
+      }
       Token argumentName = expect(TokenKind::ValueName, "an argument such as %x");
       expect(TokenKind::Colon, "':' and the argument's type");
       TensorType type = parseType();
-      defineValue(argumentName, function->addArgument(type, argumentName.text));
+      defineValue(argumentName, function->addArgument(type, argumentName.text, role));
     } while (accept(TokenKind::Comma));
   }
   expect(TokenKind::RightParen, "')' after the arguments");
@@ -214,46 +223,69 @@ TensorType Parser::parseType() {
   return type;
 }
 
-// statement := '%' name '=' op-name (value (',' value)*)? attribute-dictionary? ':' type location?
+// statement := (result-names '=')? op-name operands attribute-dictionary? ':' result-types location?
+// result-names := '%' name (',' '%' name)*
+// operands := (value (',' value)*)?  |  '@' callee '(' (value (',' value)*)? ')'     (call)
 void Parser::parseStatement(Function &function, ParsedModule &parsed) {
   if (is(TokenKind::RightBrace)) fail(token_.location, fmt::format("@{} ends without a return", function.name()));
   if (is(TokenKind::EndOfFile)) fail(token_.location, fmt::format("file ends inside @{}", function.name()));
-  Token resultName = expect(TokenKind::ValueName, "a statement such as %y = add %a, %b : f32[4]");
-  expect(TokenKind::Equals, "'='");
-  if (!is(TokenKind::Identifier)) failExpected("an op name");
+  std::vector<Token> resultNames;
+  if (is(TokenKind::ValueName)) {
+    do resultNames.push_back(expect(TokenKind::ValueName, "a result name such as %y"));
+    while (accept(TokenKind::Comma));
+    expect(TokenKind::Equals, "'='");
+  }
+  if (!is(TokenKind::Identifier)) failExpected("a statement such as %y = add %a, %b : f32[4]");
   Token opName = token_;
   std::optional<OpKind> kind = lookupOp(opName.text);
   if (!kind) fail(opName.location, fmt::format("unknown op '{}' (kiln-opt --list-ops lists them)", opName.text));
   advance();
+  const OpInfo &info = opInfo(*kind);
 
+  std::vector<NamedAttribute> written;
   std::vector<Value *> operands;
-  if (is(TokenKind::ValueName)) {
+  auto parseOperands = [&] {
     do operands.push_back(lookupValue(expect(TokenKind::ValueName, "an operand")));
     while (accept(TokenKind::Comma));
+  };
+  const AttrSpec *callee = info.findAttribute("callee");
+  if (callee && callee->kind == AttrKind::Symbol && is(TokenKind::FunctionName)) {
+    written.push_back({"callee", Symbol{token_.text}});
+    advance();
+    expect(TokenKind::LeftParen, "'(' and the arguments of the call");
+    if (!is(TokenKind::RightParen)) parseOperands();
+    expect(TokenKind::RightParen, "')' after the arguments of the call");
+  } else if (is(TokenKind::ValueName)) {
+    parseOperands();
   }
-  const OpInfo &info = opInfo(*kind);
-  bool countOk = info.operandCount == kVariadic ? !operands.empty()
-                                                : operands.size() == static_cast<size_t>(info.operandCount);
-  if (!countOk)
-    fail(opName.location, fmt::format("'{}' takes {} operand{}, not {}", info.name,
-                                      info.operandCount == kVariadic ? "one or more" : std::to_string(info.operandCount),
-                                      info.operandCount == 1 ? "" : "s", operands.size()));
+  if (auto error = info.checkOperandCount(operands.size())) fail(opName.location, llvm::toString(std::move(error)));
 
   llvm::SMLoc attributesWhere = token_.location;
-  std::vector<NamedAttribute> written;
-  if (is(TokenKind::LeftBrace)) written = parseAttributeDictionary();
+  if (is(TokenKind::LeftBrace)) {
+    std::vector<NamedAttribute> dictionary = parseAttributeDictionary();
+    written.insert(written.end(), dictionary.begin(), dictionary.end());
+  }
   expect(TokenKind::Colon, "':' and the result type");
-  TensorType resultType = parseType();
+  llvm::SMLoc typesWhere = token_.location;
+  std::vector<TensorType> resultTypes = parseResultTypes();
+  if (resultNames.empty() && !resultTypes.empty())
+    fail(opName.location, fmt::format("expected a statement such as %y = add %a, %b : f32[4], found '{}'", opName.text));
+  if (resultTypes.size() != resultNames.size())
+    fail(typesWhere, fmt::format("{} result name{} but {} result type{}", resultNames.size(),
+                                 resultNames.size() == 1 ? "" : "s", resultTypes.size(), resultTypes.size() == 1 ? "" : "s"));
   Location location;
   if (isKeyword("loc")) location = parseLocation();
 
-  auto attributes = completeAttributes(info, written, resultType.dtype);
+  // A constant's elements are stored in its result dtype; an op of no results has none.
+  DType elementType = resultTypes.empty() ? DType::F32 : resultTypes.front().dtype;
+  auto attributes = completeAttributes(info, written, elementType);
   if (!attributes) fail(attributesWhere, llvm::toString(attributes.takeError()));
-  std::string hint = resultName.text;
-  auto op = std::make_unique<Operation>(*kind, std::move(operands), std::move(*attributes), std::move(resultType),
-                                        std::move(location), hint);
+  std::vector<std::string> hints;
+  for (const Token &name : resultNames) hints.push_back(name.text);
+  auto op = std::make_unique<Operation>(*kind, std::move(operands), std::move(*attributes), std::move(resultTypes),
+                                        std::move(location), std::move(hints));
   parsed.positions.ops[op.get()] = opName.location;
-  defineValue(resultName, op->result());
+  for (size_t i = 0; i < resultNames.size(); ++i) defineValue(resultNames[i], op->result(i));
   function.insert(function.ops().end(), std::move(op));
 }
 
@@ -272,8 +304,13 @@ std::vector<NamedAttribute> Parser::parseAttributeDictionary() {
   return attributes;
 }
 
-// attribute-value := integer | float | 'true' | 'false' | '[' (number (',' number)*)? ']'
+// attribute-value := integer | float | 'true' | 'false' | '@' name | '[' (number (',' number)*)? ']'
 AttrValue Parser::parseAttributeValue() {
+  if (is(TokenKind::FunctionName)) {
+    Symbol symbol{token_.text};
+    advance();
+    return symbol;
+  }
   if (is(TokenKind::Integer)) {
     int64_t value = integerValue(token_);
     advance();

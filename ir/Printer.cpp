@@ -77,14 +77,19 @@ bool isDefault(const AttrSpec *spec, const AttrValue &value) {
   return *spec->defaultValue == value;
 }
 
+// A callee prints in front of the operands, `call @f(%a, %b)`, not among the attributes.
+bool isCallee(const NamedAttribute &attribute) {
+  return attribute.name == "callee" && std::holds_alternative<Symbol>(attribute.value);
+}
+
 std::string attributesText(const Operation &op) {
   std::vector<std::string> shown;
   for (const NamedAttribute &attribute : op.attributes().entries()) {
     const AttrSpec *spec = op.info().findAttribute(attribute.name);
-    if (isDefault(spec, attribute.value)) continue;
+    if (isDefault(spec, attribute.value) || isCallee(attribute)) continue;
     bool isElements = spec && spec->kind == AttrKind::Elements;
     shown.push_back(fmt::format("{} = {}", attribute.name,
-                                isElements ? toString(splatOrList(attribute.value), op.result()->type().dtype)
+                                isElements ? toString(splatOrList(attribute.value), op.result(0)->type().dtype)
                                            : toString(attribute.value)));
   }
   if (shown.empty()) return "";
@@ -95,6 +100,13 @@ std::string locationText(const Location &location) {
   if (!location.known()) return "";
   return fmt::format(" loc({}:{}:{})", quoted(location.file), location.line, location.column);
 }
+
+// `f32[4]` for one type, `(f32[4], f32[])` for any other number.
+std::string typeListText(const std::vector<const Value *> &values) {
+  std::vector<std::string> types;
+  for (const Value *value : values) types.push_back(toString(value->type()));
+  return types.size() == 1 ? types.front() : fmt::format("({})", fmt::join(types, ", "));
+}
 }  // namespace
 
 void print(const Function &function, llvm::raw_ostream &out) {
@@ -102,20 +114,31 @@ void print(const Function &function, llvm::raw_ostream &out) {
   std::vector<std::string> arguments;
   for (size_t i = 0; i < function.arguments().size(); ++i) {
     const Value *argument = function.argument(i);
-    arguments.push_back(fmt::format("%{}: {}", names.assign(argument, fmt::format("arg{}", i)), toString(argument->type())));
+    std::string_view role = argumentRoleKeyword(function.role(i));
+    arguments.push_back(fmt::format("{}{}%{}: {}", role, role.empty() ? "" : " ",
+                                    names.assign(argument, fmt::format("arg{}", i)), toString(argument->type())));
   }
-  std::vector<std::string> resultTypes;
-  for (const Value *result : function.results()) resultTypes.push_back(toString(result->type()));
-  std::string signature = resultTypes.size() == 1 ? resultTypes.front() : fmt::format("({})", fmt::join(resultTypes, ", "));
-  out << fmt::format("func @{}({}) -> {} {{\n", function.name(), fmt::join(arguments, ", "), signature);
+  std::vector<const Value *> returnedValues(function.results().begin(), function.results().end());
+  out << fmt::format("{} @{}({}) -> {} {{\n", functionKindKeyword(function.kind()), function.name(),
+                     fmt::join(arguments, ", "), typeListText(returnedValues));
 
   for (const auto &op : function.ops()) {
     std::vector<std::string> operands;
     for (const Value *operand : op->operands()) operands.push_back(fmt::format("%{}", names[operand]));
-    std::string result = names.assign(op->result(), "");
-    out << fmt::format("  %{} = {}{}{}{} : {}{}\n", result, op->name(), operands.empty() ? "" : " ",
-                       fmt::join(operands, ", "), attributesText(*op), toString(op->result()->type()),
-                       locationText(op->location()));
+    std::vector<std::string> results;
+    std::vector<const Value *> resultValues;
+    for (const Value *result : op->results()) {
+      results.push_back(fmt::format("%{}", names.assign(result, "")));
+      resultValues.push_back(result);
+    }
+    std::string defined = results.empty() ? "" : fmt::format("{} = ", fmt::join(results, ", "));
+    std::string reads;
+    if (const AttrValue *callee = op->attributes().find("callee"); callee && std::holds_alternative<Symbol>(*callee))
+      reads = fmt::format(" @{}({})", std::get<Symbol>(*callee).name, fmt::join(operands, ", "));
+    else if (!operands.empty())
+      reads = fmt::format(" {}", fmt::join(operands, ", "));
+    out << fmt::format("  {}{}{}{} : {}{}\n", defined, op->name(), reads, attributesText(*op),
+                       typeListText(resultValues), locationText(op->location()));
   }
 
   std::vector<std::string> returned;

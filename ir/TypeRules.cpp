@@ -497,4 +497,8 @@ llvm::Expected<TensorType> normalization(const TypeRuleInput &input) {
   return source;
 }
 
+llvm::Expected<TensorTypes> declaredCall(const TypeRuleInput &input) {
+  return TensorTypes(input.allDeclared.begin(), input.allDeclared.end());
+}
+
 }  // namespace kiln::type_rules

@@ -38,4 +38,8 @@ KILN_TYPE_RULE(pool2dGrad)
 KILN_TYPE_RULE(normalization)
 #undef KILN_TYPE_RULE
 
+// A call's results are as declared; the verifier checks them against the callee's signature,
+// which a rule of one op cannot see.
+llvm::Expected<TensorTypes> declaredCall(const TypeRuleInput &input);
+
 }  // namespace kiln::type_rules

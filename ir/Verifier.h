@@ -1,4 +1,5 @@
-// Checks that a module is well formed: every op against its table row, SSA order, results.
+// Checks that a module is well formed: every op against its table row, SSA order, results,
+// calls against their callees' signatures, and no recursion.
 #pragma once
 
 #include <string>
@@ -8,13 +9,16 @@
 
 namespace kiln {
 
-struct VerifierError {
+// A problem at one op, or at a function when `op` is null, found while the IR is alive (by the
+// verifier, autodiff or the interpreter); ir/Diagnostics.h's OpProblem is its detached copy.
+struct ProblemAtOp {
   const Function *function;
-  const Operation *op;  // null when the error is about the function itself
+  const Operation *op;
   std::string message;
 };
 
-std::vector<VerifierError> verify(const Function &function);
-std::vector<VerifierError> verify(const Module &module);
+// Checks one function. Calls are checked against their callees when the function is in a module.
+std::vector<ProblemAtOp> verify(const Function &function);
+std::vector<ProblemAtOp> verify(const Module &module);
 
 }  // namespace kiln

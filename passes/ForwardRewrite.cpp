@@ -1,28 +1,20 @@
-// The shared forward walk with a replacement map: one pass over the ops, O(uses) in all.
+// The shared forward walk: one pass over the ops, each replaced op's uses moved at once through
+// its use list, O(uses) in all.
 #include "passes/ForwardRewrite.h"
-
-#include <unordered_map>
 
 namespace kiln {
 
 void rewriteForward(Function &function, RewriteOp rewrite) {
-  std::unordered_map<Value *, Value *> replacement;
-  auto replaced = [&](Value *value) {
-    auto it = replacement.find(value);
-    return it == replacement.end() ? value : it->second;
-  };
   for (auto it = function.ops().begin(); it != function.ops().end();) {
     Operation &op = **it;
-    for (size_t i = 0; i < op.operands().size(); ++i) op.setOperand(i, replaced(op.operand(i)));
-    Value *substitute = rewrite(op, it);
+    Value *substitute = op.resultCount() == 1 ? rewrite(op, it) : nullptr;
     if (!substitute) {
       ++it;
       continue;
     }
-    replacement[op.result()] = substitute;
-    it = function.ops().erase(it);
+    function.replaceAllUses(op.result(), substitute);
+    it = function.erase(it);
   }
-  for (Value *&result : function.results()) result = replaced(result);
 }
 
 }  // namespace kiln

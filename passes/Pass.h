@@ -3,12 +3,15 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <llvm/ADT/STLFunctionalExtras.h>
 #include <llvm/Support/Error.h>
+#include <llvm/Support/Timer.h>
 
 #include "ir/IR.h"
 
@@ -26,6 +29,13 @@ struct PassOptions {
 // A pass that fails because of particular ops returns an OpErrors naming them (the ops of the
 // module it was given, so that they have their positions in the text); else any error.
 using PassEntry = llvm::Error (*)(Module &module, const PassOptions &options);
+
+// The entry of a pass that transforms each function on its own and takes no options.
+template <void (*Transform)(Function &)> llvm::Error forEachFunction(Module &module, const PassOptions &options) {
+  if (auto error = options.checkOnly({})) return error;
+  for (const auto &function : module.functions()) Transform(*function);
+  return llvm::Error::success();
+}
 
 struct PassInfo {
   std::string_view name;  // the flag: `-p name`, and the lit test's file name
@@ -49,6 +59,27 @@ struct PassManagerOptions {
   bool printAfterAll = false;
   std::vector<std::string> printAfter;  // pass names
   bool timePasses = false;
+};
+
+// Runs the named steps of a pipeline, each the same way: timed (--time-passes, one report when
+// the runner ends), its failure prefixed with the step's name, the module verified after it
+// (verifyEach) and printed when asked (--print-after-all, --print-after=NAME). kiln-opt's pass
+// pipelines and kiln's compile pipeline (tools/compile) both run through it.
+class StepRunner {
+public:
+  StepRunner(const PassManagerOptions &options, llvm::raw_ostream &out);
+  ~StepRunner();
+  StepRunner(const StepRunner &) = delete;
+  StepRunner &operator=(const StepRunner &) = delete;
+
+  // Runs `step`; `module` (null while there is none yet) is what gets verified and printed.
+  llvm::Error run(std::string_view name, const Module *module, llvm::function_ref<llvm::Error()> step);
+
+private:
+  const PassManagerOptions &options_;
+  llvm::raw_ostream &out_;
+  std::unique_ptr<llvm::TimerGroup> timers_;
+  std::vector<std::unique_ptr<llvm::Timer>> ownedTimers_;
 };
 
 // Runs `steps` over `module`. Printing goes to `out`; a failing pass or verification stops

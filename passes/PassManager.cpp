@@ -68,39 +68,50 @@ llvm::Expected<std::vector<PipelineStep>> parsePipeline(std::string_view text) {
   return steps;
 }
 
+StepRunner::StepRunner(const PassManagerOptions &options, llvm::raw_ostream &out)
+    : options_(options), out_(out),
+      timers_(std::make_unique<llvm::TimerGroup>("kiln-passes", "Kiln pass execution timing report")) {}
+
+StepRunner::~StepRunner() {
+  if (options_.timePasses) timers_->print(llvm::errs(), /*ResetAfterPrint=*/true);
+}
+
+llvm::Error StepRunner::run(std::string_view name, const Module *module, llvm::function_ref<llvm::Error()> step) {
+  ownedTimers_.push_back(std::make_unique<llvm::Timer>(name, name, *timers_));
+  llvm::Timer &timer = *ownedTimers_.back();
+  if (options_.timePasses) timer.startTimer();
+  llvm::Error failure = step();
+  if (options_.timePasses) timer.stopTimer();
+  // Problems with ops stay records, for the tool to point at each op; the rest is text.
+  if (failure)
+    return llvm::handleErrors(
+        std::move(failure),
+        [&](std::unique_ptr<OpErrors> problems) {
+          problems->prefixSubject(fmt::format("pass '{}': ", name));
+          return llvm::Error(std::move(problems));
+        },
+        [&](const llvm::StringError &other) {
+          return llvm::createStringError(fmt::format("pass '{}': {}", name, other.message()));
+        });
+  if (!module) return llvm::Error::success();
+
+  if (options_.verifyEach) {
+    std::vector<ProblemAtOp> errors = verify(*module);
+    if (!errors.empty()) return llvm::make_error<OpErrors>(fmt::format("pass '{}' produced invalid IR", name), errors);
+  }
+  if (options_.printAfterAll || ranges::find(options_.printAfter, name) != options_.printAfter.end()) {
+    out_ << "// ----- IR after " << name << " -----\n";
+    print(*module, out_);
+  }
+  return llvm::Error::success();
+}
+
 llvm::Error runPipeline(Module &module, std::span<const PipelineStep> steps, const PassManagerOptions &options,
                         llvm::raw_ostream &out) {
-  llvm::TimerGroup timers("kiln-passes", "Pass execution timing report");
-  std::vector<std::unique_ptr<llvm::Timer>> owned;
-  for (const PipelineStep &step : steps) {
-    owned.push_back(std::make_unique<llvm::Timer>(step.pass->name, step.pass->name, timers));
-    llvm::Timer &timer = *owned.back();
-    if (options.timePasses) timer.startTimer();
-    llvm::Error failure = step.pass->run(module, step.options);
-    if (options.timePasses) timer.stopTimer();
-    // Problems with ops stay records, for the tool to point at each op; the rest is text.
-    if (failure)
-      return llvm::handleErrors(
-          std::move(failure),
-          [&](std::unique_ptr<OpErrors> problems) {
-            problems->prefixSubject(fmt::format("pass '{}': ", step.pass->name));
-            return llvm::Error(std::move(problems));
-          },
-          [&](const llvm::ErrorInfoBase &other) {
-            return llvm::createStringError(fmt::format("pass '{}': {}", step.pass->name, other.message()));
-          });
-
-    if (options.verifyEach) {
-      std::vector<VerifierError> errors = verify(module);
-      if (!errors.empty())
-        return llvm::make_error<OpErrors>(fmt::format("pass '{}' produced invalid IR", step.pass->name), errors);
-    }
-    if (options.printAfterAll || ranges::find(options.printAfter, step.pass->name) != options.printAfter.end()) {
-      out << "// ----- IR after " << step.pass->name << " -----\n";
-      print(module, out);
-    }
-  }
-  if (options.timePasses) timers.print(llvm::errs(), /*ResetAfterPrint=*/true);
+  StepRunner runner(options, out);
+  for (const PipelineStep &step : steps)
+    if (auto error = runner.run(step.pass->name, &module, [&] { return step.pass->run(module, step.options); }))
+      return error;
   return llvm::Error::success();
 }
 

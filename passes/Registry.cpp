@@ -10,10 +10,13 @@ const PassInfo kPasses[] = {
      "function=F (default: every function returning one float scalar that has no @F_grad yet), wrt=A:B "
      "(default: every float argument), of=K (the result to differentiate; default: the only one)",
      runAutodiff},
-    {"cse", "merge ops that compute the same value from the same operands", runCommonSubexpressionElimination},
-    {"dce", "remove ops whose results are never used", runDeadCodeElimination},
-    {"simplify", "replace ops by simpler equal values through algebraic identities", runSimplify},
-    {"constant-fold", "evaluate ops whose operands are all constants into constants", runConstantFold},
+    {"inline", "replace every call by a copy of the callee's ops (the callees stay in the module)",
+     runInline},
+    {"cse", "merge ops that compute the same value from the same operands",
+     forEachFunction<eliminateCommonSubexpressions>},
+    {"dce", "remove ops whose results are never used", forEachFunction<eliminateDeadCode>},
+    {"simplify", "replace ops by simpler equal values through algebraic identities", forEachFunction<simplify>},
+    {"constant-fold", "evaluate ops whose operands are all constants into constants", forEachFunction<foldConstants>},
 };
 }  // namespace
 

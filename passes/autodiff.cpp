@@ -10,8 +10,12 @@
 // 3. Copy the forward ops into @NAME_grad, seed the result's cotangent (1 for a scalar,
 //    else a new last argument), walk the ops in reverse applying each op's rule and
 //    summing the contributions of a value used several times.
-// 4. Return the result, then one gradient per differentiated argument in argument order
+// 4. Return the result, then one gradient per differentiated argument in the order asked
 //    (a zero splat for one the result does not depend on); remove ops nothing uses.
+//
+// Calls are not differentiated through: autodiff runs before kernels are outlined, so the
+// compiler's own functions have no calls yet, and a call in IR text is inlined first (the
+// `inline` pass), which lets simplify and cse work across the former call boundary.
 #include <unordered_map>
 #include <unordered_set>
 
@@ -27,23 +31,30 @@ namespace kiln {
 
 namespace {
 struct Request {
-  Function *function;
+  const Function *function;
   size_t resultIndex;
-  std::vector<bool> differentiated;  // per argument
+  std::vector<const Value *> arguments;  // differentiated, in the order of the gradients
 };
 
 class Activity {
 public:
   Activity(const Function &function, const Request &request) {
-    for (size_t i = 0; i < function.arguments().size(); ++i)
-      if (request.differentiated[i]) varied_.insert(function.argument(i));
+    varied_.insert(request.arguments.begin(), request.arguments.end());
     for (const auto &op : function.ops())
       for (const Value *operand : op->operands())
-        if (varied_.count(operand)) varied_.insert(op->result());
+        if (varied_.count(operand)) {
+          for (const Value *result : op->results()) varied_.insert(result);
+          break;
+        }
     useful_.insert(function.results()[request.resultIndex]);
-    for (auto it = function.ops().rbegin(); it != function.ops().rend(); ++it)
-      if (useful_.count((*it)->result()))
+    for (auto it = function.ops().rbegin(); it != function.ops().rend(); ++it) {
+      const auto &results = (*it)->results();
+      if (std::any_of(results.begin(), results.end(), [&](const Value *result) { return useful_.count(result) > 0; }))
         for (const Value *operand : (*it)->operands()) useful_.insert(operand);
+    }
+  }
+  bool active(const Operation &op) const {
+    return std::any_of(op.results().begin(), op.results().end(), [&](const Value *result) { return active(result); });
   }
 
   bool varied(const Value *value) const { return varied_.count(value) > 0; }
@@ -62,10 +73,14 @@ std::string describe(const Value *value) {
   return fmt::format("{}({}){}", name, toString(value->type()), origin);
 }
 
-std::vector<VerifierError> findProblems(const Function &function, const Activity &activity) {
-  std::vector<VerifierError> problems;
+std::vector<ProblemAtOp> findProblems(const Function &function, const Activity &activity) {
+  std::vector<ProblemAtOp> problems;
   for (const auto &op : function.ops()) {
-    if (!activity.active(op->result())) continue;
+    if (!activity.active(*op)) continue;
+    if (op->kind() == OpKind::Call) {
+      problems.push_back({&function, op.get(), "autodiff does not differentiate through calls: run the inline pass first"});
+      continue;
+    }
     const GradientRule *rule = findGradientRule(op->kind());
     for (const Value *operand : op->operands()) {
       if (!activity.varied(operand)) continue;
@@ -87,29 +102,10 @@ std::vector<VerifierError> findProblems(const Function &function, const Activity
   return problems;
 }
 
-// Removes ops of `function` that none of its results depends on.
-void removeUnusedOps(Function &function) {
-  std::unordered_set<const Value *> live(function.results().begin(), function.results().end());
-  for (auto it = function.ops().rbegin(); it != function.ops().rend(); ++it)
-    if (live.count((*it)->result()))
-      for (Value *operand : (*it)->operands()) live.insert(operand);
-  function.ops().remove_if([&](const std::unique_ptr<Operation> &op) { return !live.count(op->result()); });
-}
-
 llvm::Expected<std::unique_ptr<Function>> buildGradient(const Request &request, const Activity &activity) {
   const Function &forward = *request.function;
-  auto gradient = std::make_unique<Function>(forward.name() + "_grad", forward.location());
-  std::unordered_map<const Value *, Value *> copied;
-  for (const auto &argument : forward.arguments())
-    copied[argument.get()] = gradient->addArgument(argument->type(), argument->name());
-  for (const auto &op : forward.ops()) {
-    std::vector<Value *> operands;
-    for (Value *operand : op->operands()) operands.push_back(copied.at(operand));
-    auto clone = std::make_unique<Operation>(op->kind(), std::move(operands), op->attributes(), op->result()->type(),
-                                             op->location(), op->result()->name());
-    copied[op->result()] = clone->result();
-    gradient->insert(gradient->ops().end(), std::move(clone));
-  }
+  ValueMap copied;
+  auto gradient = cloneFunction(forward, forward.name() + "_grad", &copied);
 
   Builder builder(*gradient);
   GradientBuilder build(builder);
@@ -120,6 +116,7 @@ llvm::Expected<std::unique_ptr<Function>> buildGradient(const Request &request, 
 
   for (auto it = forward.ops().rbegin(); it != forward.ops().rend(); ++it) {
     const Operation &op = **it;
+    if (op.resultCount() != 1) continue;  // an inactive call: findProblems refused active ones
     auto cotangent = cotangents.find(op.result());
     if (cotangent == cotangents.end() || !activity.active(op.result())) continue;
     builder.setLocation(op.location());
@@ -140,9 +137,7 @@ llvm::Expected<std::unique_ptr<Function>> buildGradient(const Request &request, 
 
   builder.setLocation(forward.location());
   std::vector<Value *> results{copied.at(result)};
-  for (size_t i = 0; i < forward.arguments().size(); ++i) {
-    if (!request.differentiated[i]) continue;
-    const Value *argument = forward.argument(i);
+  for (const Value *argument : request.arguments) {
     auto found = cotangents.find(argument);
     Value *argumentGradient = found != cotangents.end() ? found->second : build.zeros(argument->type());
     // `%d_w` reads as the gradient of %w; forward values and arguments keep their own names.
@@ -151,47 +146,82 @@ llvm::Expected<std::unique_ptr<Function>> buildGradient(const Request &request, 
     results.push_back(argumentGradient);
   }
   gradient->setResults(std::move(results));
-  removeUnusedOps(*gradient);
+  eliminateDeadCode(*gradient);
   return gradient;
 }
 
-llvm::Expected<Request> makeRequest(Function &function, const PassOptions &options) {
-  Request request{&function, 0, std::vector<bool>(function.arguments().size(), false)};
+llvm::Expected<Request> makeRequest(const Function &function, size_t resultIndex,
+                                    std::vector<const Value *> arguments) {
+  if (resultIndex >= function.results().size())
+    return llvm::createStringError(fmt::format("{} is not a result index of @{}, which has {} result(s)", resultIndex,
+                                               function.name(), function.results().size()));
+  const Value *result = function.results()[resultIndex];
+  if (!isFloat(result->type().dtype))
+    return llvm::createStringError(fmt::format("result {} of @{} is {}, not a float: it has no gradient", resultIndex,
+                                               function.name(), toString(result->type())));
+  if (arguments.empty())
+    return llvm::createStringError(fmt::format("@{} has no float argument to differentiate against", function.name()));
+  for (size_t i = 0; i < arguments.size(); ++i) {
+    const Value *argument = arguments[i];
+    if (!argument->isArgument() || argument->index() >= function.arguments().size() ||
+        function.argument(argument->index()) != argument)
+      return llvm::createStringError(fmt::format("%{} is not an argument of @{}", argument->name(), function.name()));
+    if (!isFloat(argument->type().dtype))
+      return llvm::createStringError(fmt::format("argument %{} of @{} is {}, not a float", argument->name(),
+                                                 function.name(), toString(argument->type())));
+    if (std::find(arguments.begin(), arguments.begin() + i, argument) != arguments.begin() + i)
+      return llvm::createStringError(fmt::format("argument %{} of @{} is asked for twice", argument->name(), function.name()));
+  }
+  return Request{&function, resultIndex, std::move(arguments)};
+}
+
+// The pass's options: of=INDEX (needed when the function has several results), wrt=A:B:C
+// (argument names; default every float argument).
+llvm::Expected<Request> requestFromOptions(const Function &function, const PassOptions &options) {
+  size_t resultIndex = 0;
   std::string of = options.get("of");
   if (!of.empty()) {
-    if (!llvm::to_integer(of, request.resultIndex) || request.resultIndex >= function.results().size())
-      return llvm::createStringError(fmt::format("of={} is not a result index of @{}, which has {} result(s)", of, function.name(),
-                                 function.results().size()));
+    if (!llvm::to_integer(of, resultIndex) || resultIndex >= function.results().size())
+      return llvm::createStringError(fmt::format("of={} is not a result index of @{}, which has {} result(s)", of,
+                                                 function.name(), function.results().size()));
   } else if (function.results().size() != 1) {
-    return llvm::createStringError(fmt::format("@{} has {} results; choose the one to differentiate with of=INDEX", function.name(),
-                               function.results().size()));
+    return llvm::createStringError(fmt::format("@{} has {} results; choose the one to differentiate with of=INDEX",
+                                               function.name(), function.results().size()));
   }
-  const Value *result = function.results()[request.resultIndex];
-  if (!isFloat(result->type().dtype))
-    return llvm::createStringError(fmt::format("result {} of @{} is {}, not a float: it has no gradient", request.resultIndex,
-                               function.name(), toString(result->type())));
-
+  std::vector<const Value *> arguments;
   std::string wrt = options.get("wrt");
   if (wrt.empty()) {
-    for (size_t i = 0; i < function.arguments().size(); ++i)
-      request.differentiated[i] = isFloat(function.argument(i)->type().dtype);
+    for (const auto &argument : function.arguments())
+      if (isFloat(argument->type().dtype)) arguments.push_back(argument.get());
   } else {
     llvm::SmallVector<llvm::StringRef> names;
     llvm::StringRef(wrt).split(names, ':', -1, false);
     for (llvm::StringRef name : names) {
-      size_t index = 0;
-      while (index < function.arguments().size() && function.argument(index)->name() != name.trim()) ++index;
-      if (index == function.arguments().size())
+      auto found = std::find_if(function.arguments().begin(), function.arguments().end(),
+                                [&](const auto &argument) { return argument->name() == name.trim(); });
+      if (found == function.arguments().end())
         return llvm::createStringError(fmt::format("wrt: @{} has no argument %{}", function.name(), name.trim().str()));
-      if (!isFloat(function.argument(index)->type().dtype))
-        return llvm::createStringError(fmt::format("wrt: argument %{} of @{} is {}, not a float", name.trim().str(), function.name(),
-                                   toString(function.argument(index)->type())));
-      request.differentiated[index] = true;
+      arguments.push_back(found->get());
     }
   }
-  if (std::find(request.differentiated.begin(), request.differentiated.end(), true) == request.differentiated.end())
-    return llvm::createStringError(fmt::format("@{} has no float argument to differentiate against", function.name()));
+  auto request = makeRequest(function, resultIndex, std::move(arguments));
+  if (!request && !wrt.empty())
+    return llvm::createStringError(fmt::format("wrt: {}", llvm::toString(request.takeError())));
   return request;
+}
+
+// Checks, builds and adds @NAME_grad.
+llvm::Expected<Function *> differentiate(Module &module, const Request &request) {
+  const Function &function = *request.function;
+  if (module.lookup(function.name() + "_grad"))
+    return llvm::createStringError(fmt::format("@{}_grad exists already", function.name()));
+  Activity activity(function, request);
+  std::vector<ProblemAtOp> problems = findProblems(function, activity);
+  if (!problems.empty())
+    return llvm::make_error<OpErrors>(fmt::format("cannot differentiate @{}", function.name()), problems);
+  auto gradient = buildGradient(request, activity);
+  if (!gradient) return gradient.takeError();
+  return module.addFunction(std::move(*gradient));
 }
 
 // The functions differentiated when no function= option is given: those whose only result
@@ -208,27 +238,28 @@ std::vector<Function *> defaultTargets(const Module &module) {
 }
 }  // namespace
 
+llvm::Expected<Function *> differentiate(Module &module, const Function &function,
+                                         std::span<const Value *const> arguments, size_t resultIndex) {
+  auto request = makeRequest(function, resultIndex, std::vector<const Value *>(arguments.begin(), arguments.end()));
+  if (!request) return request.takeError();
+  return differentiate(module, *request);
+}
+
 llvm::Error runAutodiff(Module &module, const PassOptions &options) {
   if (auto error = options.checkOnly({"function", "wrt", "of"})) return error;
   std::vector<Function *> targets;
   if (std::string name = options.get("function"); !name.empty()) {
     Function *function = module.lookup(name);
     if (!function) return llvm::createStringError(fmt::format("function=@{}: no such function", name));
-    if (module.lookup(name + "_grad")) return llvm::createStringError(fmt::format("@{}_grad exists already", name));
     targets.push_back(function);
   } else {
     targets = defaultTargets(module);
   }
 
   for (Function *function : targets) {
-    auto request = makeRequest(*function, options);
+    auto request = requestFromOptions(*function, options);
     if (!request) return request.takeError();
-    Activity activity(*function, *request);
-    std::vector<VerifierError> problems = findProblems(*function, activity);
-    if (!problems.empty()) return llvm::make_error<OpErrors>(fmt::format("cannot differentiate @{}", function->name()), problems);
-    auto gradient = buildGradient(*request, activity);
-    if (!gradient) return gradient.takeError();
-    module.addFunction(std::move(*gradient));
+    if (auto gradient = differentiate(module, *request); !gradient) return gradient.takeError();
   }
   return llvm::Error::success();
 }

@@ -13,7 +13,6 @@
 
 #include "backends/interpreter/Interpreter.h"
 #include "ir/Builder.h"
-#include "ir/TypeRules.h"
 #include "passes/ForwardRewrite.h"
 #include "passes/Passes.h"
 
@@ -31,13 +30,12 @@ constexpr size_t kMaxStoredElements = 64;
 // handles anyway.
 constexpr int64_t kMaxEvaluatedElements = int64_t{1} << 16;
 
-// Random ops are the rows of Ops.def whose result-type rule is declaredRandom. They are never
-// folded: a folded draw would freeze one sample into the program, where the op keeps it tied
-// to its key, which later stages may derive from the run's seed.
-bool isRandom(OpKind kind) { return opInfo(kind).resultType == &type_rules::declaredRandom; }
-
+// Random ops are never folded: a folded draw would freeze one sample into the program, where
+// the op keeps it tied to its key, which later stages may derive from the run's seed. Calls
+// are left to inlining.
 bool isFoldable(const Operation &op) {
-  if (op.kind() == OpKind::Constant || isRandom(op.kind())) return false;
+  OpClass opClass = op.info().opClass;
+  if (op.kind() == OpKind::Constant || opClass == OpClass::Random || op.kind() == OpKind::Call) return false;
   if (op.result()->type().elementCount() > kMaxEvaluatedElements) return false;
   for (const Value *operand : op.operands()) {
     const Operation *definition = operand->definingOp();
@@ -76,17 +74,12 @@ Value *fold(Function &function, Function::OpList::iterator position, const Opera
   return *constant;
 }
 
+}  // namespace
+
 void foldConstants(Function &function) {
   rewriteForward(function, [&](Operation &op, Function::OpList::iterator position) -> Value * {
     return isFoldable(op) ? fold(function, position, op) : nullptr;
   });
-}
-}  // namespace
-
-llvm::Error runConstantFold(Module &module, const PassOptions &options) {
-  if (auto error = options.checkOnly({})) return error;
-  for (const auto &function : module.functions()) foldConstants(*function);
-  return llvm::Error::success();
 }
 
 }  // namespace kiln

@@ -1,6 +1,9 @@
 // Common-subexpression elimination: an op equal to an earlier one (same kind, operands,
-// attributes and result type) is replaced by the earlier one's result. Ops are pure and the
-// function is straight-line, so every earlier op dominates every later one.
+// attributes and result type; the operands in either order for a commutative op) is replaced
+// by the earlier one's result. Ops are pure and the function is straight-line, so every
+// earlier op dominates every later one.
+#include <algorithm>
+#include <functional>
 #include <map>
 #include <tuple>
 
@@ -17,9 +20,13 @@ OpKey keyOf(const Operation &op) {
   std::string attributes;
   for (const NamedAttribute &attribute : op.attributes().entries())
     attributes += attribute.name + "=" + toString(attribute.value) + ";";
-  return {op.kind(), std::vector<const Value *>(op.operands().begin(), op.operands().end()), attributes,
-          toString(op.result()->type())};
+  std::vector<const Value *> operands(op.operands().begin(), op.operands().end());
+  // a + b = b + a: the operands of a commutative op are keyed in one order, whichever was written.
+  if (op.info().isCommutative()) std::sort(operands.begin(), operands.end(), std::less<const Value *>());
+  return {op.kind(), std::move(operands), attributes, toString(op.result()->type())};
 }
+
+}  // namespace
 
 void eliminateCommonSubexpressions(Function &function) {
   std::map<OpKey, Value *> seen;
@@ -27,13 +34,6 @@ void eliminateCommonSubexpressions(Function &function) {
     auto [existing, inserted] = seen.try_emplace(keyOf(op), op.result());
     return inserted ? nullptr : existing->second;
   });
-}
-}  // namespace
-
-llvm::Error runCommonSubexpressionElimination(Module &module, const PassOptions &options) {
-  if (auto error = options.checkOnly({})) return error;
-  for (const auto &function : module.functions()) eliminateCommonSubexpressions(*function);
-  return llvm::Error::success();
 }
 
 }  // namespace kiln

@@ -287,7 +287,9 @@ Value *simplest(Rewriter &rewriter, Operation &original) {
   return current->result();
 }
 
-void simplifyFunction(Function &function) {
+}  // namespace
+
+void simplify(Function &function) {
   rewriteForward(function, [&](Operation &op, Function::OpList::iterator position) -> Value * {
     Rewriter rewriter(function, position, op.location());
     Value *simplified = simplest(rewriter, op);
@@ -296,13 +298,6 @@ void simplifyFunction(Function &function) {
     if (rewriter.isBuilt(simplified)) simplified->setName(op.result()->name());
     return simplified;
   });
-}
-}  // namespace
-
-llvm::Error runSimplify(Module &module, const PassOptions &options) {
-  if (auto error = options.checkOnly({})) return error;
-  for (const auto &function : module.functions()) simplifyFunction(*function);
-  return llvm::Error::success();
 }
 
 }  // namespace kiln

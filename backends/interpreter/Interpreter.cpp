@@ -40,7 +40,8 @@ llvm::Error checkOperands(const Operation &op, std::span<const Tensor> operands)
 }
 }  // namespace
 
-bool hasInterpreterRule(OpKind kind) { return ruleTable()[static_cast<size_t>(kind)] != nullptr; }
+// A call is evaluated by interpreting its callee (interpret, below), which no rule of one op sees.
+bool hasInterpreterRule(OpKind kind) { return kind == OpKind::Call || ruleTable()[static_cast<size_t>(kind)] != nullptr; }
 
 llvm::Expected<Tensor> evaluateOp(const Operation &op, std::span<const Tensor> operands) {
   interpreter::EvaluationRule rule = ruleTable()[static_cast<size_t>(op.kind())];
@@ -58,7 +59,7 @@ namespace {
 // it outlives the function (the gradient check evaluates a copy it drops before reporting).
 llvm::Error failedAt(const Function &function, const Operation &op, std::string message) {
   return llvm::make_error<OpErrors>(fmt::format("evaluation of @{} failed", function.name()),
-                                    std::vector<VerifierError>{VerifierError{&function, &op, std::move(message)}});
+                                    std::vector<ProblemAtOp>{ProblemAtOp{&function, &op, std::move(message)}});
 }
 }  // namespace
 
@@ -82,6 +83,16 @@ llvm::Expected<std::vector<Tensor>> interpret(const Function &function, std::spa
       if (found == values.end())
         return failedAt(function, *op, fmt::format("{}: an operand is used before it is defined", op->name()));
       operands.push_back(found->second);
+    }
+    if (op->kind() == OpKind::Call) {
+      const Function *callee = function.parent() ? op->callee(*function.parent()) : nullptr;
+      if (!callee)
+        return failedAt(function, *op, fmt::format("call: @{} is not a function of the module",
+                                                   op->attributes().getSymbol("callee")));
+      llvm::Expected<std::vector<Tensor>> results = interpret(*callee, operands);
+      if (!results) return results.takeError();
+      for (size_t i = 0; i < op->resultCount(); ++i) values.insert_or_assign(op->result(i), std::move((*results)[i]));
+      continue;
     }
     llvm::Expected<Tensor> result = evaluateOp(*op, operands);
     if (!result) return failedAt(function, *op, llvm::toString(result.takeError()));

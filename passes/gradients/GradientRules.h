@@ -41,6 +41,9 @@ std::span<const GradientRule> shapeGradientRules();
 std::span<const GradientRule> reductionGradientRules();
 std::span<const GradientRule> contractionGradientRules();
 
+// Every family above, and the row of call.
+std::vector<std::span<const GradientRule>> gradientRuleFamilies();
+
 // The rule of `kind`, or null when no family lists it (the unit test proves none is missing).
 const GradientRule *findGradientRule(OpKind kind);
 bool hasGradientRule(OpKind kind);       // differentiable, with a rule

@@ -14,46 +14,25 @@ struct OperandRole {
   int64_t limit = 0;  // for Index: valid values are [0, limit)
 };
 
+// The op table says which operands an op copies into its result and which hold indices; only
+// the extent an index runs over, and integer casts, need the op itself.
 OperandRole roleOf(const Operation &op, size_t operandIndex) {
-  const Attributes &attributes = op.attributes();
-  switch (op.kind()) {
-  // Every element of the result is an element of the operand (or a constant the op adds).
-  case OpKind::Broadcast:
-  case OpKind::Reshape:
-  case OpKind::Transpose:
-  case OpKind::Slice:
-  case OpKind::Concat:
-  case OpKind::Pad:
-    return {OperandRole::CopiedToResult};
-  case OpKind::Select:
-    return {operandIndex == 0 ? OperandRole::Unconstrained : OperandRole::CopiedToResult};
-  // Integer to integer keeps small values; a float or boolean result cannot index anything.
-  case OpKind::Cast:
-    return {isInteger(op.result()->type().dtype) ? OperandRole::CopiedToResult : OperandRole::Unconstrained};
-  // result[o, m, n] = params[o, indices[batch(o), m], n]: indices select along params' axis.
-  case OpKind::Gather:
-    if (operandIndex == 0) return {OperandRole::CopiedToResult};
-    return {OperandRole::Index, op.operand(0)->type().shape[attributes.getInt("axis")]};
-  // The adjoint of gather: indices select along the result's axis.
-  case OpKind::ScatterAdd:
-    if (operandIndex == 0) return {OperandRole::Unconstrained};
-    return {OperandRole::Index, op.result()->type().shape[attributes.getInt("axis")]};
-  case OpKind::OneHot:
-    return {OperandRole::Index, attributes.getInt("depth")};
-  // Arithmetic, comparisons and reductions compute new values: no index range carries over.
-  case OpKind::Neg: case OpKind::Abs: case OpKind::Sign: case OpKind::Square: case OpKind::Relu:
-  case OpKind::LeakyRelu: case OpKind::Exp: case OpKind::Log: case OpKind::Log1p: case OpKind::Sqrt:
-  case OpKind::Rsqrt: case OpKind::Reciprocal: case OpKind::Tanh: case OpKind::Sigmoid: case OpKind::Gelu:
-  case OpKind::Erf: case OpKind::Sin: case OpKind::Cos: case OpKind::Add: case OpKind::Sub: case OpKind::Mul:
-  case OpKind::Div: case OpKind::Pow: case OpKind::Maximum: case OpKind::Minimum: case OpKind::Eq:
-  case OpKind::Ne: case OpKind::Lt: case OpKind::Le: case OpKind::Gt: case OpKind::Ge: case OpKind::Constant:
-  case OpKind::Iota: case OpKind::RandomUniform: case OpKind::RandomNormal: case OpKind::RandomBernoulli:
-  case OpKind::Sum: case OpKind::Mean: case OpKind::Max: case OpKind::Min: case OpKind::Argmax:
-  case OpKind::Matmul: case OpKind::Conv2d: case OpKind::Conv2dInputGrad: case OpKind::Conv2dFilterGrad:
-  case OpKind::MaxPool2d: case OpKind::MaxPool2dGrad: case OpKind::AvgPool2d: case OpKind::AvgPool2dGrad:
-  case OpKind::Softmax: case OpKind::LogSoftmax:
-    return {OperandRole::Unconstrained};
+  const OpInfo &info = op.info();
+  if (info.indexesWith(operandIndex)) {
+    const Attributes &attributes = op.attributes();
+    switch (op.kind()) {
+    // result[o, m, n] = params[o, indices[batch(o), m], n]: indices select along params' axis.
+    case OpKind::Gather: return {OperandRole::Index, op.operand(0)->type().shape[attributes.getInt("axis")]};
+    // The adjoint of gather: indices select along the result's axis.
+    case OpKind::ScatterAdd: return {OperandRole::Index, op.result()->type().shape[attributes.getInt("axis")]};
+    case OpKind::OneHot: return {OperandRole::Index, attributes.getInt("depth")};
+    default: return {OperandRole::Unconstrained};  // an index operand whose extent nobody taught us
+    }
   }
+  if (info.copiesOperand(operandIndex)) return {OperandRole::CopiedToResult};
+  // Integer to integer keeps small values; a float or boolean result cannot index anything.
+  if (op.kind() == OpKind::Cast && isInteger(op.result()->type().dtype)) return {OperandRole::CopiedToResult};
+  // Arithmetic, comparisons, reductions and calls compute new values: no index range carries over.
   return {OperandRole::Unconstrained};
 }
 }  // namespace

@@ -52,7 +52,7 @@ llvm::Expected<ReferenceComparison> compare(std::string name, std::string_view d
 }
 }  // namespace
 
-llvm::Expected<ReferenceReport> compareWithReference(const Function &function, llvm::ArrayRef<std::string> wrt,
+llvm::Expected<ReferenceReport> compareWithReference(const Function &function, std::span<const Value *const> wrt,
                                                      llvm::StringRef directory, const Tolerances &tolerances) {
   if (function.results().size() != 1)
     return llvm::createStringError(fmt::format("@{} has {} results; a reference check needs exactly one",
@@ -73,19 +73,19 @@ llvm::Expected<ReferenceReport> compareWithReference(const Function &function, l
   CopyOrigins origins;
   Module module;
   Function *forward = module.addFunction(castToFloat64(function, &origins));
-  PassOptions autodiff;
-  autodiff.values["function"] = forward->name();
-  autodiff.values["wrt"] = fmt::format("{}", fmt::join(wrt, ":"));
-  if (llvm::Error error = runAutodiff(module, autodiff)) return atOriginalOps(std::move(error), origins);
+  std::vector<const Value *> differentiated;
+  for (const Value *argument : wrt) differentiated.push_back(forward->argument(argument->index()));
+  auto gradient = differentiate(module, *forward, differentiated);
+  if (!gradient) return atOriginalOps(gradient.takeError(), origins);
   // The forward function first: its ops map back to the original's, whereas the gradient
   // function recomputes them with ops of its own.
   if (auto value = interpret(*forward, arguments); !value) return atOriginalOps(value.takeError(), origins);
-  auto results = interpret(*module.lookup(forward->name() + "_grad"), arguments);
+  auto results = interpret(**gradient, arguments);
   if (!results) return atOriginalOps(results.takeError(), origins);
 
   ReferenceReport report{function.name(), {}};
   for (size_t index = 0; index < results->size(); ++index) {
-    std::string name = index == 0 ? function.name() : wrt[index - 1];
+    std::string name = index == 0 ? function.name() : wrt[index - 1]->name();
     std::string path = filePath(directory, index == 0 ? name : "d_" + name);
     std::string description = index == 0 ? "@" + name : "the gradient of %" + name;
     llvm::Expected<ReferenceComparison> comparison = compare(name, description, (*results)[index], path, tolerances);

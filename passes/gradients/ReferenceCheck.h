@@ -2,6 +2,8 @@
 // reference interpreter, against values another framework computed and stored as .npy files.
 #pragma once
 
+#include <span>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -36,10 +38,11 @@ struct ReferenceReport {
 };
 
 // Reads every argument of `function` from DIRECTORY/<argument>.npy (in the argument's own
-// type), evaluates the function and its gradient with respect to `wrt` in f64, and compares the
+// type), evaluates the function and its gradient with respect to `wrt` (arguments of the
+// function, say those of the parameter role) in f64, and compares the
 // value with DIRECTORY/<function>.npy and the gradient of argument A with DIRECTORY/d_<A>.npy.
 // A missing or mismatched file is an error that names it.
-llvm::Expected<ReferenceReport> compareWithReference(const Function &function, llvm::ArrayRef<std::string> wrt,
+llvm::Expected<ReferenceReport> compareWithReference(const Function &function, std::span<const Value *const> wrt,
                                                      llvm::StringRef directory,
                                                      const Tolerances &tolerances = kReferenceTolerances);
 

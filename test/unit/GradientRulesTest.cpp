@@ -9,8 +9,7 @@ namespace {
 
 TEST(GradientRules, EveryOpIsListedExactlyOnce) {
   std::vector<int> listed(allOps().size(), 0);
-  for (auto family : {elementwiseGradientRules(), shapeGradientRules(), reductionGradientRules(),
-                      contractionGradientRules()})
+  for (auto family : gradientRuleFamilies())
     for (const GradientRule &rule : family) ++listed[static_cast<size_t>(rule.kind)];
   for (const OpInfo &info : allOps()) EXPECT_EQ(listed[static_cast<size_t>(info.kind)], 1) << info.name;
 }
@@ -25,7 +24,7 @@ TEST(GradientRules, EveryOpHasARuleOrIsMarkedNonDifferentiable) {
 // Ops without operands make values from nothing differentiable.
 TEST(GradientRules, CreationOpsAreNotDifferentiable) {
   for (const OpInfo &info : allOps())
-    if (info.operandCount == 0) {
+    if (info.opClass == OpClass::Creation) {
       EXPECT_TRUE(isNonDifferentiable(info.kind)) << info.name;
     }
 }

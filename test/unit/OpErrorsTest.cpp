@@ -68,9 +68,9 @@ TEST(OpErrors, ALocationInALoadedModelFileShowsItsLine) {
   std::string text;
   llvm::raw_string_ostream stream(text);
   Diagnostics diagnostics(sources, stream);
-  diagnostics.report(VerifierError{&function, inModel->definingOp(), "first"}, nullptr);
-  diagnostics.report(VerifierError{&function, elsewhere->definingOp(), "second"}, nullptr);
-  diagnostics.report(VerifierError{&function, pastTheEnd->definingOp(), "third"}, nullptr);
+  diagnostics.report(ProblemAtOp{&function, inModel->definingOp(), "first"}, nullptr);
+  diagnostics.report(ProblemAtOp{&function, elsewhere->definingOp(), "second"}, nullptr);
+  diagnostics.report(ProblemAtOp{&function, pastTheEnd->definingOp(), "third"}, nullptr);
   EXPECT_EQ(text,
             "model.kiln:2:9: error: first\n"
             "let y = neg(x)\n"
@@ -93,7 +93,7 @@ TEST(OpErrors, OutliveTheirModuleAndStringifyWithoutText) {
     Value *located = builder.create(OpKind::Exp, {unnamed});
     located->setName("e");
     failure = llvm::make_error<OpErrors>("cannot differentiate @f",
-                                         std::vector<VerifierError>{{function, unnamed->definingOp(), "first"},
+                                         std::vector<ProblemAtOp>{{function, unnamed->definingOp(), "first"},
                                                                     {function, located->definingOp(), "second"},
                                                                     {function, nullptr, "third"}});
   }
@@ -107,7 +107,7 @@ TEST(OpErrors, OutliveTheirModuleAndStringifyWithoutText) {
 // Past Diagnostics::kMaxErrors the rest are noise; the summary still counts them all.
 TEST(OpErrors, ReportingStopsAtTheErrorCap) {
   Function function("f");
-  std::vector<VerifierError> problems(Diagnostics::kMaxErrors + 5, VerifierError{&function, nullptr, "wrong"});
+  std::vector<ProblemAtOp> problems(Diagnostics::kMaxErrors + 5, ProblemAtOp{&function, nullptr, "wrong"});
   llvm::SourceMgr sources;
   std::string text;
   llvm::raw_string_ostream stream(text);

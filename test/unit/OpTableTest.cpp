@@ -18,11 +18,48 @@ TEST(OpTable, EveryOpIsFoundByItsName) {
 
 TEST(OpTable, HoldsTheOpsTheModelFamiliesNeed) { EXPECT_GE(allOps().size(), 45u); }
 
-TEST(OpTable, EveryOpHasATypeRuleAndASummary) {
+TEST(OpTable, EveryOpHasASummary) {
+  for (const OpInfo &info : allOps()) EXPECT_FALSE(info.summary.empty()) << info.name;
+}
+
+// A trait about operand i of an op that has no operand i is a typo in Ops.def.
+TEST(OpTable, TraitsNameOperandsTheOpHas) {
   for (const OpInfo &info : allOps()) {
-    EXPECT_NE(info.resultType, nullptr) << info.name;
-    EXPECT_FALSE(info.summary.empty()) << info.name;
+    bool fixedCount = info.operandCount >= 0;
+    for (unsigned operand = 0; operand < 8; ++operand) {
+      bool named = info.has(copies(operand)) || info.indexesWith(operand);
+      if (named && fixedCount) {
+        EXPECT_LT(operand, static_cast<unsigned>(info.operandCount)) << info.name;
+      }
+      EXPECT_FALSE(info.has(copies(operand)) && info.indexesWith(operand)) << info.name << " operand " << operand;
+    }
+    if (info.isCommutative()) {
+      EXPECT_EQ(info.operandCount, 2) << info.name;
+      EXPECT_EQ(info.opClass, OpClass::Elementwise) << info.name;
+    }
+    // Views copy their operand; everything an index map reads is copied or used as an index.
+    if (info.opClass == OpClass::IndexMap) {
+      EXPECT_TRUE(info.copiesOperand(0)) << info.name;
+    }
+    if (info.opClass == OpClass::Creation) {
+      EXPECT_EQ(info.operandCount, 0) << info.name;
+    }
+    if (info.opClass == OpClass::Random) {
+      EXPECT_EQ(info.operandCount, 1) << info.name << " draws from one key";
+    }
   }
+}
+
+TEST(OpTable, OperandCountsAreCheckedAgainstTheRow) {
+  const OpInfo &add = opInfo(OpKind::Add);
+  EXPECT_FALSE(static_cast<bool>(add.checkOperandCount(2)));
+  llvm::Error wrong = add.checkOperandCount(3);
+  ASSERT_TRUE(static_cast<bool>(wrong));
+  EXPECT_EQ(llvm::toString(std::move(wrong)), "'add' takes 2 operands, not 3");
+  EXPECT_FALSE(static_cast<bool>(opInfo(OpKind::Call).checkOperandCount(0)));
+  llvm::Error empty = opInfo(OpKind::Concat).checkOperandCount(0);
+  ASSERT_TRUE(static_cast<bool>(empty));
+  EXPECT_EQ(llvm::toString(std::move(empty)), "'concat' takes one or more operands, not 0");
 }
 
 TEST(OpTable, AttributeDefaultsHaveTheirKind) {

@@ -28,7 +28,7 @@ TEST(Verifier, AnOperandUsedBeforeItsDefinitionIsReported) {
   function.setResults({absolute});
   // A broken pass moves the user above its operand's definition.
   function.ops().splice(function.ops().begin(), function.ops(), std::prev(function.ops().end()));
-  std::vector<VerifierError> errors = verify(function);
+  std::vector<ProblemAtOp> errors = verify(function);
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(errors[0].op, absolute->definingOp());
   EXPECT_EQ(errors[0].message, "operand 0 of 'abs' is not defined before it is used");
@@ -40,7 +40,7 @@ TEST(Verifier, AResultFromAnotherFunctionIsReported) {
   Function function("f");
   function.addArgument(vector4(), "x");
   function.setResults({stray});
-  std::vector<VerifierError> errors = verify(function);
+  std::vector<ProblemAtOp> errors = verify(function);
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(errors[0].op, nullptr);
   EXPECT_EQ(errors[0].message, "result 0 of @f is not defined in it");
@@ -50,7 +50,7 @@ TEST(Verifier, AFunctionNameUsedTwiceIsReported) {
   Module module;
   module.addFunction(std::make_unique<Function>("f"));
   module.addFunction(std::make_unique<Function>("f"));
-  std::vector<VerifierError> errors = verify(module);
+  std::vector<ProblemAtOp> errors = verify(module);
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(errors[0].message, "function @f is defined twice");
 }
@@ -66,8 +66,8 @@ TEST(Verifier, ErrorsWithoutTextPositionsUseTheModelLocation) {
   std::string text;
   llvm::raw_string_ostream stream(text);
   Diagnostics diagnostics(sources, stream);
-  diagnostics.report(VerifierError{&function, negated->definingOp(), "something is wrong"}, nullptr);
-  diagnostics.report(VerifierError{&function, nullptr, "something else"}, nullptr);
+  diagnostics.report(ProblemAtOp{&function, negated->definingOp(), "something is wrong"}, nullptr);
+  diagnostics.report(ProblemAtOp{&function, nullptr, "something else"}, nullptr);
   EXPECT_EQ(text, "model.kiln:12:5: error: something is wrong\nerror: in @f: something else\n");
   EXPECT_EQ(diagnostics.errorCount(), 2u);
 }

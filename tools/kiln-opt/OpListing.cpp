@@ -3,6 +3,7 @@
 #include "tools/kiln-opt/OpListing.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "backends/interpreter/Interpreter.h"
 #include "ir/OpTable.h"
@@ -18,20 +19,26 @@ struct RuleColumn {
   bool (*exempt)(OpKind) = nullptr;
 };
 
-// Every row of Ops.def names a result-type rule, so this column is full by construction.
-bool hasTypeRule(OpKind kind) { return opInfo(kind).resultType != nullptr; }
 // The CPU backend has not been written yet.
 bool notYetWritten(OpKind) { return false; }
 
+// Every row names its result-type rule in Ops.def, so there is no column for it.
 const RuleColumn kColumns[] = {
-    {"type", hasTypeRule},
     {"interp", hasInterpreterRule},
     {"grad", hasGradientRule, isNonDifferentiable},
     {"lower", notYetWritten},
 };
 
-std::string operandText(const OpInfo &info) {
-  return info.operandCount == kVariadic ? "1+" : std::to_string(info.operandCount);
+// `commutative, copies 0, indexes 1`; `-` for none.
+std::string traitsText(const OpInfo &info) {
+  std::vector<std::string> traits;
+  if (info.isCommutative()) traits.push_back("commutative");
+  if (info.has(kCopiesEveryOperand)) traits.push_back("copies all");
+  for (unsigned operand = 0; operand < 8; ++operand) {
+    if (info.has(copies(operand))) traits.push_back(fmt::format("copies {}", operand));
+    if (info.indexesWith(operand)) traits.push_back(fmt::format("indexes {}", operand));
+  }
+  return traits.empty() ? "-" : fmt::format("{}", fmt::join(traits, ", "));
 }
 
 std::string attributesText(const OpInfo &info) {
@@ -46,19 +53,19 @@ std::string attributesText(const OpInfo &info) {
 }  // namespace
 
 void listOps(llvm::raw_ostream &out) {
-  out << fmt::format("{:<20} {:>3}", "op", "in");
+  out << fmt::format("{:<20} {:>3} {:<12}", "op", "in", "class");
   for (const RuleColumn &column : kColumns) out << fmt::format(" {:>6}", column.title);
-  out << "  attributes\n";
+  out << fmt::format("  {:<28} attributes\n", "traits");
   std::vector<size_t> counts(std::size(kColumns), 0);
   for (const OpInfo &info : allOps()) {
-    out << fmt::format("{:<20} {:>3}", info.name, operandText(info));
+    out << fmt::format("{:<20} {:>3} {:<12}", info.name, info.operandCountText(), opClassName(info.opClass));
     for (size_t i = 0; i < std::size(kColumns); ++i) {
       bool has = kColumns[i].has(info.kind);
       bool exempt = !has && kColumns[i].exempt && kColumns[i].exempt(info.kind);
       counts[i] += has || exempt;
       out << fmt::format(" {:>6}", has ? "yes" : exempt ? "n/d" : "-");
     }
-    out << "  " << attributesText(info) << "\n";
+    out << fmt::format("  {:<28} {}\n", traitsText(info), attributesText(info));
   }
   out << fmt::format("{} ops;", allOps().size());
   for (size_t i = 0; i < std::size(kColumns); ++i) out << fmt::format(" {} {}", counts[i], kColumns[i].title);

@@ -1,6 +1,4 @@
 // kiln-opt: reads tensor IR text, runs a pipeline of passes over it and prints the result.
-#include <llvm/Pass.h>
-#include <llvm/IR/PrintPasses.h>
 #include <llvm/Support/CommandLine.h>
 #include <llvm/Support/FileSystem.h>
 #include <llvm/Support/InitLLVM.h>
@@ -13,6 +11,7 @@
 #include "ir/Verifier.h"
 #include "passes/Pass.h"
 #include "passes/gradients/GradientCheck.h"
+#include "tools/compile/ToolOptions.h"
 #include "tools/kiln-opt/OpListing.h"
 
 namespace cl = llvm::cl;
@@ -47,20 +46,11 @@ cl::opt<unsigned> checkGradResult("result", cl::desc("With --check-grad: the res
 cl::opt<bool> positiveInputs("positive-inputs", cl::desc("With --check-grad: positive inputs only (log, sqrt, pow)"),
                              cl::cat(kilnCategory));
 
-// LLVM's own --print-after-all, --print-after and --time-passes are reused, not declared again.
-void adoptLlvmOptions() {
-  auto &registered = cl::getRegisteredOptions();
-  for (const char *name : {"print-after-all", "print-after", "time-passes"})
-    if (auto it = registered.find(name); it != registered.end()) {
-      it->second->addCategory(kilnCategory);
-      it->second->setHiddenFlag(cl::NotHidden);
-    }
-}
 }  // namespace
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
-  adoptLlvmOptions();
+  kiln::adoptPipelineOptions(kilnCategory, "kiln-opt");
   cl::HideUnrelatedOptions(kilnCategory);
   cl::ParseCommandLineOptions(argc, argv, "kiln-opt: run passes over Kiln tensor IR\n");
 
@@ -90,7 +80,7 @@ int main(int argc, char **argv) {
   std::optional<kiln::ParsedModule> parsed = kiln::parseModule(bufferId, diagnostics);
   if (!parsed) return 1;
 
-  for (const kiln::VerifierError &error : kiln::verify(*parsed->module)) diagnostics.report(error, &parsed->positions);
+  for (const kiln::ProblemAtOp &error : kiln::verify(*parsed->module)) diagnostics.report(error, &parsed->positions);
   if (diagnostics.errorCount() > 0) return 1;
   if (checkGradFlag) {
     kiln::GradientCheckOptions options;
@@ -111,12 +101,15 @@ int main(int argc, char **argv) {
     return 1;
   }
 
-  kiln::PassManagerOptions options;
-  options.verifyEach = verifyEach;
-  options.printAfterAll = llvm::shouldPrintAfterAll();
-  options.printAfter = llvm::printAfterPasses();
-  options.timePasses = llvm::TimePassesIsEnabled;
-  if (auto error = kiln::runPipeline(*parsed->module, *pipeline, options, output.os())) {
+  std::vector<std::string> passNames;
+  for (const kiln::PassInfo &pass : kiln::allPasses()) passNames.emplace_back(pass.name);
+  auto options = kiln::takePipelineOptions(passNames);
+  if (!options) {
+    llvm::errs() << "kiln-opt: error: " << llvm::toString(options.takeError()) << "\n";
+    return 1;
+  }
+  options->verifyEach = verifyEach;
+  if (auto error = kiln::runPipeline(*parsed->module, *pipeline, *options, output.os())) {
     diagnostics.reportFailure(std::move(error), &parsed->positions, "kiln-opt");
     return 1;
   }

@@ -12,23 +12,23 @@
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/ToolOutputFile.h>
 
-#include "frontend/Lower.h"
-#include "frontend/Parser.h"
-#include "frontend/Stdlib.h"
 #include "ir/Printer.h"
-#include "passes/Pass.h"
 #include "passes/gradients/GradientCheck.h"
 #include "passes/gradients/ReferenceCheck.h"
+#include "tools/compile/Compile.h"
+#include "tools/compile/ToolOptions.h"
 
 namespace cl = llvm::cl;
 
 namespace {
+cl::OptionCategory kilnCategory("kiln options");
+
 cl::SubCommand buildCommand("build", "Parse, check and lower a model file");
 cl::SubCommand checkGradCommand("check-grad",
                                 "Compare the symbolic gradient of the model's loss with central differences in f64");
 
 enum class EmitKind { Ast, Ir, GradientIr };
-cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model.kiln>"), cl::Required, cl::sub(buildCommand),
+cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model.kiln>"), cl::Required, cl::cat(kilnCategory), cl::sub(buildCommand),
                                cl::sub(checkGradCommand));
 cl::opt<EmitKind> emit("emit", cl::desc("What to print"), cl::init(EmitKind::Ir),
                        cl::values(clEnumValN(EmitKind::Ast, "ast", "the syntax tree"),
@@ -36,45 +36,31 @@ cl::opt<EmitKind> emit("emit", cl::desc("What to print"), cl::init(EmitKind::Ir)
                                   clEnumValN(EmitKind::GradientIr, "grad-ir",
                                              "the tensor IR with @loss_grad: the loss and its gradient "
                                              "with respect to every parameter, simplified")),
-                       cl::sub(buildCommand));
+                       cl::cat(kilnCategory), cl::sub(buildCommand));
 cl::opt<std::string> outputPath("o", cl::desc("Write the result here instead of standard output"),
-                                cl::value_desc("file"), cl::init("-"), cl::sub(buildCommand));
+                                cl::value_desc("file"), cl::init("-"), cl::cat(kilnCategory), cl::sub(buildCommand));
 cl::list<std::string> dims("dim", cl::desc("Size of a symbolic dimension, e.g. --dim B=32"), cl::value_desc("NAME=SIZE"),
-                           cl::sub(buildCommand), cl::sub(checkGradCommand));
+                           cl::cat(kilnCategory), cl::sub(buildCommand), cl::sub(checkGradCommand));
 cl::opt<std::string> modelName("model", cl::desc("The model to lower when the file has several"),
-                               cl::value_desc("name"), cl::sub(buildCommand), cl::sub(checkGradCommand));
-cl::opt<uint64_t> checkSeed("seed", cl::desc("Seed of the random inputs"), cl::init(1), cl::sub(checkGradCommand));
+                               cl::value_desc("name"), cl::cat(kilnCategory), cl::sub(buildCommand), cl::sub(checkGradCommand));
+cl::opt<uint64_t> checkSeed("seed", cl::desc("Seed of the random inputs"), cl::init(1), cl::cat(kilnCategory), cl::sub(checkGradCommand));
 cl::opt<int64_t> checkSamples("samples",
                               cl::desc("Elements checked per parameter, chosen at random, half of them among those with a "
                                        "non-zero gradient (0: every element)"),
-                              cl::init(0), cl::sub(checkGradCommand));
+                              cl::init(0), cl::cat(kilnCategory), cl::sub(checkGradCommand));
 cl::opt<std::string> referenceDirectory(
     "reference",
     cl::desc("Instead of finite differences, compare the loss and its parameter gradients with DIR/loss.npy and "
              "DIR/d_<parameter>.npy, at the arguments in DIR/<argument>.npy"),
-    cl::value_desc("DIR"), cl::sub(checkGradCommand));
+    cl::value_desc("DIR"), cl::cat(kilnCategory), cl::sub(checkGradCommand));
 cl::opt<double> absoluteTolerance("atol",
                                   cl::desc("Absolute tolerance (default: 1e-5 against finite differences, 1e-10 "
                                            "against --reference)"),
-                                  cl::sub(checkGradCommand));
+                                  cl::cat(kilnCategory), cl::sub(checkGradCommand));
 cl::opt<double> relativeTolerance("rtol",
                                   cl::desc("Relative tolerance (default: 1e-3 against finite differences, 1e-8 "
                                            "against --reference)"),
-                                  cl::sub(checkGradCommand));
-
-// What --emit=grad-ir runs after lowering: the loss's gradient with respect to the parameters
-// (a training step never needs the inputs'), then the clean-up autodiff leaves to the general
-// passes.
-llvm::Expected<std::vector<kiln::PipelineStep>> gradientPipeline(const kiln::Module &module) {
-  auto pipeline = kiln::parsePipeline("autodiff,simplify,constant-fold,cse,dce");
-  if (!pipeline) return pipeline.takeError();
-  std::vector<std::string> parameters = kiln::lang::parameterNames(module);
-  if (parameters.empty()) return llvm::createStringError("the model has no parameters to differentiate");
-  kiln::PassOptions &autodiff = pipeline->front().options;
-  autodiff.values["function"] = "loss";
-  autodiff.values["wrt"] = llvm::join(parameters, ":");
-  return pipeline;
-}
+                                  cl::cat(kilnCategory), cl::sub(checkGradCommand));
 
 bool isIdentifier(llvm::StringRef text) {
   if (text.empty() || !(std::isalpha(static_cast<unsigned char>(text[0])) || text[0] == '_')) return false;
@@ -97,38 +83,22 @@ std::optional<kiln::lang::LowerOptions> parseOptions() {
   return options;
 }
 
-struct LoweredModel {
-  llvm::SourceMgr sources;
-  kiln::lang::File file;
-  std::unique_ptr<kiln::Module> module;  // null when only the syntax tree was asked for
-};
-
-// Parses the model file and, when `lower` is set, lowers it with the standard library.
-// Diagnostics are printed; nullptr means there were errors.
-std::unique_ptr<LoweredModel> parseAndLower(bool lower) {
-  std::optional<kiln::lang::LowerOptions> options = parseOptions();
-  if (!options) return nullptr;
-  auto buffer = llvm::MemoryBuffer::getFileOrSTDIN(inputPath);
-  if (!buffer) {
-    llvm::errs() << "kiln: error: cannot read '" << inputPath << "': " << buffer.getError().message() << "\n";
+// Compiles the model file to `stage`; diagnostics are printed, and null means there were errors.
+std::unique_ptr<kiln::CompiledModel> compile(kiln::CompileStage stage) {
+  std::optional<kiln::lang::LowerOptions> lowerOptions = parseOptions();
+  if (!lowerOptions) return nullptr;
+  auto steps = kiln::takePipelineOptions(kiln::compileStepNames());
+  if (!steps) {
+    llvm::errs() << "kiln: error: " << llvm::toString(steps.takeError()) << "\n";
     return nullptr;
   }
-  auto model = std::make_unique<LoweredModel>();
-  unsigned bufferId = model->sources.AddNewSourceBuffer(std::move(*buffer), llvm::SMLoc());
-  kiln::lang::DiagnosticEngine diagnostics(model->sources);
-  model->file = kiln::lang::parseFile(bufferId, diagnostics);
-  if (diagnostics.errorCount() > 0) return nullptr;
-  if (!lower) return model;
-
-  std::vector<kiln::lang::File> library;
-  for (unsigned libraryId : kiln::lang::addStandardLibrary(model->sources))
-    library.push_back(kiln::lang::parseFile(libraryId, diagnostics));
-  if (diagnostics.errorCount() > 0) return nullptr;
-  std::vector<const kiln::lang::File *> libraryFiles;
-  for (const kiln::lang::File &libraryFile : library) libraryFiles.push_back(&libraryFile);
-  model->module = kiln::lang::lowerProgram(model->file, libraryFiles, diagnostics, *options);
-  if (!model->module || diagnostics.errorCount() > 0) return nullptr;
-  return model;
+  kiln::CompileOptions options{*lowerOptions, stage, *steps};
+  auto model = kiln::compileModel(inputPath, options, llvm::outs(), llvm::errs());
+  if (!model) {
+    llvm::consumeError(model.takeError());  // a ReportedFailure: its diagnostics are out
+    return nullptr;
+  }
+  return std::move(*model);
 }
 
 bool hasLoss(const kiln::Module &module) {
@@ -138,17 +108,11 @@ bool hasLoss(const kiln::Module &module) {
 }
 
 int build() {
-  std::unique_ptr<LoweredModel> model = parseAndLower(emit != EmitKind::Ast);
+  kiln::CompileStage stage = emit == EmitKind::Ast          ? kiln::CompileStage::Ast
+                             : emit == EmitKind::GradientIr ? kiln::CompileStage::GradientIr
+                                                            : kiln::CompileStage::Ir;
+  std::unique_ptr<kiln::CompiledModel> model = compile(stage);
   if (!model) return 1;
-  if (emit == EmitKind::GradientIr) {
-    if (!hasLoss(*model->module)) return 1;
-    auto pipeline = gradientPipeline(*model->module);
-    llvm::Error failure = pipeline ? kiln::runPipeline(*model->module, *pipeline, {}, llvm::errs()) : pipeline.takeError();
-    if (failure) {
-      kiln::Diagnostics(model->sources).reportFailure(std::move(failure), nullptr, "kiln");
-      return 1;
-    }
-  }
 
   std::error_code errorCode;
   llvm::ToolOutputFile output(outputPath, errorCode, llvm::sys::fs::OF_Text);
@@ -164,11 +128,13 @@ int build() {
 
 // Prints the comparison of @loss and its parameter gradients with another framework's.
 int checkAgainstReference(const kiln::Module &module, llvm::SourceMgr &sources) {
-  std::vector<std::string> parameters = kiln::lang::parameterNames(module);
+  const kiln::Function &loss = *module.lookup("loss");
+  std::vector<kiln::Value *> parameterValues = loss.argumentsWithRole(kiln::ArgumentRole::Parameter);
+  std::vector<const kiln::Value *> parameters(parameterValues.begin(), parameterValues.end());
   kiln::Tolerances tolerances = kiln::kReferenceTolerances;
   if (absoluteTolerance.getNumOccurrences()) tolerances.absolute = absoluteTolerance;
   if (relativeTolerance.getNumOccurrences()) tolerances.relative = relativeTolerance;
-  auto report = kiln::compareWithReference(*module.lookup("loss"), parameters, referenceDirectory, tolerances);
+  auto report = kiln::compareWithReference(loss, parameters, referenceDirectory, tolerances);
   if (!report) {
     kiln::Diagnostics(sources).reportFailure(report.takeError(), nullptr, "kiln");
     return 1;
@@ -183,7 +149,7 @@ int checkGradient() {
       llvm::errs() << "kiln: error: --" << tolerance->ArgStr << " must be a non-negative number\n";
       return 1;
     }
-  std::unique_ptr<LoweredModel> model = parseAndLower(/*lower=*/true);
+  std::unique_ptr<kiln::CompiledModel> model = compile(kiln::CompileStage::Ir);
   if (!model || !hasLoss(*model->module)) return 1;
   if (!referenceDirectory.empty()) return checkAgainstReference(*model->module, model->sources);
   kiln::GradientCheckOptions options;
@@ -206,6 +172,8 @@ int checkGradient() {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  kiln::adoptPipelineOptions(kilnCategory, "kiln");
+  cl::HideUnrelatedOptions(kilnCategory);
   cl::ParseCommandLineOptions(argc, argv, "kiln: compile neural-network models\n");
   if (buildCommand) return build();
   if (checkGradCommand) return checkGradient();

@@ -1,0 +1,125 @@
+// The compile pipeline, step by step. Each step is named for --print-after and --time-passes.
+#include "tools/compile/Compile.h"
+
+#include <fmt/format.h>
+#include <llvm/Support/MemoryBuffer.h>
+
+#include "frontend/Parser.h"
+#include "frontend/Stdlib.h"
+#include "passes/Passes.h"
+
+namespace kiln {
+
+char ReportedFailure::ID = 0;
+
+namespace {
+// The clean-up after autodiff: what it leaves to the general passes.
+constexpr std::string_view kCleanUp[] = {"simplify", "constant-fold", "cse", "dce"};
+
+class Compilation {
+public:
+  Compilation(const CompileOptions &options, llvm::raw_ostream &out, llvm::raw_ostream &errors)
+      : options_(options), model_(std::make_unique<CompiledModel>()), diagnostics_(model_->sources, errors),
+        steps_(options.steps, out) {}
+
+  llvm::Expected<std::unique_ptr<CompiledModel>> run(llvm::StringRef path);
+
+private:
+  llvm::Error parse(std::unique_ptr<llvm::MemoryBuffer> buffer);
+  llvm::Error lower();
+  llvm::Error differentiateLoss();
+  // A failure reported here, at its ops or model lines, becomes a ReportedFailure.
+  llvm::Error reported(llvm::Error failure);
+
+  const CompileOptions &options_;
+  std::unique_ptr<CompiledModel> model_;
+  Diagnostics diagnostics_;
+  std::vector<lang::File> library_;
+  StepRunner steps_;
+};
+
+// 1. parse: the model file and the standard library, checked.
+// 2. lower: @forward, @init and @loss, with every shape checked.
+// 3. autodiff: @loss_grad, the loss and its gradient with respect to @loss's parameters.
+// 4. simplify, constant-fold, cse, dce: the clean-up autodiff leaves to the general passes.
+// (Next: outline-kernels, fusion, memory planning, LLVM.)
+llvm::Expected<std::unique_ptr<CompiledModel>> Compilation::run(llvm::StringRef path) {
+  auto buffer = llvm::MemoryBuffer::getFileOrSTDIN(path, /*IsText=*/true);
+  if (!buffer)
+    return reported(
+        llvm::createStringError(fmt::format("cannot read '{}': {}", path.str(), buffer.getError().message())));
+  if (auto error = steps_.run("parse", nullptr, [&] { return parse(std::move(*buffer)); }))
+    return reported(std::move(error));
+  if (options_.stopAfter == CompileStage::Ast) return std::move(model_);
+
+  model_->module = std::make_unique<Module>();
+  if (auto error = steps_.run("lower", model_->module.get(), [&] { return lower(); })) return reported(std::move(error));
+  if (options_.stopAfter == CompileStage::Ir) return std::move(model_);
+
+  Module &module = *model_->module;
+  if (!module.lookup("loss"))
+    return reported(llvm::createStringError(
+        fmt::format("'{}' has no train block, so there is no loss to differentiate", path.str())));
+  if (auto error = steps_.run("autodiff", &module, [&] { return differentiateLoss(); }))
+    return reported(std::move(error));
+  for (std::string_view name : kCleanUp) {
+    const PassInfo *pass = lookupPass(name);
+    if (auto error = steps_.run(name, &module, [&] { return pass->run(module, {}); })) return reported(std::move(error));
+  }
+  return std::move(model_);
+}
+
+llvm::Error Compilation::parse(std::unique_ptr<llvm::MemoryBuffer> buffer) {
+  llvm::StringRef path = buffer->getBufferIdentifier();
+  unsigned bufferId = model_->sources.AddNewSourceBuffer(std::move(buffer), llvm::SMLoc());
+  model_->file = lang::parseFile(bufferId, diagnostics_);
+  for (unsigned libraryId : lang::addStandardLibrary(model_->sources))
+    library_.push_back(lang::parseFile(libraryId, diagnostics_));
+  if (diagnostics_.errorCount() > 0)
+    return llvm::make_error<ReportedFailure>(fmt::format("{} error(s) in {}", diagnostics_.errorCount(), path.str()));
+  return llvm::Error::success();
+}
+
+llvm::Error Compilation::lower() {
+  std::vector<const lang::File *> libraryFiles;
+  for (const lang::File &libraryFile : library_) libraryFiles.push_back(&libraryFile);
+  std::unique_ptr<Module> lowered = lang::lowerProgram(model_->file, libraryFiles, diagnostics_, options_.lower);
+  if (!lowered || diagnostics_.errorCount() > 0)
+    return llvm::make_error<ReportedFailure>(fmt::format("{} error(s) while lowering", diagnostics_.errorCount()));
+  // Functions move one by one: each knows the module that holds it.
+  while (!lowered->functions().empty())
+    model_->module->addFunction(lowered->removeFunction(lowered->functions().front().get()));
+  return llvm::Error::success();
+}
+
+llvm::Error Compilation::differentiateLoss() {
+  const Function *loss = model_->module->lookup("loss");
+  std::vector<Value *> parameters = loss->argumentsWithRole(ArgumentRole::Parameter);
+  if (parameters.empty()) return llvm::createStringError("the model has no parameters to differentiate");
+  std::vector<const Value *> wrt(parameters.begin(), parameters.end());
+  auto gradient = differentiate(*model_->module, *loss, wrt);
+  return gradient ? llvm::Error::success() : gradient.takeError();
+}
+
+llvm::Error Compilation::reported(llvm::Error failure) {
+  return llvm::handleErrors(
+      std::move(failure), [](std::unique_ptr<ReportedFailure> done) { return llvm::Error(std::move(done)); },
+      [&](std::unique_ptr<llvm::ErrorInfoBase> other) {
+        diagnostics_.reportFailure(llvm::Error(std::move(other)), nullptr, "kiln");
+        return llvm::make_error<ReportedFailure>("compilation failed");
+      });
+}
+}  // namespace
+
+std::vector<std::string> compileStepNames() {
+  std::vector<std::string> names{"parse", "lower", "autodiff"};
+  names.insert(names.end(), std::begin(kCleanUp), std::end(kCleanUp));
+  return names;
+}
+
+llvm::Expected<std::unique_ptr<CompiledModel>> compileModel(llvm::StringRef path, const CompileOptions &options,
+                                                            llvm::raw_ostream &out, llvm::raw_ostream &errors) {
+  return Compilation(options, out, errors).run(path);
+}
+
+}  // namespace kiln
