@@ -1,0 +1,317 @@
+// Matrix-product benchmark: Kiln's kernel template against oneDNN, libxsmm and OpenBLAS at the
+// model zoo's shapes, on 1 and 2 threads, as GFLOP/s, % of the FMA peak measured in the same run,
+// and Kiln's ratio to each peer. Run on demand (bench/run.sh), never in CI.
+//
+//   matmul [--fma-peak PATH] [--library NAME] [kiln tiling options]
+// Without --library it is the driver: it runs fma-peak, then itself once per library and thread
+// count, each in its own process with its own environment (OMP_NUM_THREADS, KILN_NUM_THREADS,
+// OPENBLAS_NUM_THREADS, and OPENBLAS_CORETYPE=SkylakeX for the second OpenBLAS row only), so no
+// library's threads or CPU detection affect another's numbers; then prints one table.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <cblas.h>
+#include <dnnl.hpp>
+#include <fmt/format.h>
+#include <libxsmm.h>
+#include <llvm/IR/Module.h>
+#include <omp.h>
+
+#include "backends/cpu/Jit.h"
+#include "backends/cpu/MatmulKernel.h"
+#include "runtime/Parallel.h"
+
+namespace {
+
+struct Shape {
+  const char *origin;
+  int64_t batch, m, n, k;
+  double flops() const { return 2.0 * double(batch) * double(m) * double(n) * double(k); }
+  std::string name() const {
+    return batch > 1 ? fmt::format("{}x{}x{}x{}", batch, m, n, k) : fmt::format("{}x{}x{}", m, n, k);
+  }
+};
+
+// The issue's shapes, then the zoo's other products (B·T rows in gpt.kiln; lenet's fc1; the
+// attention scores of gpt, 8 sequences × 4 heads of 64×64 over a head width of 16).
+const std::vector<Shape> shapes = {
+    {"issue", 1, 512, 512, 512},  {"issue", 1, 512, 512, 64},  {"issue", 1, 128, 512, 128},
+    {"issue", 1, 64, 256, 784},   {"mlp", 1, 32, 128, 64},     {"issue", 1, 8, 128, 128},
+    {"gpt ffn", 1, 512, 256, 64}, {"gpt ffn", 1, 512, 64, 256}, {"gpt head", 1, 512, 128, 64},
+    {"lenet", 1, 64, 120, 400},   {"gpt attn", 32, 64, 64, 16},
+};
+
+struct Options {
+  std::string fmaPeak = "../shared/tools/fma-peak";
+  std::string library;
+  int threads = 1;
+  kiln::cpu::MatmulTiling tiling;
+  unsigned vectorBits = 0;
+  std::string forwarded;  // the Kiln options, passed on to the Kiln processes
+};
+
+// Best time of one call: warm up, size a sample to ~20 ms, keep the best of 7 samples.
+double bestSeconds(const std::function<void()> &call) {
+  using Clock = std::chrono::steady_clock;
+  for (int i = 0; i < 3; ++i) call();
+  int64_t calls = 1;
+  while (true) {
+    auto start = Clock::now();
+    for (int64_t i = 0; i < calls; ++i) call();
+    if (std::chrono::duration<double>(Clock::now() - start).count() > 0.02 || calls > (int64_t(1) << 24)) break;
+    calls *= 2;
+  }
+  double best = 1e30;
+  for (int sample = 0; sample < 7; ++sample) {
+    auto start = Clock::now();
+    for (int64_t i = 0; i < calls; ++i) call();
+    best = std::min(best, std::chrono::duration<double>(Clock::now() - start).count() / double(calls));
+  }
+  return best;
+}
+
+struct Operands {
+  std::vector<float> a, b, c;
+  explicit Operands(const Shape &s)
+      : a(size_t(s.batch * s.m * s.k)), b(size_t(s.batch * s.k * s.n)), c(size_t(s.batch * s.m * s.n)) {
+    std::mt19937 generator(7);
+    std::uniform_real_distribution<float> distribution(-1, 1);
+    for (float &value : a) value = distribution(generator);
+    for (float &value : b) value = distribution(generator);
+  }
+};
+
+// One GFLOP/s per shape, in the order of `shapes`.
+using Runner = std::function<double(const Shape &, Operands &)>;
+
+int runKiln(const Options &options, std::vector<double> &results) {
+  kiln::cpu::TargetOptions targetOptions;
+  targetOptions.preferredVectorBits = options.vectorBits;
+  auto target = kiln::cpu::Target::create(targetOptions);
+  if (!target) return fmt::print(stderr, "{}\n", llvm::toString(target.takeError())), 1;
+  auto context = std::make_unique<llvm::LLVMContext>();
+  auto module = std::make_unique<llvm::Module>("bench", *context);
+  std::vector<kiln::cpu::MatmulPlan> plans;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const Shape &s = shapes[i];
+    kiln::cpu::MatmulDescription d{kiln::cpu::MatmulElement::F32, s.batch, s.m * s.k, s.k * s.n, s.m * s.n, s.m, s.n, s.k};
+    auto plan = kiln::cpu::emitMatmulKernel(*module, **target, d, fmt::format("matmul{}", i), {}, options.tiling);
+    if (!plan) return fmt::print(stderr, "{}\n", llvm::toString(plan.takeError())), 1;
+    plans.push_back(*plan);
+    const auto &t = plan->tiling;
+    fmt::print(stderr, "kiln {}: tile {}x{}, KC {}, MC {}, NC {}, pack {}, parallel {}, tasks {}\n", s.name(),
+               t.tileRows, t.tileVectors * plan->lanes, t.kBlock, t.rowBlock, t.columnBlock, t.packB, t.parallel,
+               plan->tasks);
+  }
+  auto jit = kiln::cpu::Jit::create(**target);
+  if (!jit) return fmt::print(stderr, "{}\n", llvm::toString(jit.takeError())), 1;
+  if (auto error = (*jit)->addModule(std::move(module), std::move(context)))
+    return fmt::print(stderr, "{}\n", llvm::toString(std::move(error))), 1;
+  kiln::runtime::setThreadCount(options.threads);
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    auto kernel = (*jit)->lookup<void(const float *, const float *, float *, void *)>(fmt::format("matmul{}", i));
+    if (!kernel) return fmt::print(stderr, "{}\n", llvm::toString(kernel.takeError())), 1;
+    Operands operands(shapes[i]);
+    void *scratch = plans[i].scratchBytes ? std::aligned_alloc(64, size_t(plans[i].scratchBytes)) : nullptr;
+    double seconds = bestSeconds([&] { (*kernel)(operands.a.data(), operands.b.data(), operands.c.data(), scratch); });
+    std::free(scratch);
+    results.push_back(shapes[i].flops() / seconds / 1e9);
+  }
+  return 0;
+}
+
+double runOneDnn(const Shape &s, Operands &operands) {
+  using namespace dnnl;
+  engine cpu(engine::kind::cpu, 0);
+  stream queue(cpu);
+  auto descriptor = [&](memory::dim rows, memory::dim columns) {
+    return s.batch > 1 ? memory::desc({s.batch, rows, columns}, memory::data_type::f32, memory::format_tag::abc)
+                       : memory::desc({rows, columns}, memory::data_type::f32, memory::format_tag::ab);
+  };
+  memory::desc a = descriptor(s.m, s.k), b = descriptor(s.k, s.n), c = descriptor(s.m, s.n);
+  matmul product(matmul::primitive_desc(matmul::desc(a, b, c), cpu));
+  memory aMemory(a, cpu, operands.a.data()), bMemory(b, cpu, operands.b.data()), cMemory(c, cpu, operands.c.data());
+  std::unordered_map<int, memory> arguments{{DNNL_ARG_SRC, aMemory}, {DNNL_ARG_WEIGHTS, bMemory}, {DNNL_ARG_DST, cMemory}};
+  double seconds = bestSeconds([&] {
+    product.execute(queue, arguments);
+    queue.wait();
+  });
+  return s.flops() / seconds / 1e9;
+}
+
+// libxsmm's JIT kernels are column-major: row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ. With
+// several threads, each takes a contiguous range of C's rows (the usual way to run them in parallel).
+double runLibxsmm(const Shape &s, Operands &operands, int threads) {
+  int64_t rowsPerThread = (s.m + threads - 1) / threads;
+  std::map<int64_t, libxsmm_smmfunction> kernels;
+  for (int64_t begin = 0; begin < s.m; begin += rowsPerThread) {
+    int64_t rows = std::min(rowsPerThread, s.m - begin);
+    if (!kernels.count(rows)) {
+      libxsmm_blasint m = s.n, n = rows, k = s.k, lda = s.n, ldb = s.k, ldc = s.n;
+      kernels[rows] = libxsmm_smmdispatch(m, n, k, &lda, &ldb, &ldc, nullptr, nullptr, nullptr, nullptr);
+      if (!kernels[rows]) return 0;
+    }
+  }
+  auto part = [&](int64_t batch, int64_t begin) {
+    int64_t rows = std::min(rowsPerThread, s.m - begin);
+    kernels[rows](operands.b.data() + batch * s.k * s.n, operands.a.data() + batch * s.m * s.k + begin * s.k,
+                  operands.c.data() + batch * s.m * s.n + begin * s.n);
+  };
+  double seconds = bestSeconds([&] {
+    if (threads == 1) {
+      for (int64_t batch = 0; batch < s.batch; ++batch) part(batch, 0);
+      return;
+    }
+#pragma omp parallel for num_threads(threads) collapse(2) schedule(static)
+    for (int64_t batch = 0; batch < s.batch; ++batch)
+      for (int thread = 0; thread < threads; ++thread)
+        if (thread * rowsPerThread < s.m) part(batch, thread * rowsPerThread);
+  });
+  return s.flops() / seconds / 1e9;
+}
+
+double runOpenBlas(const Shape &s, Operands &operands) {
+  double seconds = bestSeconds([&] {
+    for (int64_t batch = 0; batch < s.batch; ++batch)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(s.m), int(s.n), int(s.k), 1.0f,
+                  operands.a.data() + batch * s.m * s.k, int(s.k), operands.b.data() + batch * s.k * s.n, int(s.n),
+                  0.0f, operands.c.data() + batch * s.m * s.n, int(s.n));
+  });
+  return s.flops() / seconds / 1e9;
+}
+
+// A library's process: one "gflops" line per shape on stdout.
+int runLibrary(const Options &options) {
+  std::vector<double> results;
+  if (options.library == "kiln") {
+    if (int status = runKiln(options, results)) return status;
+  } else {
+    Runner runner;
+    if (options.library == "onednn") runner = runOneDnn;
+    if (options.library == "libxsmm") {
+      libxsmm_init();
+      runner = [&](const Shape &s, Operands &operands) { return runLibxsmm(s, operands, options.threads); };
+    }
+    if (options.library == "openblas") {
+      openblas_set_num_threads(options.threads);
+      runner = runOpenBlas;
+    }
+    if (!runner) return fmt::print(stderr, "unknown library '{}'\n", options.library), 1;
+    for (const Shape &s : shapes) {
+      Operands operands(s);
+      results.push_back(runner(s, operands));
+    }
+  }
+  for (double gflops : results) fmt::print("{:.2f}\n", gflops);
+  return 0;
+}
+
+std::vector<double> readNumbers(const std::string &command) {
+  std::vector<double> numbers;
+  FILE *pipe = popen(command.c_str(), "r");
+  if (!pipe) return numbers;
+  double value;
+  while (std::fscanf(pipe, "%lf", &value) == 1) numbers.push_back(value);
+  pclose(pipe);
+  return numbers;
+}
+
+int drive(const Options &options) {
+  std::map<int, double> peak;  // GFLOP/s by thread count
+  FILE *pipe = popen((options.fmaPeak + " 2>&1").c_str(), "r");
+  char line[256];
+  while (pipe && std::fgets(line, sizeof line, pipe)) {
+    int threads;
+    double gflops;
+    if (std::sscanf(line, "fma peak %*s %d thread(s): %lf", &threads, &gflops) == 2) peak[threads] = gflops;
+  }
+  if (pipe) pclose(pipe);
+  if (!peak.count(1)) return fmt::print(stderr, "no FMA peak from '{}'\n", options.fmaPeak), 1;
+
+  struct Column {
+    const char *title, *library, *environment;
+  };
+  const std::vector<Column> columns = {{"Kiln", "kiln", ""},
+                                       {"oneDNN", "onednn", ""},
+                                       {"libxsmm", "libxsmm", ""},
+                                       {"OpenBLAS", "openblas", ""},
+                                       {"OpenBLAS-SKX", "openblas", "OPENBLAS_CORETYPE=SkylakeX "}};
+  fmt::print("FMA peak (fma-peak, this run): {}\n", [&] {
+    std::string text;
+    for (auto [threads, gflops] : peak) text += fmt::format("{} thread(s) {:.1f} GFLOP/s; ", threads, gflops);
+    return text;
+  }());
+  fmt::print("GFLOP/s (% of the FMA peak at that thread count); ratios are Kiln / peer; best of 7 samples.\n"
+             "OpenBLAS-SKX: OPENBLAS_CORETYPE=SkylakeX set for that process only.\n\n");
+  fmt::print("{:<15} {:>3}", "shape", "thr");
+  for (const Column &column : columns) fmt::print(" {:>16}", column.title);
+  fmt::print(" {:>8} {:>8} {:>8} {:>8}\n", "/oneDNN", "/xsmm", "/best2", "/OpenBLAS");
+  for (int threads : {1, 2}) {
+    if (!peak.count(threads)) continue;
+    std::vector<std::vector<double>> results;
+    for (const Column &column : columns) {
+      std::string command =
+          fmt::format("{}OMP_NUM_THREADS={} OPENBLAS_NUM_THREADS={} KILN_NUM_THREADS={} /proc/{}/exe --library {} "
+                      "--threads {}{} 2>/dev/null",
+                      column.environment, threads, threads, threads, getpid(), column.library, threads,
+                      std::string(column.library) == "kiln" ? options.forwarded : "");
+      results.push_back(readNumbers(command));
+      results.back().resize(shapes.size(), 0);
+    }
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      fmt::print("{:<15} {:>3}", shapes[i].name(), threads);
+      for (auto &result : results)
+        fmt::print(" {:>8.1f} ({:>3.0f}%)", result[i], 100 * result[i] / peak[threads]);
+      double kiln = results[0][i], bestOf2 = std::max(results[1][i], results[2][i]);
+      double openBlas = std::max(results[3][i], results[4][i]);
+      auto ratio = [](double a, double b) { return b > 0 ? a / b : 0; };
+      fmt::print(" {:>8.2f} {:>8.2f} {:>8.2f} {:>8.2f}\n", ratio(kiln, results[1][i]), ratio(kiln, results[2][i]),
+                 ratio(kiln, bestOf2), ratio(kiln, openBlas));
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  Options options;
+  for (int i = 1; i < argc; ++i) {
+    std::string argument = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        fmt::print(stderr, "{} needs a value\n", argument);
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    auto forward = [&](const std::string &value) {
+      options.forwarded += fmt::format(" {} {}", argument, value);
+      return std::stoll(value);
+    };
+    if (argument == "--fma-peak") options.fmaPeak = next();
+    else if (argument == "--library") options.library = next();
+    else if (argument == "--threads") options.threads = std::stoi(next());
+    else if (argument == "--tile-rows") options.tiling.tileRows = int(forward(next()));
+    else if (argument == "--tile-vectors") options.tiling.tileVectors = int(forward(next()));
+    else if (argument == "--k-block") options.tiling.kBlock = forward(next());
+    else if (argument == "--row-block") options.tiling.rowBlock = forward(next());
+    else if (argument == "--column-block") options.tiling.columnBlock = forward(next());
+    else if (argument == "--pack-b") options.tiling.packB = int(forward(next()));
+    else if (argument == "--parallel") options.tiling.parallel = int(forward(next()));
+    else if (argument == "--vector-bits") options.vectorBits = unsigned(forward(next()));
+    else {
+      fmt::print(stderr, "unknown option '{}'\n", argument);
+      return 2;
+    }
+  }
+  return options.library.empty() ? drive(options) : runLibrary(options);
+}
