@@ -56,9 +56,11 @@ struct Options {
   kiln::cpu::MatmulTiling tiling;
   unsigned vectorBits = 0;
   std::string forwarded;  // the Kiln options, passed on to the Kiln processes
+  std::string assemblyPath;  // --emit-asm: write Kiln's kernels as assembly there instead of timing
 };
 
-// Best time of one call: warm up, size a sample to ~20 ms, keep the best of 7 samples.
+// Best time of one call: warm up, size a sample to ~5 ms, keep the best of 31 samples. Short
+// samples, many of them: on a shared machine the best one is the least disturbed.
 double bestSeconds(const std::function<void()> &call) {
   using Clock = std::chrono::steady_clock;
   for (int i = 0; i < 3; ++i) call();
@@ -66,11 +68,11 @@ double bestSeconds(const std::function<void()> &call) {
   while (true) {
     auto start = Clock::now();
     for (int64_t i = 0; i < calls; ++i) call();
-    if (std::chrono::duration<double>(Clock::now() - start).count() > 0.02 || calls > (int64_t(1) << 24)) break;
+    if (std::chrono::duration<double>(Clock::now() - start).count() > 0.005 || calls > (int64_t(1) << 24)) break;
     calls *= 2;
   }
   double best = 1e30;
-  for (int sample = 0; sample < 7; ++sample) {
+  for (int sample = 0; sample < 31; ++sample) {
     auto start = Clock::now();
     for (int64_t i = 0; i < calls; ++i) call();
     best = std::min(best, std::chrono::duration<double>(Clock::now() - start).count() / double(calls));
@@ -110,6 +112,15 @@ int runKiln(const Options &options, std::vector<double> &results) {
     fmt::print(stderr, "kiln {}: tile {}x{}, KC {}, MC {}, NC {}, pack {}, parallel {}, tasks {}\n", s.name(),
                t.tileRows, t.tileVectors * plan->lanes, t.kBlock, t.rowBlock, t.columnBlock, t.packB, t.parallel,
                plan->tasks);
+  }
+  if (!options.assemblyPath.empty()) {
+    auto assembly = kiln::cpu::emitMachineCode(*module, **target, kiln::cpu::OutputKind::Assembly);
+    if (!assembly) return fmt::print(stderr, "{}\n", llvm::toString(assembly.takeError())), 1;
+    FILE *file = std::fopen(options.assemblyPath.c_str(), "w");
+    if (!file) return fmt::print(stderr, "cannot write {}\n", options.assemblyPath), 1;
+    std::fwrite(assembly->data(), 1, assembly->size(), file);
+    std::fclose(file);
+    return 0;
   }
   auto jit = kiln::cpu::Jit::create(**target);
   if (!jit) return fmt::print(stderr, "{}\n", llvm::toString(jit.takeError())), 1;
@@ -249,7 +260,7 @@ int drive(const Options &options) {
     for (auto [threads, gflops] : peak) text += fmt::format("{} thread(s) {:.1f} GFLOP/s; ", threads, gflops);
     return text;
   }());
-  fmt::print("GFLOP/s (% of the FMA peak at that thread count); ratios are Kiln / peer; best of 7 samples.\n"
+  fmt::print("GFLOP/s (% of the FMA peak at that thread count); ratios are Kiln / peer; best of 31 samples of ~5 ms.\n"
              "OpenBLAS-SKX: OPENBLAS_CORETYPE=SkylakeX set for that process only.\n\n");
   fmt::print("{:<15} {:>3}", "shape", "thr");
   for (const Column &column : columns) fmt::print(" {:>16}", column.title);
@@ -299,6 +310,7 @@ int main(int argc, char **argv) {
     };
     if (argument == "--fma-peak") options.fmaPeak = next();
     else if (argument == "--library") options.library = next();
+    else if (argument == "--emit-asm") options.assemblyPath = next();
     else if (argument == "--threads") options.threads = std::stoi(next());
     else if (argument == "--tile-rows") options.tiling.tileRows = int(forward(next()));
     else if (argument == "--tile-vectors") options.tiling.tileVectors = int(forward(next()));

@@ -4,6 +4,7 @@
 #include "runtime/Parallel.h"
 
 #include <atomic>
+#include <chrono>
 #include <charconv>
 #include <condition_variable>
 #include <cstdio>
@@ -25,9 +26,18 @@ void pause() {
 #endif
 }
 
-// Short waits spin, so a sequence of small kernels does not pay a sleep and wake-up each;
-// longer ones sleep, so idle workers leave the cores to others.
-constexpr int spinIterations = 1 << 14;
+// Short waits spin, so a sequence of small kernels does not pay a sleep and a wake-up each; a
+// wait longer than this sleeps, so idle or waiting threads leave the cores to others.
+constexpr auto spinTime = std::chrono::microseconds(50);
+
+template <typename Predicate> bool spinUntil(Predicate predicate) {
+  auto deadline = std::chrono::steady_clock::now() + spinTime;
+  while (!predicate()) {
+    for (int i = 0; i < 32; ++i) pause();
+    if (std::chrono::steady_clock::now() > deadline) return predicate();
+  }
+  return true;
+}
 
 int defaultThreadCount() {
   if (const char *text = std::getenv("KILN_NUM_THREADS")) {
@@ -40,6 +50,24 @@ int defaultThreadCount() {
   unsigned hardware = std::thread::hardware_concurrency();
   return hardware > 0 ? static_cast<int>(hardware) : 1;
 }
+
+// One parallelFor call, on the caller's stack. Workers join it under the pool's lock while it is
+// published; the caller withdraws it when no item is left and then waits only for the workers
+// that joined. A worker that is slow to wake (the machine is busy) never delays the caller.
+struct Job {
+  void (*body)(int64_t, void *);
+  void *context;
+  int64_t count;
+  std::atomic<int64_t> next{0};
+  int members = 0;               // workers that joined; guarded by the pool's lock
+  std::atomic<int> finished{0};  // members that are done with it; changed under the pool's lock
+
+  void runItems() {
+    for (int64_t index = next.fetch_add(1, std::memory_order_relaxed); index < count;
+         index = next.fetch_add(1, std::memory_order_relaxed))
+      body(index, context);
+  }
+};
 
 class Pool {
 public:
@@ -65,22 +93,26 @@ public:
       runSerially(count, body, context);
       return;
     }
-    body_ = body;
-    context_ = context;
-    count_ = count;
-    next_.store(0, std::memory_order_relaxed);
-    remaining_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+    Job job{body, context, count};
     {
       std::lock_guard stateLock(stateMutex_);
+      current_ = &job;
       generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     insideParallelFor = true;
-    runItems();
+    job.runItems();
     insideParallelFor = false;
-    for (int spin = 0; spin < spinIterations && remaining_.load(std::memory_order_acquire) != 0; ++spin) pause();
+    int members;
+    {
+      std::lock_guard stateLock(stateMutex_);
+      current_ = nullptr;
+      members = job.members;
+    }
+    auto allFinished = [&] { return job.finished.load(std::memory_order_acquire) == members; };
+    if (spinUntil(allFinished)) return;
     std::unique_lock stateLock(stateMutex_);
-    done_.wait(stateLock, [&] { return remaining_.load(std::memory_order_acquire) == 0; });
+    done_.wait(stateLock, allFinished);
   }
 
 private:
@@ -91,28 +123,27 @@ private:
     if (outer) insideParallelFor = false;
   }
 
-  void runItems() {
-    for (int64_t index = next_.fetch_add(1, std::memory_order_relaxed); index < count_;
-         index = next_.fetch_add(1, std::memory_order_relaxed))
-      body_(index, context_);
-  }
-
   void work() {
     insideParallelFor = true;
     uint64_t seen = 0;
     while (true) {
-      for (int spin = 0; spin < spinIterations && generation_.load(std::memory_order_acquire) == seen; ++spin) pause();
+      spinUntil([&] { return generation_.load(std::memory_order_acquire) != seen; });
+      Job *job;
       {
         std::unique_lock stateLock(stateMutex_);
         wake_.wait(stateLock, [&] { return stopping_ || generation_.load(std::memory_order_acquire) != seen; });
         if (stopping_) return;
+        seen = generation_.load(std::memory_order_acquire);
+        job = current_;
+        if (!job) continue;  // withdrawn before this worker woke up
+        ++job->members;
       }
-      seen = generation_.load(std::memory_order_acquire);
-      runItems();
-      if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      job->runItems();
+      {
         std::lock_guard stateLock(stateMutex_);
-        done_.notify_one();
+        job->finished.fetch_add(1, std::memory_order_release);  // the job may end here: not touched again
       }
+      done_.notify_all();
     }
   }
 
@@ -136,12 +167,8 @@ private:
   std::condition_variable wake_, done_;
   std::vector<std::thread> workers_;
   bool stopping_ = false;
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<int64_t> next_{0};
-  std::atomic<int> remaining_{0};  // workers that have not finished the current job
-  void (*body_)(int64_t, void *) = nullptr;
-  void *context_ = nullptr;
-  int64_t count_ = 0;
+  Job *current_ = nullptr;             // the published job, if any; guarded by stateMutex_
+  std::atomic<uint64_t> generation_{0};  // counts publications, for workers spinning without the lock
 };
 
 Pool &pool() {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -18,29 +19,45 @@ namespace {
 
 int64_t ceilDivide(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// Fraction of a tiled extent that is real work: `size` covered by tiles of `tile`.
-double coverage(int64_t size, int64_t tile) { return double(size) / double(ceilDivide(size, tile) * tile); }
 
-// The micro-tile MR × (vectors · lanes) with the best estimated throughput: all accumulators,
-// the B vectors and one broadcast fit in registers; at least 8 independent accumulators hide the
-// FMA latency (4 cycles × 2 pipes); about 2 FMAs per load keep the load ports from limiting; and
-// as little of the tile as possible falls past the edges of C.
+// Estimated cycles per step along K of a micro-tile of `rows` × `vectors`: two FMA pipes, an
+// accumulator takes one FMA per 4 cycles of latency, two vector or broadcast loads per cycle.
+double tileCycles(int64_t rows, int64_t vectors) {
+  return std::max({double(rows * vectors) / 2, 4.0, double(rows + vectors) / 2});
+}
+
+// The micro-tile MR × (vectors · lanes): all accumulators, the B vectors and one broadcast fit in
+// registers. Picks the least estimated time over all of C's tiles, edge tiles included (they
+// have fewer rows or vectors); among equals the fewest tiles (each tile streams its panel of B
+// and its rows of A once), then the most accumulators. Measured on Zen 5 (bench/matmul): this
+// picks 14×32 at 512³ and 32×128×64, 8×48 at 8×128×128, each within noise of the best tile tried.
 std::pair<int, int> chooseTile(const Target &target, const MatmulDescription &description, unsigned lanes) {
-  int registers = static_cast<int>(target.vectorRegisterCount());
-  int maxVectors = registers >= 32 ? 4 : 2;
-  std::pair<int, int> best{1, 1};
-  double bestScore = -1;
-  for (int vectors = 1; vectors <= maxVectors; ++vectors)
+  const int registers = static_cast<int>(target.vectorRegisterCount());
+  const int64_t m = description.m, n = description.n;
+  struct Candidate {
+    double cycles;
+    int64_t tiles;
+    int rows, vectors;
+  };
+  std::optional<Candidate> best;
+  for (int vectors = 1; vectors <= 4; ++vectors)
     for (int rows = 1; rows <= 14 && rows * vectors + vectors + 1 <= registers; ++rows) {
-      double accumulators = rows * vectors, fmasPerLoad = accumulators / (rows + vectors);
-      double score = coverage(description.m, rows) * coverage(description.n, int64_t(vectors) * lanes) *
-                     std::min(1.0, accumulators / 8) * std::min(1.0, fmasPerLoad / 2);
-      if (score > bestScore + 1e-9 || (score > bestScore - 1e-9 && rows * vectors > best.first * best.second)) {
-        bestScore = std::max(score, bestScore);
-        best = {rows, vectors};
-      }
+      int64_t width = int64_t(vectors) * lanes, fullRows = m / rows, fullPanels = n / width;
+      int64_t edgeRows = m % rows, edgeVectors = ceilDivide(n % width, lanes);
+      double cycles = double(fullRows * fullPanels) * tileCycles(rows, vectors);
+      if (edgeRows) cycles += double(fullPanels) * tileCycles(edgeRows, vectors);
+      if (edgeVectors) cycles += double(fullRows) * tileCycles(rows, edgeVectors);
+      if (edgeRows && edgeVectors) cycles += tileCycles(edgeRows, edgeVectors);
+      Candidate candidate{cycles, ceilDivide(m, rows) * ceilDivide(n, width), rows, vectors};
+      auto better = [](const Candidate &a, const Candidate &b) {
+        if (a.cycles < b.cycles * 0.999) return true;
+        if (a.cycles > b.cycles * 1.001) return false;
+        if (a.tiles != b.tiles) return a.tiles < b.tiles;
+        return a.rows * a.vectors > b.rows * b.vectors;
+      };
+      if (!best || better(candidate, *best)) best = candidate;
     }
-  return best;
+  return {best->rows, best->vectors};
 }
 
 }  // namespace
@@ -68,9 +85,12 @@ llvm::Expected<MatmulPlan> planMatmul(const Target &target, const MatmulDescript
   const int64_t rows = tiling.tileRows, width = int64_t(tiling.tileVectors) * plan.lanes;
   const int64_t rowTiles = ceilDivide(d.m, rows), panels = ceilDivide(d.n, width);
 
-  // K blocks: the KC × NR slice of B that one micro-kernel call streams stays in half of L1
-  // while the calls for every row tile of the task reuse it. Blocks of equal size.
-  int64_t maxDepth = std::max<int64_t>(8, int64_t(target.l1DataCacheBytes() / 2) / (width * elementBytes));
+  // K blocks: a task's KC-deep slices of A (MR rows per tile) and of B (one NR-wide panel per
+  // step) are streamed from L2, so KC keeps a KC × NR slice of B within a quarter of L2. Blocking
+  // K for L1 instead (a KC × NR slice in half of L1, KC ≈ 96 at NR = 64 with a 48 KB L1) measured
+  // 5-25% slower on Zen 5 at the zoo's shapes (bench/matmul): the extra passes over C and the
+  // shorter K loops cost more than the L1 hits save, L2 supplying 64 bytes a cycle. Equal blocks.
+  int64_t maxDepth = std::max<int64_t>(8, int64_t(target.l2CacheBytes() / 4) / (width * elementBytes));
   tiling.kBlock = fixed.kBlock > 0 ? std::min(fixed.kBlock, d.k) : ceilDivide(d.k, ceilDivide(d.k, maxDepth));
 
   // Packing pays when each panel of B is read by several row tiles (or several batch elements);
@@ -109,8 +129,9 @@ llvm::Expected<MatmulPlan> planMatmul(const Target &target, const MatmulDescript
 
 // The kernel, for C = op(A) × op(B) of a static shape:
 //  1. Plan (planMatmul): the micro-tile MR × NR from the target's registers and the shape's edges;
-//     KC so that a KC × NR slice of B fits in half of L1; tasks of MC rows × NC columns of one
-//     batch element, each task's A and B slices within a quarter of L2.
+//     KC so that a KC × NR slice of B fits in a quarter of L2 (blocking for L1 lost, see below);
+//     tasks of MC rows × NC columns of one batch element, each task's A and B slices within a
+//     quarter of L2.
 //  2. Pack B (when it is reused by several row tiles, and always when transposed): every NR-wide
 //     panel of every distinct B becomes K rows of NR contiguous elements, zero past N, in the
 //     scratch buffer; transposeB is a gather in this copy, never a transposed copy of B. One
