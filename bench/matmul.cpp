@@ -23,7 +23,6 @@
 #include <fmt/format.h>
 #include <libxsmm.h>
 #include <llvm/IR/Module.h>
-#include <omp.h>
 
 #include "backends/cpu/Jit.h"
 #include "backends/cpu/MatmulKernel.h"
@@ -159,7 +158,8 @@ double runOneDnn(const Shape &s, Operands &operands) {
 }
 
 // libxsmm's JIT kernels are column-major: row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ. With
-// several threads, each takes a contiguous range of C's rows (the usual way to run them in parallel).
+// several threads, each takes a contiguous range of C's rows, run through Kiln's thread pool
+// (an OpenMP loop around them was erratic here, at times 1000× slower on this busy machine).
 double runLibxsmm(const Shape &s, Operands &operands, int threads) {
   int64_t rowsPerThread = (s.m + threads - 1) / threads;
   std::map<int64_t, libxsmm_smmfunction> kernels;
@@ -173,18 +173,14 @@ double runLibxsmm(const Shape &s, Operands &operands, int threads) {
   }
   auto part = [&](int64_t batch, int64_t begin) {
     int64_t rows = std::min(rowsPerThread, s.m - begin);
-    kernels[rows](operands.b.data() + batch * s.k * s.n, operands.a.data() + batch * s.m * s.k + begin * s.k,
+    kernels.at(rows)(operands.b.data() + batch * s.k * s.n, operands.a.data() + batch * s.m * s.k + begin * s.k,
                   operands.c.data() + batch * s.m * s.n + begin * s.n);
   };
+  int64_t parts = (s.m + rowsPerThread - 1) / rowsPerThread;
   double seconds = bestSeconds([&] {
-    if (threads == 1) {
-      for (int64_t batch = 0; batch < s.batch; ++batch) part(batch, 0);
-      return;
-    }
-#pragma omp parallel for num_threads(threads) collapse(2) schedule(static)
-    for (int64_t batch = 0; batch < s.batch; ++batch)
-      for (int thread = 0; thread < threads; ++thread)
-        if (thread * rowsPerThread < s.m) part(batch, thread * rowsPerThread);
+    kiln::runtime::parallelFor(0, s.batch * parts, [&](int64_t item) {
+      part(item / parts, item % parts * rowsPerThread);
+    });
   });
   return s.flops() / seconds / 1e9;
 }
@@ -209,6 +205,7 @@ int runLibrary(const Options &options) {
     if (options.library == "onednn") runner = runOneDnn;
     if (options.library == "libxsmm") {
       libxsmm_init();
+      kiln::runtime::setThreadCount(options.threads);
       runner = [&](const Shape &s, Operands &operands) { return runLibxsmm(s, operands, options.threads); };
     }
     if (options.library == "openblas") {

@@ -28,7 +28,7 @@ void pause() {
 
 // Short waits spin, so a sequence of small kernels does not pay a sleep and a wake-up each; a
 // wait longer than this sleeps, so idle or waiting threads leave the cores to others.
-constexpr auto spinTime = std::chrono::microseconds(50);
+constexpr auto spinTime = std::chrono::microseconds(500);
 
 template <typename Predicate> bool spinUntil(Predicate predicate) {
   auto deadline = std::chrono::steady_clock::now() + spinTime;

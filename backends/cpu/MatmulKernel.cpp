@@ -93,10 +93,15 @@ llvm::Expected<MatmulPlan> planMatmul(const Target &target, const MatmulDescript
   int64_t maxDepth = std::max<int64_t>(8, int64_t(target.l2CacheBytes() / 4) / (width * elementBytes));
   tiling.kBlock = fixed.kBlock > 0 ? std::min(fixed.kBlock, d.k) : ceilDivide(d.k, ceilDivide(d.k, maxDepth));
 
-  // Packing pays when each panel of B is read by several row tiles (or several batch elements);
-  // a transposed B is always packed, as its columns are not contiguous.
+  // B is read in place when its rows are contiguous: each K step of a micro-kernel loads NR
+  // adjacent elements of one row, which the prefetchers follow as well as a packed panel. On Zen 5
+  // packing measured 0-15% slower at every zoo shape up to 512³ (bench/matmul, --pack-b), the copy
+  // costing more than it saved. It is kept for a transposed B (its columns are not contiguous) and
+  // for a B larger than L2 that several row tiles reuse, where a panel avoids TLB and cache-set
+  // conflicts between B's distant rows.
   int64_t reuse = rowTiles * (d.batchStrideB == 0 ? d.batch : 1);
-  tiling.packB = d.transposeB ? 1 : fixed.packB >= 0 ? fixed.packB : reuse >= 4;
+  bool largeB = d.k * d.n * elementBytes > int64_t(target.l2CacheBytes());
+  tiling.packB = d.transposeB ? 1 : fixed.packB >= 0 ? fixed.packB : (largeB && reuse >= 4);
 
   // Tasks: a task's slices of A (MC × KC) and of B (KC × NC) each take at most a quarter of L2.
   const int64_t l2Quarter = target.l2CacheBytes() / 4;
@@ -132,7 +137,7 @@ llvm::Expected<MatmulPlan> planMatmul(const Target &target, const MatmulDescript
 //     KC so that a KC × NR slice of B fits in a quarter of L2 (blocking for L1 lost, see below);
 //     tasks of MC rows × NC columns of one batch element, each task's A and B slices within a
 //     quarter of L2.
-//  2. Pack B (when it is reused by several row tiles, and always when transposed): every NR-wide
+//  2. Pack B (when transposed, or larger than L2 and reused by several row tiles): every NR-wide
 //     panel of every distinct B becomes K rows of NR contiguous elements, zero past N, in the
 //     scratch buffer; transposeB is a gather in this copy, never a transposed copy of B. One
 //     packing task per panel, through kiln_parallel_for when the kernel is parallel.
