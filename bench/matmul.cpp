@@ -2,9 +2,9 @@
 // model zoo's shapes, on 1 and 2 threads, as GFLOP/s, % of the FMA peak measured in the same run,
 // and Kiln's ratio to each peer. Run on demand (bench/run.sh), never in CI.
 //
-//   matmul [--fma-peak PATH] [--library NAME] [kiln tiling options]
+//   matmul [--fma-peak PATH] [--rounds N] [--library NAME] [kiln tiling options]
 // Without --library it is the driver: it runs fma-peak, then itself once per library and thread
-// count, each in its own process with its own environment (OMP_NUM_THREADS, KILN_NUM_THREADS,
+// count per round, each in its own process with its own environment (OMP_NUM_THREADS, KILN_NUM_THREADS,
 // OPENBLAS_NUM_THREADS, and OPENBLAS_CORETYPE=SkylakeX for the second OpenBLAS row only), so no
 // library's threads or CPU detection affect another's numbers; then prints one table.
 #include <algorithm>
@@ -52,6 +52,7 @@ struct Options {
   std::string fmaPeak = "../shared/tools/fma-peak";
   std::string library;
   int threads = 1;
+  int rounds = 3;
   kiln::cpu::MatmulTiling tiling;
   unsigned vectorBits = 0;
   std::string forwarded;  // the Kiln options, passed on to the Kiln processes
@@ -232,18 +233,22 @@ std::vector<double> readNumbers(const std::string &command) {
   return numbers;
 }
 
-int drive(const Options &options) {
-  std::map<int, double> peak;  // GFLOP/s by thread count
+// Runs fma-peak and keeps, per thread count, the highest peak seen so far.
+void measurePeak(const Options &options, std::map<int, double> &peak) {
   FILE *pipe = popen((options.fmaPeak + " 2>&1").c_str(), "r");
   char line[256];
   while (pipe && std::fgets(line, sizeof line, pipe)) {
     int threads;
     double gflops;
-    if (std::sscanf(line, "fma peak %*s %d thread(s): %lf", &threads, &gflops) == 2) peak[threads] = gflops;
+    if (std::sscanf(line, "fma peak %*s %d thread(s): %lf", &threads, &gflops) == 2)
+      peak[threads] = std::max(peak[threads], gflops);
   }
   if (pipe) pclose(pipe);
-  if (!peak.count(1)) return fmt::print(stderr, "no FMA peak from '{}'\n", options.fmaPeak), 1;
+}
 
+// Rounds alternate the libraries, so that each meets the machine's quiet and busy moments; a
+// cell is the best of its rounds, and the spread table says how far apart the rounds were.
+int drive(const Options &options) {
   struct Column {
     const char *title, *library, *environment;
   };
@@ -252,39 +257,73 @@ int drive(const Options &options) {
                                        {"libxsmm", "libxsmm", ""},
                                        {"OpenBLAS", "openblas", ""},
                                        {"OpenBLAS-SKX", "openblas", "OPENBLAS_CORETYPE=SkylakeX "}};
-  fmt::print("FMA peak (fma-peak, this run): {}\n", [&] {
+  const std::vector<int> threadCounts = {1, 2};
+  std::map<int, double> peak;  // GFLOP/s by thread count
+  // results[threads][column][round][shape]
+  std::map<int, std::vector<std::vector<std::vector<double>>>> results;
+  for (int round = 0; round < options.rounds; ++round) {
+    measurePeak(options, peak);
+    for (int threads : threadCounts)
+      for (size_t column = 0; column < columns.size(); ++column) {
+        const Column &c = columns[column];
+        std::string command =
+            fmt::format("{}OMP_NUM_THREADS={} OPENBLAS_NUM_THREADS={} KILN_NUM_THREADS={} /proc/{}/exe --library {} "
+                        "--threads {}{} 2>/dev/null",
+                        c.environment, threads, threads, threads, getpid(), c.library, threads,
+                        std::string(c.library) == "kiln" ? options.forwarded : "");
+        results[threads].resize(columns.size());
+        results[threads][column].push_back(readNumbers(command));
+        results[threads][column].back().resize(shapes.size(), 0);
+      }
+  }
+  measurePeak(options, peak);
+  if (!peak.count(1)) return fmt::print(stderr, "no FMA peak from '{}'\n", options.fmaPeak), 1;
+
+  fmt::print("FMA peak (fma-peak, best of {} runs in this run): {}\n", options.rounds + 1, [&] {
     std::string text;
     for (auto [threads, gflops] : peak) text += fmt::format("{} thread(s) {:.1f} GFLOP/s; ", threads, gflops);
     return text;
   }());
-  fmt::print("GFLOP/s (% of the FMA peak at that thread count); ratios are Kiln / peer; best of 31 samples of ~5 ms.\n"
-             "OpenBLAS-SKX: OPENBLAS_CORETYPE=SkylakeX set for that process only.\n\n");
+  fmt::print("GFLOP/s (% of the FMA peak at that thread count), best of {} rounds, each the best of 31 samples of\n"
+             "~5 ms; ratios are Kiln / peer, best2 = the better of oneDNN and libxsmm.\n"
+             "OpenBLAS-SKX: OPENBLAS_CORETYPE=SkylakeX set for that process only.\n\n",
+             options.rounds);
+  auto best = [&](int threads, size_t column, size_t shape) {
+    double value = 0;
+    for (const auto &round : results[threads][column]) value = std::max(value, round[shape]);
+    return value;
+  };
   fmt::print("{:<15} {:>3}", "shape", "thr");
   for (const Column &column : columns) fmt::print(" {:>16}", column.title);
-  fmt::print(" {:>8} {:>8} {:>8} {:>8}\n", "/oneDNN", "/xsmm", "/best2", "/OpenBLAS");
-  for (int threads : {1, 2}) {
+  fmt::print(" {:>8} {:>8} {:>8} {:>9}\n", "/oneDNN", "/xsmm", "/best2", "/OpenBLAS");
+  auto ratio = [](double a, double b) { return b > 0 ? a / b : 0; };
+  for (int threads : threadCounts) {
     if (!peak.count(threads)) continue;
-    std::vector<std::vector<double>> results;
-    for (const Column &column : columns) {
-      std::string command =
-          fmt::format("{}OMP_NUM_THREADS={} OPENBLAS_NUM_THREADS={} KILN_NUM_THREADS={} /proc/{}/exe --library {} "
-                      "--threads {}{} 2>/dev/null",
-                      column.environment, threads, threads, threads, getpid(), column.library, threads,
-                      std::string(column.library) == "kiln" ? options.forwarded : "");
-      results.push_back(readNumbers(command));
-      results.back().resize(shapes.size(), 0);
-    }
     for (size_t i = 0; i < shapes.size(); ++i) {
       fmt::print("{:<15} {:>3}", shapes[i].name(), threads);
-      for (auto &result : results)
-        fmt::print(" {:>8.1f} ({:>3.0f}%)", result[i], 100 * result[i] / peak[threads]);
-      double kiln = results[0][i], bestOf2 = std::max(results[1][i], results[2][i]);
-      double openBlas = std::max(results[3][i], results[4][i]);
-      auto ratio = [](double a, double b) { return b > 0 ? a / b : 0; };
-      fmt::print(" {:>8.2f} {:>8.2f} {:>8.2f} {:>8.2f}\n", ratio(kiln, results[1][i]), ratio(kiln, results[2][i]),
-                 ratio(kiln, bestOf2), ratio(kiln, openBlas));
+      std::vector<double> cell;
+      for (size_t column = 0; column < columns.size(); ++column) {
+        cell.push_back(best(threads, column, i));
+        fmt::print(" {:>8.1f} ({:>3.0f}%)", cell.back(), 100 * cell.back() / peak[threads]);
+      }
+      fmt::print(" {:>8.2f} {:>8.2f} {:>8.2f} {:>9.2f}\n", ratio(cell[0], cell[1]), ratio(cell[0], cell[2]),
+                 ratio(cell[0], std::max(cell[1], cell[2])), ratio(cell[0], std::max(cell[3], cell[4])));
     }
   }
+  if (options.rounds < 2) return 0;
+  fmt::print("\nSpread between rounds, (best - worst) / best, in %:\n{:<15} {:>3}", "shape", "thr");
+  for (const Column &column : columns) fmt::print(" {:>12}", column.title);
+  fmt::print("\n");
+  for (int threads : threadCounts)
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      fmt::print("{:<15} {:>3}", shapes[i].name(), threads);
+      for (size_t column = 0; column < columns.size(); ++column) {
+        double worst = 1e30;
+        for (const auto &round : results[threads][column]) worst = std::min(worst, round[i]);
+        fmt::print(" {:>12.0f}", 100 * (1 - ratio(worst, best(threads, column, i))));
+      }
+      fmt::print("\n");
+    }
   return 0;
 }
 
@@ -307,6 +346,7 @@ int main(int argc, char **argv) {
     };
     if (argument == "--fma-peak") options.fmaPeak = next();
     else if (argument == "--library") options.library = next();
+    else if (argument == "--rounds") options.rounds = std::max(1, std::stoi(next()));
     else if (argument == "--emit-asm") options.assemblyPath = next();
     else if (argument == "--threads") options.threads = std::stoi(next());
     else if (argument == "--tile-rows") options.tiling.tileRows = int(forward(next()));

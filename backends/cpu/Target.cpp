@@ -85,10 +85,12 @@ llvm::Expected<std::unique_ptr<Target>> Target::create(const TargetOptions &opti
        (options.preferredVectorBits & (options.preferredVectorBits - 1)) != 0))
     return llvm::createStringError(fmt::format("preferred vector width {} is not a power of two in 128..{} for {}",
                                                options.preferredVectorBits, widest, target->cpu_));
-  // Measured on an AMD EPYC (Zen 5, znver5, which LLVM 19 lets default to 512 bits as well) with
-  // bench/matmul: the matmul micro-kernel on zmm registers ran at ~90% of the FMA peak, the same
-  // kernel legalised to ymm pairs (prefer-vector-width=256) clearly below it; so the default is
-  // the widest register, and `preferredVectorBits` stays an option for CPUs where 512 bits lose.
+  // The widest register by default. LLVM 19 itself prefers 512 bits on znver4/znver5 but 256 on
+  // Intel's AVX-512 CPUs (skylake-avx512, sapphirerapids), so the attribute is always stamped.
+  // Measured with bench/matmul on an AMD EPYC "znver5" (Zen 5, 2 FMA pipes of full 512-bit
+  // width): the kernel template on zmm (16 f32 lanes) ran at 200-229 GFLOP/s, ~100% of the FMA
+  // peak, at every zoo shape; the same template on ymm (--vector-bits 256) at 96-117, half. Where
+  // 512 bits lose (a CPU that splits them, or down-clocks), preferredVectorBits = 256 is the knob.
   target->preferredVectorBits_ = options.preferredVectorBits ? options.preferredVectorBits : widest;
 
   target->l1DataCacheBytes_ = cacheBytes(_SC_LEVEL1_DCACHE_SIZE, 32 * 1024);
