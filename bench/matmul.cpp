@@ -55,6 +55,7 @@ struct Options {
   int rounds = 3;
   kiln::cpu::MatmulTiling tiling;
   unsigned vectorBits = 0;
+  bool transposeB = false;  // Kiln only: B stored N×K, to see what packing a transposed B costs
   std::string forwarded;  // the Kiln options, passed on to the Kiln processes
   std::string assemblyPath;  // --emit-asm: write Kiln's kernels as assembly there instead of timing
 };
@@ -105,6 +106,7 @@ int runKiln(const Options &options, std::vector<double> &results) {
   for (size_t i = 0; i < shapes.size(); ++i) {
     const Shape &s = shapes[i];
     kiln::cpu::MatmulDescription d{kiln::cpu::MatmulElement::F32, s.batch, s.m * s.k, s.k * s.n, s.m * s.n, s.m, s.n, s.k};
+    d.transposeB = options.transposeB;
     auto plan = kiln::cpu::emitMatmulKernel(*module, **target, d, fmt::format("matmul{}", i), {}, options.tiling);
     if (!plan) return fmt::print(stderr, "{}\n", llvm::toString(plan.takeError())), 1;
     plans.push_back(*plan);
@@ -356,6 +358,7 @@ int main(int argc, char **argv) {
     else if (argument == "--column-block") options.tiling.columnBlock = forward(next());
     else if (argument == "--pack-b") options.tiling.packB = int(forward(next()));
     else if (argument == "--parallel") options.tiling.parallel = int(forward(next()));
+    else if (argument == "--transpose-b") options.transposeB = true, options.forwarded += " --transpose-b";
     else if (argument == "--vector-bits") options.vectorBits = unsigned(forward(next()));
     else {
       fmt::print(stderr, "unknown option '{}'\n", argument);

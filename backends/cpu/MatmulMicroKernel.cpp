@@ -67,6 +67,28 @@ llvm::Value *offset(llvm::IRBuilder<> &builder, llvm::Type *element, llvm::Value
   return elements == 0 ? base : offset(builder, element, base, builder.getInt64(elements));
 }
 
+// Transposes a square block held as rows.size() (a power of two) vectors of as many lanes. Stage
+// `bit` swaps that bit between the row and the lane index of every element: row r (bit clear)
+// takes its partner row's lanes with the bit clear, moved up; the partner the other way round.
+std::vector<llvm::Value *> transpose(llvm::IRBuilder<> &builder, std::vector<llvm::Value *> rows) {
+  const unsigned size = static_cast<unsigned>(rows.size());
+  for (unsigned bit = 1; bit < size; bit <<= 1) {
+    std::vector<int> lowMask(size), highMask(size);
+    for (unsigned lane = 0; lane < size; ++lane) {
+      lowMask[lane] = static_cast<int>(lane & bit ? size + (lane ^ bit) : lane);
+      highMask[lane] = static_cast<int>(lane & bit ? size + lane : lane | bit);
+    }
+    for (unsigned row = 0; row < size; ++row) {
+      if (row & bit) continue;
+      llvm::Value *low = builder.CreateShuffleVector(rows[row], rows[row | bit], lowMask);
+      llvm::Value *high = builder.CreateShuffleVector(rows[row], rows[row | bit], highMask);
+      rows[row] = low;
+      rows[row | bit] = high;
+    }
+  }
+  return rows;
+}
+
 }  // namespace
 
 llvm::Function *emitMicroKernel(llvm::Module &module, const KernelShape &shape, const MatmulEpilogue &epilogue,
@@ -214,27 +236,48 @@ llvm::Function *emitPackPanel(llvm::Module &module, const KernelShape &shape, co
     masks.push_back(builder.CreateICmpSLT(columns.back(), builder.CreateVectorSplat(lanes, builder.getInt64(n))));
   }
   llvm::Value *zero = llvm::Constant::getNullValue(vectorType);
-  emitLoop(builder, builder.getInt64(k), [&](llvm::Value *depth) {
-    llvm::Value *destination = offset(builder, element, packed, builder.CreateMul(depth, builder.getInt64(width)));
-    for (int vector = 0; vector < shape.plan.tiling.tileVectors; ++vector) {
-      llvm::Value *values;
-      if (shape.description.transposeB) {
-        // B is N × K: the panel's row `depth` is a column of B, gathered with stride K.
-        llvm::Value *indices = builder.CreateAdd(builder.CreateMul(columns[vector], builder.CreateVectorSplat(
-                                                                                        lanes, builder.getInt64(k))),
-                                                 builder.CreateVectorSplat(lanes, depth));
-        llvm::Value *addresses = builder.CreateInBoundsGEP(element, b, indices);
-        values = builder.CreateMaskedGather(vectorType, addresses, elementAlign, masks[vector], zero);
-      } else {
+  if (shape.description.transposeB) {
+    // B is N × K: `lanes` of its rows (columns of op(B)), `lanes` elements along K each, are
+    // loaded as vectors, transposed in registers and stored as `lanes` rows of the panel.
+    auto packBlock = [&](llvm::Value *depth, int64_t depthCount) {
+      llvm::Value *depthMask = prefixMask(builder, lanes, depthCount);
+      for (int vector = 0; vector < shape.plan.tiling.tileVectors; ++vector) {
+        std::vector<llvm::Value *> rows;
+        for (unsigned lane = 0; lane < lanes; ++lane) {
+          llvm::Value *column = builder.CreateAdd(firstColumn, builder.getInt64(int64_t(vector) * lanes + lane));
+          llvm::Value *mask = builder.CreateAnd(
+              builder.CreateVectorSplat(lanes, builder.CreateICmpSLT(column, builder.getInt64(n))), depthMask);
+          llvm::Value *source =
+              offset(builder, element, b, builder.CreateAdd(builder.CreateMul(column, builder.getInt64(k)), depth));
+          rows.push_back(builder.CreateMaskedLoad(vectorType, source, elementAlign, mask, zero));
+        }
+        std::vector<llvm::Value *> transposed = transpose(builder, rows);
+        for (int64_t step = 0; step < depthCount; ++step) {
+          llvm::Value *row = builder.CreateAdd(depth, builder.getInt64(step));
+          llvm::Value *destination = offset(
+              builder, element, packed, builder.CreateAdd(builder.CreateMul(row, builder.getInt64(width)),
+                                                          builder.getInt64(int64_t(vector) * lanes)));
+          builder.CreateAlignedStore(transposed[step], destination, packedAlign);
+        }
+      }
+    };
+    emitLoop(builder, builder.getInt64(k / lanes), [&](llvm::Value *block) {
+      packBlock(builder.CreateMul(block, builder.getInt64(lanes)), lanes);
+    });
+    if (k % lanes) packBlock(builder.getInt64(k - k % lanes), k % lanes);
+  } else {
+    emitLoop(builder, builder.getInt64(k), [&](llvm::Value *depth) {
+      llvm::Value *destination = offset(builder, element, packed, builder.CreateMul(depth, builder.getInt64(width)));
+      for (int vector = 0; vector < shape.plan.tiling.tileVectors; ++vector) {
         llvm::Value *source = offset(
             builder, element, b,
             builder.CreateAdd(builder.CreateMul(depth, builder.getInt64(n)),
                               builder.CreateAdd(firstColumn, builder.getInt64(int64_t(vector) * lanes))));
-        values = builder.CreateMaskedLoad(vectorType, source, elementAlign, masks[vector], zero);
+        llvm::Value *values = builder.CreateMaskedLoad(vectorType, source, elementAlign, masks[vector], zero);
+        builder.CreateAlignedStore(values, offset(builder, element, destination, int64_t(vector) * lanes), packedAlign);
       }
-      builder.CreateAlignedStore(values, offset(builder, element, destination, int64_t(vector) * lanes), packedAlign);
-    }
-  });
+    });
+  }
   builder.CreateRetVoid();
   return function;
 }
