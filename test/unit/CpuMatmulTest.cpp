@@ -113,65 +113,85 @@ std::pair<double, double> reference(const MatmulDescription &d, const Operands &
   return {sum, absoluteSum};
 }
 
-class CpuMatmulTest : public ::testing::TestWithParam<std::tuple<unsigned, MatmulElement>> {
-protected:
-  template <typename T> void run() {
-    auto [optLevel, element] = GetParam();
-    TargetOptions options;
-    options.optLevel = optLevel;
-    auto target = Target::create(options);
-    ASSERT_TRUE(bool(target)) << llvm::toString(target.takeError());
-    auto context = std::make_unique<llvm::LLVMContext>();
-    auto module = std::make_unique<llvm::Module>("matmuls", *context);
-    std::vector<Case> cases = matmulCases(element);
-    std::vector<MatmulPlan> plans;
-    for (size_t i = 0; i < cases.size(); ++i) {
-      auto plan = emitMatmulKernel(*module, **target, cases[i].description, "matmul" + std::to_string(i), {},
-                                   cases[i].tiling);
-      ASSERT_TRUE(bool(plan)) << llvm::toString(plan.takeError());
-      plans.push_back(*plan);
-    }
-    auto jit = Jit::create(**target);
-    ASSERT_TRUE(bool(jit)) << llvm::toString(jit.takeError());
-    ASSERT_FALSE(bool((*jit)->addModule(std::move(module), std::move(context))));
-
-    for (size_t i = 0; i < cases.size(); ++i) {
-      const MatmulDescription &d = cases[i].description;
-      SCOPED_TRACE(describe(d));
-      auto kernel = (*jit)->lookup<void(const T *, const T *, T *, void *)>("matmul" + std::to_string(i));
-      ASSERT_TRUE(bool(kernel)) << llvm::toString(kernel.takeError());
-      std::vector<T> a = randomValues<T>(extent(d.batch, d.batchStrideA, d.m * d.k), unsigned(2 * i));
-      std::vector<T> b = randomValues<T>(extent(d.batch, d.batchStrideB, d.k * d.n), unsigned(2 * i + 1));
-      Operands operands{{a.begin(), a.end()}, {b.begin(), b.end()}};
-      auto scratch = alignedScratch(plans[i].scratchBytes);
-      std::vector<std::vector<T>> results;
-      for (int threads : {1, 2}) {
-        runtime::setThreadCount(threads);
-        std::vector<T> c(extent(d.batch, d.batchStrideC, d.m * d.n), T(12345));
-        (*kernel)(a.data(), b.data(), c.data(), scratch.get());
-        results.push_back(std::move(c));
-      }
-      EXPECT_EQ(results[0], results[1]) << "the result depends on the thread count";
-      int reported = 0;
-      for (int64_t batch = 0; batch < d.batch; ++batch)
-        for (int64_t row = 0; row < d.m; ++row)
-          for (int64_t column = 0; column < d.n; ++column) {
-            auto [expected, absoluteSum] = reference(d, operands, batch, row, column);
-            double found = results[0][batch * d.batchStrideC + row * d.n + column];
-            if (std::abs(found - expected) > allowedError<T>(d.k, absoluteSum) && reported++ < 5)
-              ADD_FAILURE() << "C[" << batch << "][" << row << "][" << column << "] = " << found << ", expected "
-                            << expected;
-          }
-    }
-    runtime::setThreadCount(1);
+// Compiles every case into one module for the target, runs each on 1 and 2 threads and compares
+// with the f64 reference.
+template <typename T> void checkKernels(const TargetOptions &options, const std::vector<Case> &cases) {
+  auto target = Target::create(options);
+  ASSERT_TRUE(bool(target)) << llvm::toString(target.takeError());
+  auto context = std::make_unique<llvm::LLVMContext>();
+  auto module = std::make_unique<llvm::Module>("matmuls", *context);
+  std::vector<MatmulPlan> plans;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    auto plan = emitMatmulKernel(*module, **target, cases[i].description, "matmul" + std::to_string(i), {},
+                                 cases[i].tiling);
+    ASSERT_TRUE(bool(plan)) << llvm::toString(plan.takeError());
+    plans.push_back(*plan);
   }
-};
+  auto jit = Jit::create(**target);
+  ASSERT_TRUE(bool(jit)) << llvm::toString(jit.takeError());
+  ASSERT_FALSE(bool((*jit)->addModule(std::move(module), std::move(context))));
+
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const MatmulDescription &d = cases[i].description;
+    SCOPED_TRACE(describe(d));
+    auto kernel = (*jit)->lookup<void(const T *, const T *, T *, void *)>("matmul" + std::to_string(i));
+    ASSERT_TRUE(bool(kernel)) << llvm::toString(kernel.takeError());
+    std::vector<T> a = randomValues<T>(extent(d.batch, d.batchStrideA, d.m * d.k), unsigned(2 * i));
+    std::vector<T> b = randomValues<T>(extent(d.batch, d.batchStrideB, d.k * d.n), unsigned(2 * i + 1));
+    Operands operands{{a.begin(), a.end()}, {b.begin(), b.end()}};
+    auto scratch = alignedScratch(plans[i].scratchBytes);
+    std::vector<std::vector<T>> results;
+    for (int threads : {1, 2}) {
+      runtime::setThreadCount(threads);
+      std::vector<T> c(extent(d.batch, d.batchStrideC, d.m * d.n), T(12345));
+      (*kernel)(a.data(), b.data(), c.data(), scratch.get());
+      results.push_back(std::move(c));
+    }
+    EXPECT_EQ(results[0], results[1]) << "the result depends on the thread count";
+    int reported = 0;
+    for (int64_t batch = 0; batch < d.batch; ++batch)
+      for (int64_t row = 0; row < d.m; ++row)
+        for (int64_t column = 0; column < d.n; ++column) {
+          auto [expected, absoluteSum] = reference(d, operands, batch, row, column);
+          double found = results[0][batch * d.batchStrideC + row * d.n + column];
+          if (std::abs(found - expected) > allowedError<T>(d.k, absoluteSum) && reported++ < 5)
+            ADD_FAILURE() << "C[" << batch << "][" << row << "][" << column << "] = " << found << ", expected "
+                          << expected;
+        }
+  }
+  runtime::setThreadCount(1);
+}
+
+class CpuMatmulTest : public ::testing::TestWithParam<std::tuple<unsigned, MatmulElement>> {};
 
 TEST_P(CpuMatmulTest, MatchesReference) {
-  if (std::get<1>(GetParam()) == MatmulElement::F32)
-    run<float>();
+  auto [optLevel, element] = GetParam();
+  TargetOptions options;
+  options.optLevel = optLevel;
+  if (element == MatmulElement::F32)
+    checkKernels<float>(options, matmulCases(element));
   else
-    run<double>();
+    checkKernels<double>(options, matmulCases(element));
+}
+
+// A CPU with AVX2 and 16 vector registers (a subset of the host's, so the code runs here) gets
+// ymm tiles that fit 16 registers, and the same results.
+TEST(CpuMatmulNamedCpuTest, Avx2TilesMatchReference) {
+  TargetOptions options;
+  options.cpu = "haswell";
+  auto host = Target::create();
+  ASSERT_TRUE(bool(host)) << llvm::toString(host.takeError());
+  if (!(*host)->hasFeature("avx2") || !(*host)->hasFeature("fma")) GTEST_SKIP() << "the host cannot run AVX2 code";
+  std::vector<Case> everyThird;
+  std::vector<Case> all = matmulCases(MatmulElement::F32);
+  for (size_t i = 0; i < all.size(); i += 3) everyThird.push_back(all[i]);
+  checkKernels<float>(options, everyThird);
+  auto haswell = Target::create(options);
+  ASSERT_TRUE(bool(haswell)) << llvm::toString(haswell.takeError());
+  auto plan = planMatmul(**haswell, all.front().description);
+  ASSERT_TRUE(bool(plan)) << llvm::toString(plan.takeError());
+  EXPECT_EQ(plan->lanes, 8u);
+  EXPECT_LE(plan->tiling.tileRows * plan->tiling.tileVectors + plan->tiling.tileVectors + 1, 16);
 }
 
 INSTANTIATE_TEST_SUITE_P(Levels, CpuMatmulTest,
@@ -181,6 +201,29 @@ INSTANTIATE_TEST_SUITE_P(Levels, CpuMatmulTest,
                            return "O" + std::to_string(std::get<0>(info.param)) +
                                   (std::get<1>(info.param) == MatmulElement::F32 ? "_f32" : "_f64");
                          });
+
+TEST(CpuMatmulErrorTest, BadDescriptionsAreErrors) {
+  auto target = Target::create();
+  ASSERT_TRUE(bool(target)) << llvm::toString(target.takeError());
+  MatmulDescription empty;
+  empty.m = 0;
+  auto plan = planMatmul(**target, empty);
+  ASSERT_FALSE(bool(plan));
+  EXPECT_EQ(llvm::toString(plan.takeError()), "matmul shape 0x1x1 (batch 1) has an empty extent");
+
+  MatmulDescription overlapping;
+  overlapping.batch = 2, overlapping.m = 4, overlapping.n = 4, overlapping.batchStrideC = 8;
+  plan = planMatmul(**target, overlapping);
+  ASSERT_FALSE(bool(plan));
+  EXPECT_EQ(llvm::toString(plan.takeError()), "matmul batch stride of C 8 would overlap its 4x4 results");
+
+  llvm::LLVMContext context;
+  llvm::Module module("errors", context);
+  ASSERT_TRUE(bool(emitMatmulKernel(module, **target, MatmulDescription{}, "matmul")));
+  plan = emitMatmulKernel(module, **target, MatmulDescription{}, "matmul");
+  ASSERT_FALSE(bool(plan));
+  EXPECT_EQ(llvm::toString(plan.takeError()), "the module already defines 'matmul'");
+}
 
 // The epilogue C = max(A·B + bias[column], 0) with the bias as an extra argument: applied once,
 // after the last K block, on every column including the masked right edge.
