@@ -105,7 +105,8 @@ int runKiln(const Options &options, std::vector<double> &results) {
   std::vector<kiln::cpu::MatmulPlan> plans;
   for (size_t i = 0; i < shapes.size(); ++i) {
     const Shape &s = shapes[i];
-    kiln::cpu::MatmulDescription d{kiln::cpu::MatmulElement::F32, s.batch, s.m * s.k, s.k * s.n, s.m * s.n, s.m, s.n, s.k};
+    kiln::cpu::MatmulDescription d{
+        kiln::cpu::MatmulElement::F32, s.batch, s.m * s.k, s.k * s.n, s.m * s.n, s.m, s.n, s.k};
     d.transposeB = options.transposeB;
     auto plan = kiln::cpu::emitMatmulKernel(*module, **target, d, fmt::format("matmul{}", i), {}, options.tiling);
     if (!plan) return fmt::print(stderr, "{}\n", llvm::toString(plan.takeError())), 1;
@@ -152,7 +153,8 @@ double runOneDnn(const Shape &s, Operands &operands) {
   memory::desc a = descriptor(s.m, s.k), b = descriptor(s.k, s.n), c = descriptor(s.m, s.n);
   matmul product(matmul::primitive_desc(matmul::desc(a, b, c), cpu));
   memory aMemory(a, cpu, operands.a.data()), bMemory(b, cpu, operands.b.data()), cMemory(c, cpu, operands.c.data());
-  std::unordered_map<int, memory> arguments{{DNNL_ARG_SRC, aMemory}, {DNNL_ARG_WEIGHTS, bMemory}, {DNNL_ARG_DST, cMemory}};
+  std::unordered_map<int, memory> arguments{
+      {DNNL_ARG_SRC, aMemory}, {DNNL_ARG_WEIGHTS, bMemory}, {DNNL_ARG_DST, cMemory}};
   double seconds = bestSeconds([&] {
     product.execute(queue, arguments);
     queue.wait();

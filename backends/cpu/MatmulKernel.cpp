@@ -186,7 +186,8 @@ llvm::Expected<MatmulPlan> emitMatmulKernel(llvm::Module &module, const Target &
   auto loadArguments = [&](llvm::IRBuilder<> &builder, llvm::Value *contextArray) {
     std::vector<llvm::Value *> values;
     for (int i = 0; i < arguments; ++i)
-      values.push_back(builder.CreateLoad(pointer, builder.CreateConstInBoundsGEP2_64(contextType, contextArray, 0, i)));
+      values.push_back(
+          builder.CreateLoad(pointer, builder.CreateConstInBoundsGEP2_64(contextType, contextArray, 0, i)));
     return values;
   };
   auto constant = [&](llvm::IRBuilder<> &builder, int64_t value) { return builder.getInt64(value); };
@@ -203,8 +204,10 @@ llvm::Expected<MatmulPlan> emitMatmulKernel(llvm::Module &module, const Target &
     llvm::Value *index = packTask->getArg(0);
     llvm::Value *which = builder.CreateUDiv(index, constant(builder, panels));
     llvm::Value *panel = builder.CreateURem(index, constant(builder, panels));
-    llvm::Value *source = builder.CreateInBoundsGEP(element, values[1], builder.CreateMul(which, constant(builder, d.batchStrideB)));
-    llvm::Value *destination = builder.CreateInBoundsGEP(element, values[3], builder.CreateMul(index, constant(builder, d.k * width)));
+    llvm::Value *source =
+        builder.CreateInBoundsGEP(element, values[1], builder.CreateMul(which, constant(builder, d.batchStrideB)));
+    llvm::Value *destination =
+        builder.CreateInBoundsGEP(element, values[3], builder.CreateMul(index, constant(builder, d.k * width)));
     builder.CreateCall(packPanel, {source, destination, panel});
     builder.CreateRetVoid();
   }
@@ -270,26 +273,37 @@ llvm::Expected<MatmulPlan> emitMatmulKernel(llvm::Module &module, const Target &
                                                          builder.CreateSub(constant(builder, d.k), kBegin));
       llvm::Value *accumulate = builder.CreateICmpNE(kBlock, constant(builder, 0));
       llvm::Value *finish = builder.CreateICmpEQ(kBlock, constant(builder, kBlocks - 1));
-      llvm::Value *aAtDepth = builder.CreateInBoundsGEP(element, a, builder.CreateMul(kBegin, constant(builder, shape.aDepthStride())));
+      llvm::Value *aAtDepth =
+          builder.CreateInBoundsGEP(element, a, builder.CreateMul(kBegin, constant(builder, shape.aDepthStride())));
       // Every row tile of the task against one panel of B.
       auto emitPanel = [&](llvm::Value *panel, int64_t columns) {
         llvm::Value *column = builder.CreateMul(panel, constant(builder, width));
-        llvm::Value *bAtDepth = shape.packed()
-            ? builder.CreateInBoundsGEP(element, b, builder.CreateAdd(builder.CreateMul(panel, constant(builder, d.k * width)),
-                                                                      builder.CreateMul(kBegin, constant(builder, width))))
-            : builder.CreateInBoundsGEP(element, b, builder.CreateAdd(builder.CreateMul(kBegin, constant(builder, d.n)), column));
+        llvm::Value *bAtDepth =
+            shape.packed()
+                ? builder.CreateInBoundsGEP(element, b,
+                                            builder.CreateAdd(builder.CreateMul(panel, constant(builder, d.k * width)),
+                                                              builder.CreateMul(kBegin, constant(builder, width))))
+                : builder.CreateInBoundsGEP(
+                      element, b, builder.CreateAdd(builder.CreateMul(kBegin, constant(builder, d.n)), column));
         auto emitTile = [&](llvm::Value *row, int tileRows) {
           std::vector<llvm::Value *> callArguments{
-              builder.CreateInBoundsGEP(element, aAtDepth, builder.CreateMul(row, constant(builder, shape.aRowStride()))),
+              builder.CreateInBoundsGEP(element, aAtDepth,
+                                        builder.CreateMul(row, constant(builder, shape.aRowStride()))),
               bAtDepth,
-              builder.CreateInBoundsGEP(element, c, builder.CreateAdd(builder.CreateMul(row, constant(builder, d.n)), column)),
-              depth, accumulate, finish, row, column};
+              builder.CreateInBoundsGEP(element, c,
+                                        builder.CreateAdd(builder.CreateMul(row, constant(builder, d.n)), column)),
+              depth,
+              accumulate,
+              finish,
+              row,
+              column};
           callArguments.insert(callArguments.end(), extras.begin(), extras.end());
           builder.CreateCall(microKernel(tileRows, columns), callArguments);
         };
         if (fullRowEnd > 0)
           matmul::emitLoop(builder, fullRowTiles, [&](llvm::Value *tile) {
-            emitTile(builder.CreateAdd(rowBegin, builder.CreateMul(tile, constant(builder, rows))), static_cast<int>(rows));
+            emitTile(builder.CreateAdd(rowBegin, builder.CreateMul(tile, constant(builder, rows))),
+                     static_cast<int>(rows));
           });
         if (d.m % rows != 0)
           emitIf(lastRowBlock, [&] { emitTile(constant(builder, fullRowEnd), static_cast<int>(d.m % rows)); });
@@ -308,8 +322,8 @@ llvm::Expected<MatmulPlan> emitMatmulKernel(llvm::Module &module, const Target &
     llvm::Value *contextArray = builder.CreateAlloca(contextType);
     for (int i = 0; i < arguments; ++i)
       builder.CreateStore(kernel->getArg(i), builder.CreateConstInBoundsGEP2_64(contextType, contextArray, 0, i));
-    llvm::FunctionCallee parallelFor =
-        module.getOrInsertFunction("kiln_parallel_for", llvm::FunctionType::get(voidType, {i64, pointer, pointer}, false));
+    llvm::FunctionCallee parallelFor = module.getOrInsertFunction(
+        "kiln_parallel_for", llvm::FunctionType::get(voidType, {i64, pointer, pointer}, false));
     auto runTasks = [&](llvm::Function *task, int64_t count) {
       if (plan.tiling.parallel)
         builder.CreateCall(parallelFor, {constant(builder, count), task, contextArray});

@@ -157,7 +157,8 @@ llvm::Function *emitMicroKernel(llvm::Module &module, const KernelShape &shape, 
         for (int vector = 0; vector < vectors; ++vector)
           bVectors.push_back(loadVector(offset(builder, element, bRow, static_cast<int64_t>(vector) * lanes), vector,
                                         shape.packed() ? packedAlign : elementAlign));
-        llvm::Value *aColumn = offset(builder, element, a, builder.CreateMul(k, builder.getInt64(shape.aDepthStride())));
+        llvm::Value *aColumn =
+            offset(builder, element, a, builder.CreateMul(k, builder.getInt64(shape.aDepthStride())));
         std::vector<llvm::Value *> next;
         for (int tileRow = 0; tileRow < rows; ++tileRow) {
           llvm::Value *scalar = builder.CreateAlignedLoad(

@@ -65,7 +65,8 @@ llvm::Expected<std::unique_ptr<Target>> Target::create(const TargetOptions &opti
   target->optLevel_ = options.optLevel;
   std::string error;
   const llvm::Target *llvmTarget = llvm::TargetRegistry::lookupTarget(target->triple_, error);
-  if (!llvmTarget) return llvm::createStringError(fmt::format("cannot generate code for {}: {}", target->triple_, error));
+  if (!llvmTarget)
+    return llvm::createStringError(fmt::format("cannot generate code for {}: {}", target->triple_, error));
 
   bool host = options.cpu.empty();
   target->cpu_ = host ? llvm::sys::getHostCPUName().str() : options.cpu;
@@ -100,7 +101,8 @@ llvm::Expected<std::unique_ptr<Target>> Target::create(const TargetOptions &opti
   target->machine_.reset(llvmTarget->createTargetMachine(target->triple_, target->cpu_, target->features_,
                                                          targetOptions, llvm::Reloc::PIC_, std::nullopt,
                                                          codeGenOptLevel(options.optLevel)));
-  if (!target->machine_) return llvm::createStringError(fmt::format("cannot create a target machine for {}", target->cpu_));
+  if (!target->machine_)
+    return llvm::createStringError(fmt::format("cannot create a target machine for {}", target->cpu_));
   return target;
 }
 

@@ -32,7 +32,8 @@ std::string describe(const MatmulDescription &d) {
 
 std::vector<Case> matmulCases(MatmulElement element) {
   std::vector<Case> cases;
-  auto add = [&](int64_t batch, int64_t m, int64_t n, int64_t k, bool broadcastA, bool broadcastB, MatmulTiling tiling) {
+  auto add = [&](int64_t batch, int64_t m, int64_t n, int64_t k, bool broadcastA, bool broadcastB,
+                 MatmulTiling tiling) {
     for (int transposes = 0; transposes < 4; ++transposes) {
       MatmulDescription d{element, batch, broadcastA ? 0 : m * k, broadcastB ? 0 : k * n, m * n, m, n, k,
                           (transposes & 1) != 0, (transposes & 2) != 0};
