@@ -27,8 +27,9 @@ llvm::Expected<llvm::SmallVector<char, 0>> emitMachineCode(llvm::Module &module,
 
 class Jit {
 public:
-  // A JIT for the target's CPU, features and level; the runtime's C functions (kiln_parallel_for)
-  // are defined in it, and the process's own symbols (libc, libm) resolve as well.
+  // A JIT for the target's CPU, features and level (the target must outlive it); the runtime's C
+  // functions (kiln_parallel_for) are defined in it, and the process's own symbols (libc, libm)
+  // resolve as well.
   static llvm::Expected<std::unique_ptr<Jit>> create(const Target &target);
   ~Jit();
 

@@ -134,13 +134,15 @@ llvm::Expected<MatmulPlan> planMatmul(const Target &target, const MatmulDescript
 
 // The kernel, for C = op(A) × op(B) of a static shape:
 //  1. Plan (planMatmul): the micro-tile MR × NR from the target's registers and the shape's edges;
-//     KC so that a KC × NR slice of B fits in a quarter of L2 (blocking for L1 lost, see below);
+//     KC so that a KC × NR slice of B fits in a quarter of L2 (blocking for L1 lost, see planMatmul);
 //     tasks of MC rows × NC columns of one batch element, each task's A and B slices within a
 //     quarter of L2.
 //  2. Pack B (when transposed, or larger than L2 and reused by several row tiles): every NR-wide
 //     panel of every distinct B becomes K rows of NR contiguous elements, zero past N, in the
-//     scratch buffer; transposeB is a gather in this copy, never a transposed copy of B. One
-//     packing task per panel, through kiln_parallel_for when the kernel is parallel.
+//     scratch buffer. A transposed B is copied by lanes × lanes blocks transposed in registers,
+//     straight into the panels: never a transposed copy of the whole of B. One packing task per
+//     panel, through kiln_parallel_for when the kernel is parallel; a contiguous B in L2 is
+//     read in place instead (planMatmul says why).
 //  3. Compute tasks (batch element, row block, column block), in parallel when large: for each K
 //     block, for each panel of the block, for each MR-row tile: the micro-kernel. A is read in
 //     place (transposeA is only an address stride: its MR elements per K step are then adjacent).
@@ -148,9 +150,9 @@ llvm::Expected<MatmulPlan> planMatmul(const Target &target, const MatmulDescript
 //     MR broadcasts of A, MR · NR / lanes FMAs. The first K block starts from zero, later ones
 //     from the partial sums in C; the last applies the epilogue; then stores. The right edge uses
 //     masked loads and stores, the bottom edge a micro-kernel with fewer rows; no scalar loops.
-// The scratch buffer is the caller's, not an alloca: its size depends on the shape (1 MB at
-// 512 × 512), too much for the stack of a thread the host program created, and as an argument it
-// becomes one more buffer in the memory plan's arena, shared by the pool's threads.
+// The scratch buffer is the caller's, not an alloca: its size depends on the shape (4 MB for a
+// 1024 × 1024 B), too much for the stack of a thread the host program created; as an argument it
+// becomes one more buffer in the memory plan's arena, which the pool's threads share.
 llvm::Expected<MatmulPlan> emitMatmulKernel(llvm::Module &module, const Target &target,
                                             const MatmulDescription &description, llvm::StringRef name,
                                             const MatmulEpilogue &epilogue, const MatmulTiling &fixed) {
