@@ -29,6 +29,8 @@ struct KernelShape {
   int64_t panelWidth() const { return plan.tiling.tileVectors * static_cast<int64_t>(plan.lanes); }  // NR
   int64_t panels() const { return (description.n + panelWidth() - 1) / panelWidth(); }
   bool packed() const { return plan.tiling.packB == 1; }
+  // B is N × K and read in place: the micro-kernel transposes lanes × lanes blocks of it itself.
+  bool transposedInPlace() const { return description.transposeB && !packed(); }
   // Element strides of A between rows of op(A) and along K, and of B along K.
   int64_t aRowStride() const { return description.transposeA ? 1 : description.k; }
   int64_t aDepthStride() const { return description.transposeA ? description.m : 1; }
@@ -38,7 +40,8 @@ struct KernelShape {
 // A micro-kernel: a static tile of `rows` × `columns` (columns ≤ NR) of C, accumulated in
 // registers over a run-time K range. Signature:
 //   void(ptr a, ptr b, ptr c, i64 depth, i1 accumulate, i1 finish, i64 row, i64 column, ptr extra...)
-// a: op(A)[row, k0], b: B's row k0 at the tile's first column (packed or in place), c: C[row, column];
+// a: op(A)[row, k0], b: B's row k0 at the tile's first column (packed or in place; for a B transposed
+// in place, B's row `column` at k0, and then depth must be all of K), c: C[row, column];
 // accumulate: add to C instead of overwriting it; finish: the last K block, apply the epilogue.
 llvm::Function *emitMicroKernel(llvm::Module &module, const KernelShape &shape, const MatmulEpilogue &epilogue,
                                 int rows, int64_t columns, const llvm::Twine &name);

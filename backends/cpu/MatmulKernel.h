@@ -54,8 +54,8 @@ struct MatmulTiling {
   int64_t kBlock = 0;        // KC: the K range one micro-kernel call covers
   int64_t rowBlock = 0;      // MC: rows of C per task, a multiple of MR
   int64_t columnBlock = 0;   // NC: columns of C per task, a multiple of NR
-  int packB = -1;            // 1: copy B into panels first, 0: read B in place, -1: choose (a
-                             // transposed B is always packed)
+  int packB = -1;            // 1: copy B into panels first, 0: read B in place (transposing a
+                             // transposed B in the micro-kernel), -1: choose
   int parallel = -1;         // 1: tasks through kiln_parallel_for, 0: in a loop, -1: choose
 };
 

@@ -148,28 +148,68 @@ llvm::Function *emitMicroKernel(llvm::Module &module, const KernelShape &shape, 
     initial.push_back(phi);
   }
 
-  // One step along K: `vectors` loads of B, one broadcast of A per row, rows × vectors FMAs.
   llvm::Function *fma = llvm::Intrinsic::getDeclaration(&module, llvm::Intrinsic::fma, {vectorType});
-  std::vector<llvm::Value *> sums =
-      emitLoop(builder, depth, initial, [&](llvm::Value *k, const std::vector<llvm::Value *> &accumulators) {
-        llvm::Value *bRow = offset(builder, element, b, builder.CreateMul(k, builder.getInt64(shape.bDepthStride())));
-        std::vector<llvm::Value *> bVectors;
-        for (int vector = 0; vector < vectors; ++vector)
-          bVectors.push_back(loadVector(offset(builder, element, bRow, static_cast<int64_t>(vector) * lanes), vector,
-                                        shape.packed() ? packedAlign : elementAlign));
-        llvm::Value *aColumn =
-            offset(builder, element, a, builder.CreateMul(k, builder.getInt64(shape.aDepthStride())));
-        std::vector<llvm::Value *> next;
-        for (int tileRow = 0; tileRow < rows; ++tileRow) {
-          llvm::Value *scalar = builder.CreateAlignedLoad(
-              element, offset(builder, element, aColumn, tileRow * shape.aRowStride()), elementAlign);
-          llvm::Value *broadcast = builder.CreateVectorSplat(lanes, scalar);
-          for (int vector = 0; vector < vectors; ++vector)
-            next.push_back(
-                builder.CreateCall(fma, {broadcast, bVectors[vector], accumulators[tileRow * vectors + vector]}));
+  // Adds the products over K steps k0 .. k0 + steps to the accumulators, given B's row k0 + step.
+  auto multiplyAdd = [&](llvm::Value *k0, int64_t steps, const std::function<llvm::Value *(int64_t, int)> &bVector,
+                         std::vector<llvm::Value *> accumulators) {
+    for (int64_t step = 0; step < steps; ++step) {
+      llvm::Value *k = builder.CreateAdd(k0, builder.getInt64(step));
+      llvm::Value *aColumn = offset(builder, element, a, builder.CreateMul(k, builder.getInt64(shape.aDepthStride())));
+      std::vector<llvm::Value *> bVectors;
+      for (int vector = 0; vector < vectors; ++vector) bVectors.push_back(bVector(step, vector));
+      for (int tileRow = 0; tileRow < rows; ++tileRow) {
+        llvm::Value *scalar = builder.CreateAlignedLoad(
+            element, offset(builder, element, aColumn, tileRow * shape.aRowStride()), elementAlign);
+        llvm::Value *broadcast = builder.CreateVectorSplat(lanes, scalar);
+        for (int vector = 0; vector < vectors; ++vector) {
+          llvm::Value *&sum = accumulators[tileRow * vectors + vector];
+          sum = builder.CreateCall(fma, {broadcast, bVectors[vector], sum});
         }
-        return next;
-      });
+      }
+    }
+    return accumulators;
+  };
+  std::vector<llvm::Value *> sums;
+  if (shape.transposedInPlace()) {
+    // `lanes` K steps at a time: the tile's `columns` rows of B (columns of op(B)), `lanes`
+    // elements along K each, transposed in registers into `lanes` rows of op(B). K is static.
+    const int64_t k = shape.description.k;
+    auto block = [&](llvm::Value *k0, int64_t steps, const std::vector<llvm::Value *> &accumulators) {
+      llvm::Value *stepMask = prefixMask(builder, lanes, steps);
+      std::vector<std::vector<llvm::Value *>> transposed;
+      for (int vector = 0; vector < vectors; ++vector) {
+        std::vector<llvm::Value *> bRows;
+        for (unsigned lane = 0; lane < lanes; ++lane) {
+          int64_t column = int64_t(vector) * lanes + lane;
+          if (column >= columns) {
+            bRows.push_back(llvm::Constant::getNullValue(vectorType));
+            continue;
+          }
+          llvm::Value *address = offset(builder, element, b, builder.CreateAdd(builder.getInt64(column * k), k0));
+          bRows.push_back(steps == lanes ? static_cast<llvm::Value *>(
+                                               builder.CreateAlignedLoad(vectorType, address, elementAlign))
+                                         : builder.CreateMaskedLoad(vectorType, address, elementAlign, stepMask,
+                                                                    llvm::Constant::getNullValue(vectorType)));
+        }
+        transposed.push_back(transpose(builder, bRows));
+      }
+      return multiplyAdd(k0, steps, [&](int64_t step, int vector) { return transposed[vector][step]; }, accumulators);
+    };
+    sums = emitLoop(builder, builder.getInt64(k / lanes), initial,
+                    [&](llvm::Value *index, const std::vector<llvm::Value *> &accumulators) {
+                      return block(builder.CreateMul(index, builder.getInt64(lanes)), lanes, accumulators);
+                    });
+    if (k % lanes) sums = block(builder.getInt64(k - k % lanes), k % lanes, sums);
+  } else {
+    // One step along K: `vectors` loads of B, one broadcast of A per row, rows × vectors FMAs.
+    sums = emitLoop(builder, depth, initial, [&](llvm::Value *k, const std::vector<llvm::Value *> &accumulators) {
+      llvm::Value *bRow = offset(builder, element, b, builder.CreateMul(k, builder.getInt64(shape.bDepthStride())));
+      return multiplyAdd(k, 1, [&](int64_t, int vector) {
+        return loadVector(offset(builder, element, bRow, static_cast<int64_t>(vector) * lanes), vector,
+                          shape.packed() ? packedAlign : elementAlign);
+      }, accumulators);
+    });
+  }
 
   if (epilogue) {
     llvm::BasicBlock *before = builder.GetInsertBlock();
