@@ -1,0 +1,110 @@
+// LLVM's optimisation pipeline, machine-code emission and the ORC JIT, on one Target.
+#include "backends/cpu/Jit.h"
+
+#include <fmt/format.h>
+#include <llvm/Analysis/CGSCCPassManager.h>
+#include <llvm/Analysis/LoopAnalysisManager.h>
+#include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
+#include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
+#include <llvm/IR/LegacyPassManager.h>
+#include <llvm/IR/PassManager.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include "runtime/Parallel.h"
+
+namespace kiln::cpu {
+
+namespace {
+
+llvm::OptimizationLevel passLevel(unsigned level) {
+  switch (level) {
+  case 0: return llvm::OptimizationLevel::O0;
+  case 1: return llvm::OptimizationLevel::O1;
+  case 2: return llvm::OptimizationLevel::O2;
+  default: return llvm::OptimizationLevel::O3;
+  }
+}
+
+void prepareModule(llvm::Module &module, const Target &target) {
+  module.setTargetTriple(target.triple());
+  module.setDataLayout(target.machine().createDataLayout());
+}
+
+}  // namespace
+
+llvm::Error optimizeModule(llvm::Module &module, const Target &target) {
+  prepareModule(module, target);
+  std::string problems;
+  llvm::raw_string_ostream problemStream(problems);
+  if (llvm::verifyModule(module, &problemStream))
+    return llvm::createStringError(fmt::format("invalid LLVM IR in module '{}': {}", module.getName().str(), problems));
+
+  llvm::LoopAnalysisManager loopAnalyses;
+  llvm::FunctionAnalysisManager functionAnalyses;
+  llvm::CGSCCAnalysisManager sccAnalyses;
+  llvm::ModuleAnalysisManager moduleAnalyses;
+  llvm::PassBuilder builder(&target.machine());
+  builder.registerModuleAnalyses(moduleAnalyses);
+  builder.registerCGSCCAnalyses(sccAnalyses);
+  builder.registerFunctionAnalyses(functionAnalyses);
+  builder.registerLoopAnalyses(loopAnalyses);
+  builder.crossRegisterProxies(loopAnalyses, functionAnalyses, sccAnalyses, moduleAnalyses);
+  llvm::OptimizationLevel level = passLevel(target.optLevel());
+  llvm::ModulePassManager passes = level == llvm::OptimizationLevel::O0 ? builder.buildO0DefaultPipeline(level)
+                                                                        : builder.buildPerModuleDefaultPipeline(level);
+  passes.run(module, moduleAnalyses);
+  return llvm::Error::success();
+}
+
+llvm::Expected<llvm::SmallVector<char, 0>> emitMachineCode(llvm::Module &module, const Target &target,
+                                                           OutputKind kind) {
+  if (llvm::Error error = optimizeModule(module, target)) return error;
+  llvm::SmallVector<char, 0> code;
+  llvm::raw_svector_ostream stream(code);
+  llvm::legacy::PassManager codeGenerator;
+  llvm::CodeGenFileType fileType =
+      kind == OutputKind::Assembly ? llvm::CodeGenFileType::AssemblyFile : llvm::CodeGenFileType::ObjectFile;
+  if (target.machine().addPassesToEmitFile(codeGenerator, stream, nullptr, fileType))
+    return llvm::createStringError(fmt::format("{} cannot emit {} files", target.cpuName(),
+                                               kind == OutputKind::Assembly ? "assembly" : "object"));
+  codeGenerator.run(module);
+  return code;
+}
+
+llvm::Expected<std::unique_ptr<Jit>> Jit::create(const Target &target) {
+  llvm::orc::JITTargetMachineBuilder machineBuilder{llvm::Triple(target.triple())};
+  machineBuilder.setCPU(target.cpuName());
+  if (!target.features().empty()) machineBuilder.addFeatures({target.features()});
+  machineBuilder.setCodeGenOptLevel(target.machine().getOptLevel());
+  machineBuilder.setRelocationModel(llvm::Reloc::PIC_);
+  llvm::Expected<std::unique_ptr<llvm::orc::LLJIT>> jit =
+      llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(machineBuilder)).create();
+  if (!jit) return jit.takeError();
+
+  // The runtime is linked into this process statically, so its symbols need not be in the
+  // dynamic symbol table: define them explicitly.
+  llvm::orc::MangleAndInterner mangle((*jit)->getExecutionSession(), (*jit)->getDataLayout());
+  llvm::orc::SymbolMap runtimeSymbols;
+  runtimeSymbols[mangle("kiln_parallel_for")] = {llvm::orc::ExecutorAddr::fromPtr(&kiln_parallel_for),
+                                                 llvm::JITSymbolFlags::Exported | llvm::JITSymbolFlags::Callable};
+  if (llvm::Error error = (*jit)->getMainJITDylib().define(llvm::orc::absoluteSymbols(std::move(runtimeSymbols))))
+    return error;
+  return std::unique_ptr<Jit>(new Jit(target, std::move(*jit)));
+}
+
+Jit::~Jit() = default;
+
+llvm::Error Jit::addModule(std::unique_ptr<llvm::Module> module, std::unique_ptr<llvm::LLVMContext> context) {
+  if (llvm::Error error = optimizeModule(*module, target_)) return error;
+  return jit_->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context)));
+}
+
+llvm::Expected<void *> Jit::lookupAddress(llvm::StringRef name) {
+  llvm::Expected<llvm::orc::ExecutorAddr> address = jit_->lookup(name);
+  if (!address) return address.takeError();
+  return address->toPtr<void *>();
+}
+
+}  // namespace kiln::cpu
