@@ -104,10 +104,11 @@ bool ReferenceReport::passed() const {
 void ReferenceReport::print(llvm::raw_ostream &out) const {
   for (size_t index = 0; index < comparisons.size(); ++index) {
     const ReferenceComparison &comparison = comparisons[index];
-    out << fmt::format("@{} {}: worst relative error {:.3g}, worst absolute error {:.3g} ({} elements): {}\n", function,
+    std::string file = (index == 0 ? comparison.name : "d_" + comparison.name) + ".npy";
+    out << fmt::format("@{} {}: worst relative error {:.3g}, worst absolute error {:.3g} ({} elements){}: {}\n", function,
                        index == 0 ? "value" : "gradient of %" + comparison.name, comparison.agreement.worstRelativeError,
                        comparison.agreement.worstAbsoluteError, comparison.elementCount,
-                       comparison.agreement.passed ? "PASS" : "FAIL");
+                       comparison.agreement.describeNaN("Kiln's value", file), comparison.agreement.passed ? "PASS" : "FAIL");
   }
 }
 

@@ -12,6 +12,7 @@
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/ToolOutputFile.h>
 
+#include "backends/interpreter/Tensor.h"
 #include "frontend/Lower.h"
 #include "frontend/Parser.h"
 #include "frontend/Stdlib.h"
@@ -61,6 +62,9 @@ cl::opt<double> relativeTolerance("rtol",
                                   cl::desc("Relative tolerance (default: 1e-3 against finite differences, 1e-8 "
                                            "against --reference)"),
                                   cl::sub(checkGradCommand));
+cl::opt<int64_t> maxTensorBytes("max-tensor-bytes",
+                                 cl::desc("The largest tensor, in bytes, the check may allocate (default 4 GiB)"),
+                                 cl::init(kiln::kDefaultTensorByteLimit), cl::sub(checkGradCommand));
 
 // What --emit=grad-ir runs after lowering: the loss's gradient with respect to the parameters
 // (a training step never needs the inputs'), then the clean-up autodiff leaves to the general
@@ -108,6 +112,11 @@ struct LoweredModel {
 std::unique_ptr<LoweredModel> parseAndLower(bool lower) {
   std::optional<kiln::lang::LowerOptions> options = parseOptions();
   if (!options) return nullptr;
+  // A device such as /dev/zero would be read forever: only regular files (or - for stdin).
+  if (inputPath != "-" && !llvm::sys::fs::is_regular_file(inputPath) && llvm::sys::fs::exists(inputPath)) {
+    llvm::errs() << "kiln: error: cannot read '" << inputPath << "': not a regular file\n";
+    return nullptr;
+  }
   auto buffer = llvm::MemoryBuffer::getFileOrSTDIN(inputPath);
   if (!buffer) {
     llvm::errs() << "kiln: error: cannot read '" << inputPath << "': " << buffer.getError().message() << "\n";
@@ -138,6 +147,10 @@ bool hasLoss(const kiln::Module &module) {
 }
 
 int build() {
+  if (outputPath != "-" && llvm::sys::fs::equivalent(inputPath, outputPath)) {
+    llvm::errs() << "kiln: error: -o " << outputPath << " would overwrite the model file it is built from\n";
+    return 1;
+  }
   std::unique_ptr<LoweredModel> model = parseAndLower(emit != EmitKind::Ast);
   if (!model) return 1;
   if (emit == EmitKind::GradientIr) {
@@ -183,6 +196,11 @@ int checkGradient() {
       llvm::errs() << "kiln: error: --" << tolerance->ArgStr << " must be a non-negative number\n";
       return 1;
     }
+  if (maxTensorBytes < 1) {
+    llvm::errs() << "kiln: error: --max-tensor-bytes must be positive\n";
+    return 1;
+  }
+  kiln::setTensorByteLimit(maxTensorBytes);
   std::unique_ptr<LoweredModel> model = parseAndLower(/*lower=*/true);
   if (!model || !hasLoss(*model->module)) return 1;
   if (!referenceDirectory.empty()) return checkAgainstReference(*model->module, model->sources);
