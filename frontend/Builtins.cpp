@@ -424,6 +424,23 @@ Object require(BuiltinCall &call) {
   return call.error(call.where, message);
 }
 
+// clamp(x, min: a, max: b): maximum(minimum(x, b), a), either bound optional (PyTorch's clamp).
+Object clamp(BuiltinCall &call) {
+  if (!call.bind({"x", "min", "max"}, 1)) return Object::poison();
+  kiln::Value *x = call.tensor(0);
+  if (!x) return Object::poison();
+  if (!call.has(1) && !call.has(2)) return call.error(call.where, "'clamp' needs 'min', 'max' or both");
+  Object result = Object::ofTensor(x);
+  for (auto [slot, kind] : {std::pair{size_t{2}, OpKind::Minimum}, std::pair{size_t{1}, OpKind::Maximum}}) {
+    if (!call.has(slot)) continue;
+    kiln::Value *bound = call.tensor(slot, x->type().dtype);
+    if (!bound) return Object::poison();
+    result = call.create(kind, {result.tensor, bound});
+    if (result.isPoison()) return result;
+  }
+  return result;
+}
+
 const llvm::StringMap<Handler> &frontendBuiltins() {
   static const llvm::StringMap<Handler> table = {
       {"reshape", reshape},
@@ -438,6 +455,7 @@ const llvm::StringMap<Handler> &frontendBuiltins() {
       {"iota", iota},
       {"expect_same_shape", expectSameShape},
       {"require", require},
+      {"clamp", clamp},
       {"zeros", [](BuiltinCall &call) { return filled(call, 0.0); }},
       {"ones", [](BuiltinCall &call) { return filled(call, 1.0); }},
       {"full", [](BuiltinCall &call) { return filled(call, std::nullopt); }},
@@ -534,6 +552,10 @@ Object callTableOp(BuiltinCall &call, OpKind kind) {
   }
   int64_t rank = operands.empty() ? 0 : operands.front()->type().rank();
   std::vector<NamedAttribute> attributes;
+  // sum(x), mean(x), max(x), min(x) with no axes reduce every axis, as in NumPy and PyTorch.
+  bool reduction = kind == OpKind::Sum || kind == OpKind::Mean || kind == OpKind::Max || kind == OpKind::Min;
+  if (reduction && llvm::none_of(call.arguments.entries, [](const Arguments::Entry &entry) { return entry.name == "axes"; }))
+    attributes.push_back({"axes", Ints{}});
   for (const Arguments::Entry &entry : call.arguments.entries) {
     if (entry.name.empty()) continue;
     std::optional<AttrValue> value = attributeValue(call, entry, rank);
@@ -544,8 +566,14 @@ Object callTableOp(BuiltinCall &call, OpKind kind) {
 }
 }  // namespace
 
+// Names that PyTorch users reach for, for ops of the table: where(condition, a, b) is select.
+static std::optional<OpKind> aliasedOp(llvm::StringRef name) {
+  if (name == "where") return OpKind::Select;
+  return std::nullopt;
+}
+
 bool Lowerer::isBuiltin(llvm::StringRef name) const {
-  return frontendBuiltins().contains(name) || initializers().contains(name) || lookupOp(std::string_view(name)).has_value();
+  return frontendBuiltins().contains(name) || aliasedOp(name) || initializers().contains(name) || lookupOp(std::string_view(name)).has_value();
 }
 
 Object Lowerer::callBuiltin(const std::string &name, Arguments &arguments, llvm::SMRange where) {
@@ -565,6 +593,7 @@ Object Lowerer::callBuiltin(const std::string &name, Arguments &arguments, llvm:
     return Object::ofFloat(result);
   }
   if (std::optional<OpKind> kind = lookupOp(name)) return callTableOp(call, *kind);
+  if (std::optional<OpKind> kind = aliasedOp(name)) return callTableOp(call, *kind);
   return call.error(where, fmt::format("unknown function '{}'", name));
 }
 

@@ -1,6 +1,7 @@
 // Evaluation of expressions and statements during lowering: numbers are computed, tensors
 // become IR ops through the op table, loops unroll and `if` picks its branch.
 #include <cmath>
+#include <limits>
 
 #include <fmt/format.h>
 #include <llvm/Support/CheckedArithmetic.h>
@@ -197,6 +198,7 @@ Object Lowerer::evaluateName(const NameExpr &expr, Scope &scope) {
     return object;
   }
   if (isBuiltin(expr.name)) return Object::ofBuiltin(expr.name);
+  if (expr.name == "inf") return Object::ofFloat(std::numeric_limits<double>::infinity());
   diagnostics_.error(expr.range, fmt::format("unknown name '{}'", expr.name));
   return Object::poison();
 }
@@ -229,6 +231,12 @@ Object Lowerer::evaluateMember(const MemberExpr &expr, Scope &scope) {
       return Object::ofSequence(Object::Kind::List, std::move(extents));
     }
     if (expr.member == "rank") return Object::ofInt(type.rank());
+    // x.T reverses the axes, as NumPy's and PyTorch's .T: the transpose of a matrix.
+    if (expr.member == "T") {
+      Ints perm;
+      for (int64_t axis = type.rank() - 1; axis >= 0; --axis) perm.push_back(axis);
+      return createOp(OpKind::Transpose, {base.tensor}, {{"perm", perm}}, std::nullopt, expr.range);
+    }
     if (expr.member == "dtype") {
       Object dtype;
       dtype.kind = Object::Kind::DType;
@@ -269,6 +277,7 @@ OpKind tensorOpOf(BinaryOp op) {
   case BinaryOp::Mul: return OpKind::Mul;
   case BinaryOp::Div: return OpKind::Div;
   case BinaryOp::MatMul: return OpKind::Matmul;
+  case BinaryOp::Power: return OpKind::Pow;
   case BinaryOp::Equal: return OpKind::Eq;
   case BinaryOp::NotEqual: return OpKind::Ne;
   case BinaryOp::Less: return OpKind::Lt;
@@ -307,6 +316,9 @@ Object Lowerer::evaluateBinary(const BinaryExpr &expr, Scope &scope) {
     return Object::poison();
   }
   std::optional<DType> dtype = lhs.kind == Object::Kind::Tensor ? lhs.tensor->type().dtype : rhs.tensor->type().dtype;
+  // x ** 2 is square(x): exact, and defined for a negative x, whose log pow's rule would take.
+  if (expr.op == BinaryOp::Power && lhs.kind == Object::Kind::Tensor && rhs.isNumber() && rhs.asDouble() == 2)
+    return createOp(OpKind::Square, {lhs.tensor}, {}, std::nullopt, expr.operatorRange);
   kiln::Value *left = asTensor(lhs, dtype, expr.lhs->range);
   kiln::Value *right = asTensor(rhs, dtype, expr.rhs->range);
   if (!left || !right) return Object::poison();
@@ -359,6 +371,28 @@ Object Lowerer::binaryOnNumbers(const BinaryExpr &expr, const Object &lhs, const
     if (integers && !(lhs.integer == INT64_MIN && rhs.integer == -1) && lhs.integer % rhs.integer == 0)
       return Object::ofInt(lhs.integer / rhs.integer);
     return Object::ofFloat(a / b);
+  case BinaryOp::Power: {
+    // An int to a non-negative int power stays an int, checked for overflow.
+    // A base of magnitude 2 or more overflows within 63 multiplications.
+    if (integers && rhs.integer >= 0) {
+      if (rhs.integer == 0) return Object::ofInt(1);
+      if (lhs.integer == 0 || lhs.integer == 1) return Object::ofInt(lhs.integer);
+      if (lhs.integer == -1) return Object::ofInt(rhs.integer % 2 == 0 ? 1 : -1);
+      int64_t result = 1;
+      for (int64_t i = 0; i < rhs.integer; ++i) {
+        std::optional<int64_t> product = llvm::checkedMul(result, lhs.integer);
+        if (!product) return overflow();
+        result = *product;
+      }
+      return Object::ofInt(result);
+    }
+    double result = std::pow(a, b);
+    if (!std::isfinite(result)) {
+      diagnostics_.error(expr.operatorRange, fmt::format("{} ** {} is not a finite number", formatFloat(a), formatFloat(b)));
+      return Object::poison();
+    }
+    return Object::ofFloat(result);
+  }
   case BinaryOp::MatMul: break;
   }
   diagnostics_.error(expr.operatorRange, fmt::format("'{}' does not apply to {} and {}", spelling(expr.op), describe(lhs), describe(rhs)));
