@@ -473,6 +473,7 @@ std::unique_ptr<Module> Lowerer::run(const File &user, const std::vector<const F
   lowerInit(*module);
   for (const auto &train : user.trains)
     if (train->modelName == modelDecl->name) lowerLoss(*module, *train, model);
+  checkNames(user);
   // A --dim that neither a `dim` declares nor any shape reads would be ignored silently.
   for (const std::string &name : unknownDims)
     if (Binding *binding = globals_.findHere(name); binding && !binding->used)

@@ -98,6 +98,9 @@ private:
   bool admitList(int64_t length, llvm::SMRange where);
   Object parameterTensor(const Object &parameter, llvm::SMRange where);
 
+  // CheckNames.cpp
+  void checkNames(const File &user);
+
   // LowerModule.cpp
   void declareGlobals(const File &file, bool isLibrary);
   const ComponentDecl *chooseModel(const File &user);
