@@ -187,6 +187,7 @@ int checkAgainstReference(const kiln::Module &module, llvm::SourceMgr &sources) 
     kiln::Diagnostics(sources).reportFailure(report.takeError(), nullptr, "kiln");
     return 1;
   }
+  for (const std::string &note : report->notes) llvm::errs() << "kiln: note: " << note << "\n";
   report->print(llvm::outs());
   return report->passed() ? 0 : 1;
 }
