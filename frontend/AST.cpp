@@ -17,6 +17,7 @@ std::string_view spelling(BinaryOp op) {
   case BinaryOp::Div: return "/";
   case BinaryOp::Mod: return "%";
   case BinaryOp::MatMul: return "@";
+  case BinaryOp::Power: return "**";
   case BinaryOp::Equal: return "==";
   case BinaryOp::NotEqual: return "!=";
   case BinaryOp::Less: return "<";

@@ -88,7 +88,7 @@ struct IndexExpr : ExprOf<ExprKind::Index> {
 };
 
 enum class UnaryOp { Negate, Not };
-enum class BinaryOp { Add, Sub, Mul, Div, Mod, MatMul, Equal, NotEqual, Less, LessEqual, Greater, GreaterEqual, And, Or };
+enum class BinaryOp { Add, Sub, Mul, Div, Mod, MatMul, Power, Equal, NotEqual, Less, LessEqual, Greater, GreaterEqual, And, Or };
 std::string_view spelling(UnaryOp op);
 std::string_view spelling(BinaryOp op);
 

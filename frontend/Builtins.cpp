@@ -382,6 +382,65 @@ Object toInt(BuiltinCall &call) {
   return Object::ofInt(static_cast<int64_t>(*value));
 }
 
+// expect_same_shape(a, b, what): nothing, or an error naming both shapes. Losses call it, since
+// broadcasting a [B, 1] prediction against a [B] target silently averages B * B differences.
+Object expectSameShape(BuiltinCall &call) {
+  if (!call.bind({"a", "b", "what"}, 3)) return Object::poison();
+  kiln::Value *a = call.tensor(0), *b = call.tensor(1);
+  if (!a || !b) return Object::poison();
+  if (call.value(2).kind != Object::Kind::String)
+    return call.error(call.range(2), fmt::format("expected a string, found {}", describe(call.value(2))));
+  if (a->type().shape != b->type().shape)
+    return call.error(call.where, fmt::format("{}: the operands must have the same shape, but are {} and {} (a loss does not broadcast)",
+                                              call.value(2).text, toString(a->type()), toString(b->type())));
+  return Object::ofSequence(Object::Kind::Tuple, {});
+}
+
+// require(condition, message parts...): nothing when the compile-time bool holds, else an error
+// whose message joins the parts (strings as they are, other values spelled): layers check their
+// hyper-parameters with it, `require(p < 1, "Dropout: p must be below 1, not ", p)`.
+Object require(BuiltinCall &call) {
+  if (call.arguments.entries.size() < 2)
+    return call.error(call.where, "'require' needs a condition and a message");
+  for (const Arguments::Entry &entry : call.arguments.entries)
+    if (!entry.name.empty()) return call.error(entry.range, "'require' takes positional arguments only");
+  const Object &condition = call.arguments.entries.front().value;
+  if (condition.kind != Object::Kind::Bool)
+    return call.error(call.arguments.entries.front().range,
+                      fmt::format("the condition of 'require' must be a compile-time bool, found {}", describe(condition)));
+  if (condition.integer) return Object::ofSequence(Object::Kind::Tuple, {});
+  std::string message;
+  for (size_t i = 1; i < call.arguments.entries.size(); ++i) {
+    const Object &part = call.arguments.entries[i].value;
+    switch (part.kind) {
+    case Object::Kind::String: message += part.text; break;
+    case Object::Kind::Int: message += std::to_string(part.integer); break;
+    case Object::Kind::Float: message += formatFloat(part.number); break;
+    case Object::Kind::Bool: message += part.integer ? "true" : "false"; break;
+    case Object::Kind::Tensor: message += toString(part.tensor->type()); break;
+    default: message += describe(part); break;
+    }
+  }
+  return call.error(call.where, message);
+}
+
+// clamp(x, min: a, max: b): maximum(minimum(x, b), a), either bound optional (PyTorch's clamp).
+Object clamp(BuiltinCall &call) {
+  if (!call.bind({"x", "min", "max"}, 1)) return Object::poison();
+  kiln::Value *x = call.tensor(0);
+  if (!x) return Object::poison();
+  if (!call.has(1) && !call.has(2)) return call.error(call.where, "'clamp' needs 'min', 'max' or both");
+  Object result = Object::ofTensor(x);
+  for (auto [slot, kind] : {std::pair{size_t{2}, OpKind::Minimum}, std::pair{size_t{1}, OpKind::Maximum}}) {
+    if (!call.has(slot)) continue;
+    kiln::Value *bound = call.tensor(slot, x->type().dtype);
+    if (!bound) return Object::poison();
+    result = call.create(kind, {result.tensor, bound});
+    if (result.isPoison()) return result;
+  }
+  return result;
+}
+
 const llvm::StringMap<Handler> &frontendBuiltins() {
   static const llvm::StringMap<Handler> table = {
       {"reshape", reshape},
@@ -394,6 +453,9 @@ const llvm::StringMap<Handler> &frontendBuiltins() {
       {"one_hot", oneHot},
       {"broadcast_to", broadcastTo},
       {"iota", iota},
+      {"expect_same_shape", expectSameShape},
+      {"require", require},
+      {"clamp", clamp},
       {"zeros", [](BuiltinCall &call) { return filled(call, 0.0); }},
       {"ones", [](BuiltinCall &call) { return filled(call, 1.0); }},
       {"full", [](BuiltinCall &call) { return filled(call, std::nullopt); }},
@@ -460,7 +522,7 @@ std::optional<AttrValue> attributeValue(BuiltinCall &call, const Arguments::Entr
       floats.push_back(element.asDouble());
     }
     for (int64_t element : ints)
-      if (element > kMaxElements || element < -kMaxElements) {
+      if (element > kMaxElementCount || element < -kMaxElementCount) {
         call.error(entry.range, fmt::format("attribute '{}' holds a number too large for a size", entry.name));
         return std::nullopt;
       }
@@ -490,6 +552,10 @@ Object callTableOp(BuiltinCall &call, OpKind kind) {
   }
   int64_t rank = operands.empty() ? 0 : operands.front()->type().rank();
   std::vector<NamedAttribute> attributes;
+  // sum(x), mean(x), max(x), min(x) with no axes reduce every axis, as in NumPy and PyTorch.
+  bool reduction = kind == OpKind::Sum || kind == OpKind::Mean || kind == OpKind::Max || kind == OpKind::Min;
+  if (reduction && llvm::none_of(call.arguments.entries, [](const Arguments::Entry &entry) { return entry.name == "axes"; }))
+    attributes.push_back({"axes", Ints{}});
   for (const Arguments::Entry &entry : call.arguments.entries) {
     if (entry.name.empty()) continue;
     std::optional<AttrValue> value = attributeValue(call, entry, rank);
@@ -500,8 +566,14 @@ Object callTableOp(BuiltinCall &call, OpKind kind) {
 }
 }  // namespace
 
+// Names that PyTorch users reach for, for ops of the table: where(condition, a, b) is select.
+static std::optional<OpKind> aliasedOp(llvm::StringRef name) {
+  if (name == "where") return OpKind::Select;
+  return std::nullopt;
+}
+
 bool Lowerer::isBuiltin(llvm::StringRef name) const {
-  return frontendBuiltins().contains(name) || initializers().contains(name) || lookupOp(std::string_view(name)).has_value();
+  return frontendBuiltins().contains(name) || aliasedOp(name) || initializers().contains(name) || lookupOp(std::string_view(name)).has_value();
 }
 
 Object Lowerer::callBuiltin(const std::string &name, Arguments &arguments, llvm::SMRange where) {
@@ -521,6 +593,7 @@ Object Lowerer::callBuiltin(const std::string &name, Arguments &arguments, llvm:
     return Object::ofFloat(result);
   }
   if (std::optional<OpKind> kind = lookupOp(name)) return callTableOp(call, *kind);
+  if (std::optional<OpKind> kind = aliasedOp(name)) return callTableOp(call, *kind);
   return call.error(where, fmt::format("unknown function '{}'", name));
 }
 

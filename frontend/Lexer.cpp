@@ -65,6 +65,7 @@ std::string_view describe(TokenKind kind) {
   case TokenKind::Plus: return "'+'";
   case TokenKind::Minus: return "'-'";
   case TokenKind::Star: return "'*'";
+  case TokenKind::StarStar: return "'**'";
   case TokenKind::Slash: return "'/'";
   case TokenKind::Percent: return "'%'";
   case TokenKind::At: return "'@'";
@@ -116,7 +117,7 @@ Token Lexer::next() {
   case ':': return make(TokenKind::Colon, start);
   case ';': return make(TokenKind::Semicolon, start);
   case '+': return make(TokenKind::Plus, start);
-  case '*': return make(TokenKind::Star, start);
+  case '*': return make(followedBy('*') ? TokenKind::StarStar : TokenKind::Star, start);
   case '/': return make(TokenKind::Slash, start);
   case '%': return make(TokenKind::Percent, start);
   case '@': return make(TokenKind::At, start);

@@ -24,7 +24,7 @@ enum class TokenKind {
   LeftParen, RightParen, LeftBracket, RightBracket, LeftBrace, RightBrace,
   Comma, Colon, Semicolon, Dot, DotDot, Ellipsis, Arrow, Equals,
   EqualEqual, NotEqual, Less, LessEqual, Greater, GreaterEqual,
-  Plus, Minus, Star, Slash, Percent, At,
+  Plus, Minus, Star, StarStar, Slash, Percent, At,
 };
 
 struct Token {

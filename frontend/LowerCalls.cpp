@@ -15,7 +15,12 @@ Object Lowerer::call(const CallExpr &expr, Scope &scope) {
     arguments.entries.push_back({argument.name, range, evaluate(*argument.value, scope)});
   }
   if (callee.isPoison() || arguments.hasPoison()) return Object::poison();
-  return callObject(callee, std::move(arguments), expr.range);
+  // A problem inside library code is reported at the user's call that reached it.
+  bool fromUserFile = userBuffer_ != 0 && diagnostics_.sources().FindBufferContainingLoc(expr.range.Start) == userBuffer_;
+  if (fromUserFile) diagnostics_.pushCallSite(expr.range);
+  Object result = callObject(callee, std::move(arguments), expr.range);
+  if (fromUserFile) diagnostics_.popCallSite();
+  return result;
 }
 
 Object Lowerer::callObject(const Object &callee, Arguments arguments, llvm::SMRange where) {

@@ -1,6 +1,7 @@
 // Evaluation of expressions and statements during lowering: numbers are computed, tensors
 // become IR ops through the op table, loops unroll and `if` picks its branch.
 #include <cmath>
+#include <limits>
 
 #include <fmt/format.h>
 #include <llvm/Support/CheckedArithmetic.h>
@@ -46,7 +47,7 @@ bool Lowerer::checkElementCount(const Shape &shape, llvm::SMRange where) {
       return false;
     }
     std::optional<int64_t> product = llvm::checkedMul(count, extent);
-    if (!product || *product > kMaxElements) {
+    if (!product || *product > kMaxElementCount) {
       diagnostics_.error(where, fmt::format("the shape {} has more elements than Kiln supports (2^40)", toString(shape)));
       return false;
     }
@@ -120,8 +121,29 @@ bool Lowerer::countStep(llvm::SMRange where) {
   return false;
 }
 
+bool Lowerer::chargeWork(int64_t units, llvm::SMRange where) {
+  if (evaluationWork_ > kMaxEvaluationWork) return false;
+  evaluationWork_ += units;
+  if (evaluationWork_ <= kMaxEvaluationWork) return true;
+  diagnostics_.error(where, fmt::format("compile-time evaluation is too large: it exceeded its budget of {} steps "
+                                        "(each expression evaluated and each list element built is a step)",
+                                        kMaxEvaluationWork));
+  return false;
+}
+
+// Called before a list or tuple of `length` is built: charges its elements and refuses one
+// longer than any loop could walk.
+bool Lowerer::admitList(int64_t length, llvm::SMRange where) {
+  if (length > kMaxListLength) {
+    diagnostics_.error(where, fmt::format("a list of {} elements is longer than the {} a compile-time list may hold", length,
+                                          kMaxListLength));
+    return false;
+  }
+  return chargeWork(length, where);
+}
+
 Object Lowerer::evaluate(const Expr &expr, Scope &scope) {
-  if (diagnostics_.tooManyErrors()) return Object::poison();
+  if (diagnostics_.tooManyErrors() || !chargeWork(1, expr.range)) return Object::poison();
   // Nesting inside one expression is bounded by the parser, but calls multiply it.
   if (evaluationDepth_ >= kMaxEvaluationDepth) {
     diagnostics_.error(expr.range, "expressions and calls nest too deeply to evaluate");
@@ -176,6 +198,7 @@ Object Lowerer::evaluateName(const NameExpr &expr, Scope &scope) {
     return object;
   }
   if (isBuiltin(expr.name)) return Object::ofBuiltin(expr.name);
+  if (expr.name == "inf") return Object::ofFloat(std::numeric_limits<double>::infinity());
   diagnostics_.error(expr.range, fmt::format("unknown name '{}'", expr.name));
   return Object::poison();
 }
@@ -208,6 +231,12 @@ Object Lowerer::evaluateMember(const MemberExpr &expr, Scope &scope) {
       return Object::ofSequence(Object::Kind::List, std::move(extents));
     }
     if (expr.member == "rank") return Object::ofInt(type.rank());
+    // x.T reverses the axes, as NumPy's and PyTorch's .T: the transpose of a matrix.
+    if (expr.member == "T") {
+      Ints perm;
+      for (int64_t axis = type.rank() - 1; axis >= 0; --axis) perm.push_back(axis);
+      return createOp(OpKind::Transpose, {base.tensor}, {{"perm", perm}}, std::nullopt, expr.range);
+    }
     if (expr.member == "dtype") {
       Object dtype;
       dtype.kind = Object::Kind::DType;
@@ -248,6 +277,7 @@ OpKind tensorOpOf(BinaryOp op) {
   case BinaryOp::Mul: return OpKind::Mul;
   case BinaryOp::Div: return OpKind::Div;
   case BinaryOp::MatMul: return OpKind::Matmul;
+  case BinaryOp::Power: return OpKind::Pow;
   case BinaryOp::Equal: return OpKind::Eq;
   case BinaryOp::NotEqual: return OpKind::Ne;
   case BinaryOp::Less: return OpKind::Lt;
@@ -271,6 +301,8 @@ Object Lowerer::evaluateBinary(const BinaryExpr &expr, Scope &scope) {
   if (lhs.isPoison() || rhs.isPoison()) return Object::poison();
   if (lhs.isNumber() && rhs.isNumber()) return binaryOnNumbers(expr, lhs, rhs);
   if (expr.op == BinaryOp::Add && lhs.kind == Object::Kind::List && rhs.kind == Object::Kind::List) {
+    if (!admitList(static_cast<int64_t>(lhs.elements->size() + rhs.elements->size()), expr.operatorRange))
+      return Object::poison();
     std::vector<Object> joined = *lhs.elements;
     joined.insert(joined.end(), rhs.elements->begin(), rhs.elements->end());
     return Object::ofSequence(Object::Kind::List, std::move(joined));
@@ -284,6 +316,9 @@ Object Lowerer::evaluateBinary(const BinaryExpr &expr, Scope &scope) {
     return Object::poison();
   }
   std::optional<DType> dtype = lhs.kind == Object::Kind::Tensor ? lhs.tensor->type().dtype : rhs.tensor->type().dtype;
+  // x ** 2 is square(x): exact, and defined for a negative x, whose log pow's rule would take.
+  if (expr.op == BinaryOp::Power && lhs.kind == Object::Kind::Tensor && rhs.isNumber() && rhs.asDouble() == 2)
+    return createOp(OpKind::Square, {lhs.tensor}, {}, std::nullopt, expr.operatorRange);
   kiln::Value *left = asTensor(lhs, dtype, expr.lhs->range);
   kiln::Value *right = asTensor(rhs, dtype, expr.rhs->range);
   if (!left || !right) return Object::poison();
@@ -336,6 +371,28 @@ Object Lowerer::binaryOnNumbers(const BinaryExpr &expr, const Object &lhs, const
     if (integers && !(lhs.integer == INT64_MIN && rhs.integer == -1) && lhs.integer % rhs.integer == 0)
       return Object::ofInt(lhs.integer / rhs.integer);
     return Object::ofFloat(a / b);
+  case BinaryOp::Power: {
+    // An int to a non-negative int power stays an int, checked for overflow.
+    // A base of magnitude 2 or more overflows within 63 multiplications.
+    if (integers && rhs.integer >= 0) {
+      if (rhs.integer == 0) return Object::ofInt(1);
+      if (lhs.integer == 0 || lhs.integer == 1) return Object::ofInt(lhs.integer);
+      if (lhs.integer == -1) return Object::ofInt(rhs.integer % 2 == 0 ? 1 : -1);
+      int64_t result = 1;
+      for (int64_t i = 0; i < rhs.integer; ++i) {
+        std::optional<int64_t> product = llvm::checkedMul(result, lhs.integer);
+        if (!product) return overflow();
+        result = *product;
+      }
+      return Object::ofInt(result);
+    }
+    double result = std::pow(a, b);
+    if (!std::isfinite(result)) {
+      diagnostics_.error(expr.operatorRange, fmt::format("{} ** {} is not a finite number", formatFloat(a), formatFloat(b)));
+      return Object::poison();
+    }
+    return Object::ofFloat(result);
+  }
   case BinaryOp::MatMul: break;
   }
   diagnostics_.error(expr.operatorRange, fmt::format("'{}' does not apply to {} and {}", spelling(expr.op), describe(lhs), describe(rhs)));
@@ -367,6 +424,7 @@ Object Lowerer::evaluateSequenceOf(const Expr &iterable, Scope &scope) {
       diagnostics_.error(range->range, fmt::format("the range {}..{} is too long to unroll", *start, *stop));
       return Object::poison();
     }
+    if (!chargeWork(std::max<int64_t>(*stop - *start, 0), range->range)) return Object::poison();
     std::vector<Object> values;
     for (int64_t i = *start; i < *stop; ++i) values.push_back(Object::ofInt(i));
     return Object::ofSequence(Object::Kind::List, std::move(values));
@@ -415,7 +473,42 @@ Object Lowerer::evaluateIndex(const IndexExpr &expr, Scope &scope) {
   return (*base.elements)[position];
 }
 
-// x[i, a:b:s, ...]: a slice op over every axis, then a reshape that drops the indexed ones.
+namespace {
+// The elements a NumPy slice start:stop:step picks on an axis of `extent`, as an ascending run
+// first, first + |step|, ... below limit, and whether it is walked backwards (a negative step).
+// Bounds are already made non-negative by adding the extent once; they are then clamped the
+// way NumPy does: to [0, extent] for a positive step and to [-1, extent - 1] for a negative one,
+// where -1 stands for "before the first element".
+struct AxisRun {
+  int64_t first = 0, limit = 0, stride = 1, count = 0;
+  bool reversed = false;
+};
+
+AxisRun numpySlice(std::optional<int64_t> start, std::optional<int64_t> stop, int64_t step, int64_t extent) {
+  AxisRun run;
+  if (step > 0) {
+    int64_t from = std::clamp<int64_t>(start.value_or(0), 0, extent);
+    int64_t to = std::clamp<int64_t>(stop.value_or(extent), from, extent);
+    run.first = from, run.limit = to, run.stride = step;
+    run.count = to == from ? 0 : (to - from - 1) / step + 1;
+    return run;
+  }
+  // step < 0, and step != INT64_MIN (checked by the caller): walks from `from` down to above `to`.
+  int64_t from = std::clamp<int64_t>(start.value_or(extent - 1), -1, extent - 1);
+  int64_t to = std::clamp<int64_t>(stop.value_or(-1), -1, extent - 1);
+  int64_t stride = -step;
+  run.stride = stride, run.reversed = true;
+  if (from <= to) return run;  // empty: first = limit = 0
+  run.count = (from - to - 1) / stride + 1;
+  // The lowest element picked; (count - 1) * stride <= from - to - 1 cannot overflow.
+  run.first = from - (run.count - 1) * stride;
+  run.limit = from + 1;
+  return run;
+}
+}  // namespace
+
+// x[i, a:b:s, ...]: a slice op over every axis (positive strides), a gather with a reversed
+// constant index on each axis with a negative step, then a reshape that drops the indexed axes.
 Object Lowerer::sliceTensor(const IndexExpr &expr, kiln::Value *tensor, Scope &scope) {
   const TensorType &type = tensor->type();
   if (static_cast<int64_t>(expr.items.size()) > type.rank()) {
@@ -424,6 +517,7 @@ Object Lowerer::sliceTensor(const IndexExpr &expr, kiln::Value *tensor, Scope &s
   }
   Ints start, limit, stride;
   Shape kept;
+  std::vector<int64_t> reversedAxes;
   for (int64_t axis = 0; axis < type.rank(); ++axis) {
     int64_t extent = type.shape[axis];
     if (axis >= static_cast<int64_t>(expr.items.size())) {
@@ -431,15 +525,20 @@ Object Lowerer::sliceTensor(const IndexExpr &expr, kiln::Value *tensor, Scope &s
       continue;
     }
     const IndexItem &item = expr.items[axis];
-    auto bound = [&](const ExprPtr &bound, int64_t fallback) -> std::optional<int64_t> {
-      if (!bound) return fallback;
+    // A bound counts from the end when negative (once, as in NumPy); nullopt when not given.
+    bool failed = false;
+    auto bound = [&](const ExprPtr &bound) -> std::optional<int64_t> {
+      if (!bound) return std::nullopt;
       std::optional<int64_t> value = evaluateSize(*bound, scope);
-      if (!value) return std::nullopt;
+      if (!value) {
+        failed = true;
+        return std::nullopt;
+      }
       return *value < 0 ? *value + extent : *value;
     };
     if (!item.isSlice) {
-      std::optional<int64_t> index = bound(item.index, 0);
-      if (!index) return Object::poison();
+      std::optional<int64_t> index = bound(item.index);
+      if (failed) return Object::poison();
       if (*index < 0 || *index >= extent) {
         diagnostics_.error(item.range, fmt::format("index is out of range for axis {} of {}", axis, toString(type)));
         return Object::poison();
@@ -447,18 +546,39 @@ Object Lowerer::sliceTensor(const IndexExpr &expr, kiln::Value *tensor, Scope &s
       start.push_back(*index), limit.push_back(*index + 1), stride.push_back(1);
       continue;
     }
-    std::optional<int64_t> first = bound(item.start, 0), last = bound(item.stop, extent), step = bound(item.step, 1);
-    if (!first || !last || !step) return Object::poison();
-    if (item.step && *step < 1) {
-      diagnostics_.error(item.step->range, "a slice step must be positive");
+    std::optional<int64_t> first = bound(item.start), last = bound(item.stop);
+    std::optional<int64_t> step = 1;
+    if (item.step) {
+      step = evaluateSize(*item.step, scope);
+      if (!step) return Object::poison();
+    }
+    if (failed) return Object::poison();
+    if (*step == 0) {
+      diagnostics_.error(item.step->range, "a slice step must not be zero");
       return Object::poison();
     }
-    int64_t clampedStart = std::clamp<int64_t>(*first, 0, extent);
-    int64_t clampedLimit = std::clamp<int64_t>(*last, clampedStart, extent);
-    start.push_back(clampedStart), limit.push_back(clampedLimit), stride.push_back(*step);
-    kept.push_back((clampedLimit - clampedStart + *step - 1) / *step);
+    if (*step == INT64_MIN) {
+      diagnostics_.error(item.step->range, fmt::format("integer overflow: the slice step {} cannot be negated", *step));
+      return Object::poison();
+    }
+    AxisRun run = numpySlice(first, last, *step, extent);
+    start.push_back(run.first), limit.push_back(run.limit), stride.push_back(run.stride);
+    kept.push_back(run.count);
+    if (run.reversed && run.count > 1) reversedAxes.push_back(axis);
   }
   Object sliced = createOp(OpKind::Slice, {tensor}, {{"start", start}, {"limit", limit}, {"stride", stride}}, std::nullopt, expr.range);
+  for (int64_t axis : reversedAxes) {
+    if (sliced.isPoison()) return sliced;
+    // count - 1, count - 2, ..., 0 as (count - 1) - iota: no constant as large as the axis.
+    int64_t count = sliced.tensor->type().shape[axis];
+    TensorType indexType{DType::I64, {count}};
+    Object ascending = createOp(OpKind::Iota, {}, {{"axis", int64_t{0}}}, indexType, expr.range);
+    Object last = createOp(OpKind::Constant, {}, {{"value", Ints{count - 1}}}, TensorType{DType::I64, {}}, expr.range);
+    if (ascending.isPoison() || last.isPoison()) return Object::poison();
+    Object backwards = createOp(OpKind::Sub, {last.tensor, ascending.tensor}, {}, std::nullopt, expr.range);
+    if (backwards.isPoison()) return backwards;
+    sliced = createOp(OpKind::Gather, {sliced.tensor, backwards.tensor}, {{"axis", axis}}, std::nullopt, expr.range);
+  }
   if (sliced.isPoison() || sliced.tensor->type().shape == kept) return sliced;
   return createOp(OpKind::Reshape, {sliced.tensor}, {}, type.withShape(kept), expr.range);
 }
@@ -493,6 +613,38 @@ void Lowerer::finishScope(Scope &scope) {
   }
 }
 
+// `xs = xs + [...]`, the way a loop collects its steps, appends to the list in place when no
+// other value shares it, so that collecting T steps costs T, not T * T / 2. False when the
+// statement has another form; then it is evaluated as written.
+bool Lowerer::appendInPlace(const AssignStmt &assign, Scope &scope) {
+  const auto *sum = llvm::dyn_cast<BinaryExpr>(assign.value.get());
+  const auto *left = sum && sum->op == BinaryOp::Add ? llvm::dyn_cast<NameExpr>(sum->lhs.get()) : nullptr;
+  Binding *binding = left && left->name == assign.target.name ? scope.find(left->name) : nullptr;
+  if (!binding || !binding->reassignable || binding->value.kind != Object::Kind::List || binding->value.elements.use_count() != 1)
+    return false;
+  if (!chargeWork(1, left->range)) return true;
+  binding->used = true;
+  Object tail = evaluate(*sum->rhs, scope);
+  if (tail.isPoison()) return true;
+  // The right side may have rebound the name or shared the list; then the general path is right.
+  if (tail.kind != Object::Kind::List || binding->value.kind != Object::Kind::List || binding->value.elements.use_count() != 1) {
+    if (binding->value.kind == Object::Kind::List && tail.kind == Object::Kind::List) {
+      if (!admitList(static_cast<int64_t>(binding->value.elements->size() + tail.elements->size()), sum->operatorRange)) return true;
+      std::vector<Object> joined = *binding->value.elements;
+      joined.insert(joined.end(), tail.elements->begin(), tail.elements->end());
+      binding->value = Object::ofSequence(Object::Kind::List, std::move(joined));
+      return true;
+    }
+    diagnostics_.error(sum->operatorRange, fmt::format("'+' does not apply to {} and {}", describe(binding->value), describe(tail)));
+    return true;
+  }
+  int64_t length = static_cast<int64_t>(binding->value.elements->size() + tail.elements->size());
+  if (length > kMaxListLength) return admitList(length, sum->operatorRange), true;
+  if (!chargeWork(static_cast<int64_t>(tail.elements->size()), sum->operatorRange)) return true;
+  binding->value.elements->insert(binding->value.elements->end(), tail.elements->begin(), tail.elements->end());
+  return true;
+}
+
 void Lowerer::execute(const Stmt &stmt, Scope &scope, Object &last) {
   switch (stmt.kind) {
   case StmtKind::Expression: last = evaluate(*llvm::cast<ExprStmt>(stmt).expr, scope); return;
@@ -525,6 +677,7 @@ void Lowerer::execute(const Stmt &stmt, Scope &scope, Object &last) {
   }
   case StmtKind::Assign: {
     const auto &assign = llvm::cast<AssignStmt>(stmt);
+    if (appendInPlace(assign, scope)) return;
     Object value = evaluate(*assign.value, scope);
     Binding *binding = scope.find(assign.target.name);
     if (!binding) {

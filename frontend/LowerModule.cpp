@@ -11,6 +11,8 @@
 // 5. @loss, for a train block: its inputs, labels and the parameters are arguments; the
 //    `loss` expression must give a float scalar. The other settings are checked.
 // 6. The module is verified; a verifier error here is a compiler bug, reported as such.
+#include <cmath>
+
 #include <fmt/format.h>
 #include <llvm/ADT/StringSet.h>
 
@@ -253,16 +255,55 @@ void Lowerer::lowerLoss(Module &module, const TrainDecl &train, const std::share
 }
 
 namespace {
+// An optimizer's setting, by PyTorch's name. Numbers must lie in [low, high] (an open end where
+// the flag says so); `betas` is a pair of such numbers.
+enum class SettingKind { Number, Bool, Pair };
+struct OptimizerSetting {
+  std::string_view name;
+  SettingKind kind = SettingKind::Number;
+  double low = 0, high = INFINITY;
+  bool lowOpen = false, highOpen = false;
+};
+constexpr OptimizerSetting kLearningRate{"lr", SettingKind::Number, 0, INFINITY, true};
+constexpr OptimizerSetting kFraction{"", SettingKind::Number, 0, 1, false, true};  // [0, 1): decay rates
+constexpr OptimizerSetting nonNegative(std::string_view name) { return {name}; }
+constexpr OptimizerSetting fraction(std::string_view name) {
+  OptimizerSetting setting = kFraction;
+  setting.name = name;
+  return setting;
+}
+constexpr OptimizerSetting flag(std::string_view name) { return {name, SettingKind::Bool}; }
+
 struct OptimizerRow {
   std::string_view name;
-  std::vector<std::string_view> settings;
+  std::vector<OptimizerSetting> settings;
 };
+// The defaults are PyTorch's, listed in docs/language.md; `beta1` and `beta2` may replace `betas`.
 const OptimizerRow kOptimizers[] = {
-    {"sgd", {"lr", "momentum", "nesterov", "weight_decay"}},
-    {"adam", {"lr", "beta1", "beta2", "eps", "weight_decay"}},
-    {"adamw", {"lr", "beta1", "beta2", "eps", "weight_decay"}},
-    {"rmsprop", {"lr", "rho", "eps", "momentum"}},
+    {"sgd", {kLearningRate, fraction("momentum"), {"dampening", SettingKind::Number, 0, 1}, nonNegative("weight_decay"),
+             flag("nesterov")}},
+    {"adam", {kLearningRate, {"betas", SettingKind::Pair, 0, 1, false, true}, fraction("beta1"), fraction("beta2"),
+              nonNegative("eps"), nonNegative("weight_decay"), flag("amsgrad")}},
+    {"adamw", {kLearningRate, {"betas", SettingKind::Pair, 0, 1, false, true}, fraction("beta1"), fraction("beta2"),
+               nonNegative("eps"), nonNegative("weight_decay"), flag("amsgrad")}},
+    {"rmsprop", {kLearningRate, fraction("alpha"), nonNegative("eps"), nonNegative("weight_decay"), fraction("momentum"),
+                 flag("centered")}},
+    {"adagrad", {kLearningRate, nonNegative("lr_decay"), nonNegative("weight_decay"),
+                 nonNegative("initial_accumulator_value"), nonNegative("eps")}},
 };
+
+std::string rangeText(const OptimizerSetting &setting) {
+  if (setting.high == INFINITY) return setting.lowOpen ? "a positive number" : "a non-negative number";
+  return fmt::format("a number in {}{}, {}{}", setting.lowOpen ? "(" : "[", setting.low, setting.high,
+                     setting.highOpen ? ")" : "]");
+}
+
+bool inRange(const OptimizerSetting &setting, const Object &value) {
+  if (value.kind != Object::Kind::Int && value.kind != Object::Kind::Float) return false;
+  double number = value.asDouble();
+  return (setting.lowOpen ? number > setting.low : number >= setting.low) &&
+         (setting.highOpen ? number < setting.high : number <= setting.high);
+}
 const std::string_view kMetrics[] = {"accuracy", "loss", "mse", "mae", "perplexity"};
 const std::string_view kSettings[] = {"data", "loss", "optimizer", "batch", "epochs", "validation_split",
                                       "early_stopping", "seed", "metrics"};
@@ -291,24 +332,51 @@ void Lowerer::checkTrainSettings(const TrainDecl &train, Scope &scope) {
       for (const OptimizerRow &candidate : kOptimizers)
         if (callee && candidate.name == callee->name) row = &candidate;
       if (!row) {
-        diagnostics_.error(value.range, "the optimizer must be one of sgd(...), adam(...), adamw(...), rmsprop(...)");
+        diagnostics_.error(value.range, "the optimizer must be one of sgd(...), adam(...), adamw(...), rmsprop(...), adagrad(...)");
         continue;
       }
+      std::vector<std::string_view> names;
+      for (const OptimizerSetting &setting : row->settings) names.push_back(setting.name);
+      llvm::StringMap<llvm::SMRange> given;
       for (const Argument &argument : call->arguments) {
-        if (argument.name.empty() || std::find(row->settings.begin(), row->settings.end(), argument.name) == row->settings.end()) {
+        const OptimizerSetting *setting = nullptr;
+        for (const OptimizerSetting &candidate : row->settings)
+          if (!argument.name.empty() && candidate.name == argument.name) setting = &candidate;
+        if (!setting) {
           diagnostics_.error(argument.name.empty() ? argument.value->range : argument.nameRange,
-                             fmt::format("{} takes named settings: {}", row->name, fmt::join(row->settings, ", ")));
+                             fmt::format("{} takes named settings: {}", row->name, fmt::join(names, ", ")));
           continue;
         }
-        Object setting = evaluate(*argument.value, scope);
-        bool valid = argument.name == "nesterov" ? setting.kind == Object::Kind::Bool
-                                                 : (setting.kind == Object::Kind::Int || setting.kind == Object::Kind::Float) && setting.asDouble() >= 0 &&
-                                                       (argument.name != "lr" || setting.asDouble() > 0);
-        if (!valid && !setting.isPoison())
-          diagnostics_.error(argument.value->range, fmt::format("'{}' must be a {}, not {}", argument.name,
-                                                                argument.name == "nesterov" ? "bool" : argument.name == "lr" ? "positive number" : "non-negative number",
-                                                                describe(setting)));
+        given[argument.name] = argument.nameRange;
+        Object value = evaluate(*argument.value, scope);
+        if (value.isPoison()) continue;
+        bool valid = false;
+        std::string expected;
+        switch (setting->kind) {
+        case SettingKind::Bool:
+          valid = value.kind == Object::Kind::Bool;
+          expected = "a bool";
+          break;
+        case SettingKind::Number:
+          valid = inRange(*setting, value);
+          expected = rangeText(*setting);
+          break;
+        case SettingKind::Pair:
+          valid = value.isSequence() && value.elements->size() == 2 && inRange(*setting, (*value.elements)[0]) &&
+                  inRange(*setting, (*value.elements)[1]);
+          expected = "a pair (beta1, beta2) of numbers in [0, 1)";
+          break;
+        }
+        if (!valid)
+          diagnostics_.error(argument.value->range,
+                             fmt::format("{}: '{}' must be {}, not {}", row->name, argument.name, expected, describe(value)));
       }
+      if (given.contains("betas"))
+        for (std::string_view single : {"beta1", "beta2"})
+          if (given.contains(single)) {
+            diagnostics_.error(given[single], fmt::format("{}: give either 'betas' or '{}', not both", row->name, single));
+            diagnostics_.note(given["betas"], "'betas' is given here");
+          }
       continue;
     }
     if (entry.key == "metrics") {
@@ -331,6 +399,23 @@ void Lowerer::checkTrainSettings(const TrainDecl &train, Scope &scope) {
     };
     if (entry.key == "data") require(setting.kind == Object::Kind::String, "a string naming the data file");
     else if (entry.key == "batch" || entry.key == "epochs") require(setting.kind == Object::Kind::Int && setting.integer > 0, "a positive int");
+    if (entry.key == "batch" && setting.kind == Object::Kind::Int) {
+      // One rule: a batch is the first axis of every input and label, so `batch` must be its size.
+      std::vector<const Parameter *> all;
+      for (const Parameter &input : train.inputs) all.push_back(&input);
+      for (const Parameter &label : train.labels) all.push_back(&label);
+      for (const Parameter *input : all) {
+        Binding *binding = scope.findHere(input->name);
+        if (!binding || binding->value.kind != Object::Kind::Tensor) continue;
+        const TensorType &type = binding->value.tensor->type();
+        if (type.rank() == 0 || type.shape[0] == setting.integer) continue;
+        diagnostics_.error(value.range, fmt::format("'batch' is {}, but the first axis of '{}', which is the batch, has {} "
+                                                    "elements: make them one size (`batch = B` with `{}: f32[B, ...]`)",
+                                                    setting.integer, input->name, type.shape[0], input->name));
+        diagnostics_.note(input->nameRange, fmt::format("'{}' is {}, declared here", input->name, toString(type)));
+        break;
+      }
+    }
     else if (entry.key == "early_stopping") require(setting.kind == Object::Kind::Int && setting.integer >= 0, "a non-negative int (patience in epochs)");
     else if (entry.key == "seed") require(setting.kind == Object::Kind::Int, "an int");
     else if (entry.key == "validation_split")
@@ -342,12 +427,19 @@ void Lowerer::checkTrainSettings(const TrainDecl &train, Scope &scope) {
 std::unique_ptr<Module> Lowerer::run(const File &user, const std::vector<const File *> &library) {
   for (const File *file : library) declareGlobals(*file, true);
   declareGlobals(user, false);
+  llvm::SMLoc userPlace = !user.components.empty() ? user.components.front()->nameRange.Start
+                          : !user.functions.empty() ? user.functions.front()->nameRange.Start
+                          : !user.trains.empty()    ? user.trains.front()->modelRange.Start
+                                                    : llvm::SMLoc();
+  if (userPlace.isValid()) userBuffer_ = diagnostics_.sources().FindBufferContainingLoc(userPlace);
   for (const auto &[name, size] : options_.dims) {
-    Binding binding{Object::ofInt(size), llvm::SMRange(), true};
+    Binding binding{Object::ofInt(size), llvm::SMRange(), false};
     binding.isDimension = true;
     globals_.define(name, binding);
   }
+  llvm::StringSet<> declaredDims;
   for (const DimDecl &dim : user.dims) {
+    declaredDims.insert(dim.name);
     if (Binding *given = globals_.findHere(dim.name)) {
       if (given->value.kind == Object::Kind::Int && !given->where.isValid()) continue;  // --dim wins
       diagnostics_.error(dim.nameRange, fmt::format("'{}' is already defined", dim.name));
@@ -364,6 +456,9 @@ std::unique_ptr<Module> Lowerer::run(const File &user, const std::vector<const F
     globals_.define(dim.name, binding);
   }
   if (diagnostics_.errorCount() > 0) return nullptr;
+  std::vector<std::string> unknownDims;
+  for (const auto &[name, size] : options_.dims)
+    if (!declaredDims.contains(name) && !userGlobals_.contains(name)) unknownDims.push_back(name);
   // A train block naming no model is reported, and the file's model is still checked.
   for (const auto &train : user.trains)
     if (!userGlobals_.contains(train->modelName)) diagnostics_.error(train->modelRange, fmt::format("no model named '{}'", train->modelName));
@@ -378,6 +473,13 @@ std::unique_ptr<Module> Lowerer::run(const File &user, const std::vector<const F
   lowerInit(*module);
   for (const auto &train : user.trains)
     if (train->modelName == modelDecl->name) lowerLoss(*module, *train, model);
+  checkNames(user);
+  // A --dim that neither a `dim` declares nor any shape reads would be ignored silently.
+  for (const std::string &name : unknownDims)
+    if (Binding *binding = globals_.findHere(name); binding && !binding->used)
+      diagnostics_.error(fmt::format("--dim {}: the model has no dimension '{}' (declare it with `dim {} = ...` or use it in "
+                                     "a shape)",
+                                     name, name, name));
   if (diagnostics_.errorCount() > 0) return nullptr;
 
   for (const ProblemAtOp &error : verify(*module))

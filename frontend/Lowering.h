@@ -32,7 +32,12 @@ struct Arguments {
 constexpr int kMaxCallDepth = 64;
 constexpr int kMaxEvaluationDepth = 2000;
 constexpr int64_t kMaxUnrolledSteps = 200000;
-constexpr int64_t kMaxElements = int64_t{1} << 40;
+// Every evaluated expression costs one unit and every list element built one more, so that
+// recursion fanning out (a function calling itself twice per level), lists doubled again and
+// again and long chains of list appends stop with an error instead of running for minutes.
+// The examples use a few thousand steps; char_rnn.kiln at --dim T=8000 uses about 430,000.
+constexpr int64_t kMaxEvaluationWork = 5'000'000;
+constexpr int64_t kMaxListLength = kMaxUnrolledSteps;
 
 class Lowerer {
 public:
@@ -87,8 +92,14 @@ private:
   Object binaryOnNumbers(const BinaryExpr &expr, const Object &lhs, const Object &rhs);
   Object sliceTensor(const IndexExpr &expr, kiln::Value *tensor, Scope &scope);
   void execute(const Stmt &stmt, Scope &scope, Object &last);
+  bool appendInPlace(const AssignStmt &assign, Scope &scope);
   bool countStep(llvm::SMRange where);
+  bool chargeWork(int64_t units, llvm::SMRange where);
+  bool admitList(int64_t length, llvm::SMRange where);
   Object parameterTensor(const Object &parameter, llvm::SMRange where);
+
+  // CheckNames.cpp
+  void checkNames(const File &user);
 
   // LowerModule.cpp
   void declareGlobals(const File &file, bool isLibrary);
@@ -122,7 +133,9 @@ private:
   std::vector<kiln::Value *> parameterValues_;  // the current function's parameter arguments
   std::unique_ptr<Builder> builder_;
   Function *function_ = nullptr;
+  unsigned userBuffer_ = 0;  // the source buffer of the user's file, 0 when it declares nothing
   int64_t unrolledSteps_ = 0;
+  int64_t evaluationWork_ = 0;
   int evaluationDepth_ = 0;
   kiln::Value *seed_ = nullptr;
   int64_t initializingIndex_ = 0;

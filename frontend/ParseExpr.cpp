@@ -127,9 +127,9 @@ ExprPtr Parser::parseMultiplicative() {
   }
 }
 
-// unary := '-' unary | postfix
+// unary := '-' unary | power
 ExprPtr Parser::parseUnary() {
-  if (!is(TokenKind::Minus)) return parsePostfix();
+  if (!is(TokenKind::Minus)) return parsePower();
   NestingGuard nesting(*this);
   llvm::SMLoc start = token_.location();
   advance();
@@ -149,6 +149,18 @@ ExprPtr Parser::parseUnary() {
   unary->op = UnaryOp::Negate;
   unary->operand = std::move(operand);
   return unary;
+}
+
+// power := postfix ('**' unary)?
+// As in Python, `**` binds tighter than a unary minus on its left (-x ** 2 is -(x ** 2)) and
+// groups to the right (a ** b ** c is a ** (b ** c)).
+ExprPtr Parser::parsePower() {
+  ExprPtr base = parsePostfix();
+  if (!onSameLine() || !is(TokenKind::StarStar)) return base;
+  NestingGuard nesting(*this);
+  llvm::SMRange operatorRange = token_.range;
+  advance();
+  return makeBinary(BinaryOp::Power, operatorRange, std::move(base), parseUnary());
 }
 
 // postfix := primary ('(' arguments ')' | '[' index_item (',' index_item)* ']' | '.' IDENT)*

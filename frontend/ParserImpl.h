@@ -178,6 +178,7 @@ private:
   ExprPtr parseAdditive();
   ExprPtr parseMultiplicative();
   ExprPtr parseUnary();
+  ExprPtr parsePower();
   ExprPtr parsePostfix();
   ExprPtr parsePrimary();
   ExprPtr parseParenthesised();

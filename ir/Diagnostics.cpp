@@ -8,6 +8,15 @@ namespace kiln {
 // Code lowered twice (into @forward and @loss) would report its problems twice: a message
 // already given at the same place is dropped, and so are the notes that follow it.
 void Diagnostics::report(llvm::SMRange where, llvm::SourceMgr::DiagKind kind, const llvm::Twine &message) {
+  if (kind != llvm::SourceMgr::DK_Note && !callSites_.empty() && where.isValid()) {
+    llvm::SMRange site = callSites_.back();
+    if (sources_.FindBufferContainingLoc(where.Start) != sources_.FindBufferContainingLoc(site.Start)) {
+      std::string text = message.str();
+      report(site, kind, text);
+      report(where, llvm::SourceMgr::DK_Note, "inside the library, here");
+      return;
+    }
+  }
   if (kind == llvm::SourceMgr::DK_Note) {
     if (droppingNotes_) return;
   } else {

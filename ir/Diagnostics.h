@@ -94,6 +94,12 @@ public:
   // `TOOL: error: SUMMARY`; any other error as `TOOL: error: MESSAGE`.
   void reportFailure(llvm::Error failure, const TextPositions *positions, llvm::StringRef tool);
 
+  // While library code runs for a call written in the user's file (the frontend inlines every
+  // call), errors and warnings inside the library are reported at that call, and the library
+  // line follows as a note. Calls nest: the innermost pushed call site is used.
+  void pushCallSite(llvm::SMRange site) { callSites_.push_back(site); }
+  void popCallSite() { callSites_.pop_back(); }
+
   unsigned errorCount() const { return errors_; }
   // After this many errors the rest are noise: callers stop early.
   bool tooManyErrors() const { return errors_ >= kMaxErrors; }
@@ -111,6 +117,7 @@ private:
   unsigned errors_ = 0;
   std::set<std::pair<const char *, std::string>> reported_;
   bool droppingNotes_ = false;
+  std::vector<llvm::SMRange> callSites_;
 };
 
 }  // namespace kiln

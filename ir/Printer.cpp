@@ -30,8 +30,11 @@ public:
       do name = std::to_string(nextNumber_++);
       while (used_.contains(name));
     } else {
+      // Suffixes below the one remembered for `base` are all taken (names are never released),
+      // so the search resumes there: printing stays linear when thousands of values share a hint.
       name = base;
-      for (int suffix = 1; used_.contains(name); ++suffix) name = fmt::format("{}_{}", base, suffix);
+      int &suffix = nextSuffix_[base];
+      while (used_.contains(name)) name = fmt::format("{}_{}", base, ++suffix);
     }
     used_.insert(name);
     names_[value] = name;
@@ -46,6 +49,7 @@ public:
 private:
   std::unordered_map<const Value *, std::string> names_;
   llvm::StringSet<> used_;
+  llvm::StringMap<int> nextSuffix_;  // per name hint: the last suffix tried
   int nextNumber_ = 0;
 };
 

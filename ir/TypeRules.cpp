@@ -99,8 +99,14 @@ llvm::Expected<Shape> convolutionShape(const TensorType &image, const TensorType
   if (!height || !width)
     return llvm::createStringError(fmt::format("padding [{}] and dilation [{}] overflow 64 bits", fmt::join(padding, ", "),
                             fmt::join(dilation, ", ")));
-  if (*height < 1 || *width < 1)
-    return llvm::createStringError(fmt::format("the filter {} is larger than the padded input {}", toString(filter), toString(image)));
+  if (*height < 1 || *width < 1) {
+    if (dilation[0] == 1 && dilation[1] == 1)
+      return llvm::createStringError(fmt::format("the filter {} is larger than the padded input {}", toString(filter), toString(image)));
+    // A dilated filter spans dilation * (taps - 1) + 1 elements per axis.
+    return llvm::createStringError(fmt::format("the filter {} dilated by [{}] spans [{}, {}], more than the padded input {}",
+                                               toString(filter), fmt::join(dilation, ", "), dilation[0] * (filter.shape[2] - 1) + 1,
+                                               dilation[1] * (filter.shape[3] - 1) + 1, toString(image)));
+  }
   return Shape{image.shape[0], filter.shape[0], *height, *width};
 }
 

@@ -5,6 +5,7 @@
 
 #include <bit>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <optional>
@@ -268,6 +269,14 @@ Result<Array> decode(std::string_view bytes, std::string_view name) {
 }
 
 Result<Array> read(const std::string &path) {
+  // A directory opens as a stream whose first read throws, and a device such as /dev/zero never
+  // ends: only regular files are read.
+  std::error_code status;
+  std::filesystem::file_status kind = std::filesystem::status(path, status);
+  if (!status && std::filesystem::is_directory(kind))
+    return Result<Array>::failure(fmt::format("{}: is a directory, not a .npy file", path));
+  if (!status && !std::filesystem::is_regular_file(kind))
+    return Result<Array>::failure(fmt::format("{}: not a regular file", path));
   std::ifstream file(path, std::ios::binary);
   if (!file) return Result<Array>::failure(fmt::format("{}: cannot open the file for reading", path));
   std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());

@@ -45,16 +45,42 @@ std::string elementText(const Tensor &tensor, int64_t flatIndex) {
 }
 }  // namespace
 
+namespace {
+int64_t byteLimit = kDefaultTensorByteLimit;
+
+int64_t bytesPerElement(DType dtype) {
+  switch (dtype) {
+  case DType::F64:
+  case DType::I64: return 8;
+  case DType::F32:
+  case DType::I32: return 4;
+  case DType::I1: return 1;
+  }
+  return 8;
+}
+
+std::string byteText(double bytes) {
+  if (bytes >= double(int64_t{1} << 30)) return fmt::format("{:.1f} GiB", bytes / double(int64_t{1} << 30));
+  if (bytes >= double(int64_t{1} << 20)) return fmt::format("{:.1f} MiB", bytes / double(int64_t{1} << 20));
+  if (bytes >= double(int64_t{1} << 10)) return fmt::format("{:.1f} KiB", bytes / double(int64_t{1} << 10));
+  return fmt::format("{} bytes", bytes);
+}
+}  // namespace
+
+void setTensorByteLimit(int64_t bytes) { byteLimit = bytes; }
+int64_t tensorByteLimit() { return byteLimit; }
+
 llvm::Error checkTensorSize(const TensorType &type) {
-  int64_t count = 1;
+  // In doubles, which cannot overflow here: shapes have at most 2^40 elements of 8 bytes.
+  double bytes = double(bytesPerElement(type.dtype));
   for (int64_t extent : type.shape) {
     if (extent < 0) return llvm::createStringError(fmt::format("{} has a negative extent", toString(type)));
-    if (extent != 0 && count > kMaxTensorElements / extent)
-      return llvm::createStringError(fmt::format("{} has more than 2^31 elements, more than the interpreter holds", toString(type)));
-    count *= extent;
+    bytes *= double(extent);
   }
-  if (count > kMaxTensorElements)
-    return llvm::createStringError(fmt::format("{} has more than 2^31 elements, more than the interpreter holds", toString(type)));
+  if (bytes > double(byteLimit))
+    return llvm::createStringError(fmt::format("{} needs {}, more than the interpreter's limit of {} per tensor "
+                                               "(--max-tensor-bytes)",
+                                               toString(type), byteText(bytes), byteText(double(byteLimit))));
   return llvm::Error::success();
 }
 

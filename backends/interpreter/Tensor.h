@@ -15,11 +15,16 @@
 
 namespace kiln {
 
-// The interpreter refuses tensors above this many elements rather than trying to allocate them.
-inline constexpr int64_t kMaxTensorElements = int64_t{1} << 31;
+// The one cap on the memory that sizes in the input control (a --dim, an argument's type, a
+// constant's shape): the interpreter, and the gradient and reference checks built on it, refuse
+// a tensor larger than this many bytes up front, with an error naming its type and size, rather
+// than abort when the allocation fails. 4 GiB unless a tool's --max-tensor-bytes changes it.
+inline constexpr int64_t kDefaultTensorByteLimit = int64_t{1} << 32;
+void setTensorByteLimit(int64_t bytes);
+int64_t tensorByteLimit();
 
-// Fails with a message naming the type when it holds more than kMaxTensorElements elements
-// (or when its element count overflows).
+// Fails with a message naming the type and its size when it needs more than tensorByteLimit()
+// bytes (or when its element count overflows).
 llvm::Error checkTensorSize(const TensorType &type);
 
 // The C++ element type of each dtype; i1 is stored one byte per element, 0 or 1.
@@ -33,7 +38,7 @@ template <DType D> using Element = typename ElementOf<D>::type;
 
 class Tensor {
 public:
-  // Zero-filled. The caller keeps the size within kMaxTensorElements (checkTensorSize).
+  // Zero-filled. The caller keeps the size within tensorByteLimit() (checkTensorSize).
   explicit Tensor(TensorType type);
 
   const TensorType &type() const { return type_; }

@@ -73,12 +73,22 @@ llvm::Expected<double> objective(const Function &function, std::span<const Tenso
 }  // namespace
 
 void Agreement::add(double computed, double expected, const Tolerances &tolerances) {
+  int64_t element = elementsSeen++;
+  if (std::isnan(computed) || std::isnan(expected)) {
+    if (nanElements++ == 0) firstNaNElement = element, firstNaNComputed = std::isnan(computed);
+  }
   double error = std::abs(computed - expected);
   // Written so that a NaN on either side fails.
   if (!(error <= tolerances.absolute + tolerances.relative * std::abs(expected))) passed = false;
   if (!(error <= worstAbsoluteError)) worstAbsoluteError = error;
   double relative = error / std::max({std::abs(expected), tolerances.absolute, std::numeric_limits<double>::min()});
   if (!(relative <= worstRelativeError)) worstRelativeError = relative;
+}
+
+std::string Agreement::describeNaN(std::string_view computedName, std::string_view expectedName) const {
+  if (nanElements == 0) return "";
+  return fmt::format(", NaN in {} at element {} ({} NaN element{})", firstNaNComputed ? computedName : expectedName,
+                     firstNaNElement, nanElements, nanElements == 1 ? "" : "s");
 }
 
 std::unique_ptr<Function> castToFloat64(const Function &function, CopyOrigins *origins) {
@@ -119,6 +129,17 @@ llvm::Expected<GradientCheckReport> checkGradientOfCopy(const Function &function
   auto gradientFunction = differentiate(module, *forward, differentiated, options.resultIndex);
   if (!gradientFunction) return gradientFunction.takeError();
   const Function &gradient = **gradientFunction;
+
+  // Sizes come from the input (a --dim, an argument's type): checked before anything is allocated.
+  auto tooLarge = [&](std::string_view what, const TensorType &type) -> llvm::Error {
+    llvm::Error error = checkTensorSize(type);
+    if (!error) return error;
+    std::string message = fmt::format("{}: {}", what, llvm::toString(std::move(error)));
+    return llvm::make_error<OpErrors>("gradient check of @" + forward->name(), std::vector<ProblemAtOp>{{forward, nullptr, message}});
+  };
+  for (const auto &argument : forward->arguments())
+    if (auto error = tooLarge(fmt::format("argument %{}", argument->name()), argument->type())) return error;
+  if (auto error = tooLarge("the result", forward->results()[options.resultIndex]->type())) return error;
 
   std::mt19937_64 random(options.seed);
   std::vector<Tensor> arguments;
@@ -195,9 +216,10 @@ void GradientCheckReport::print(llvm::raw_ostream &out) const {
     std::string sampled = argument.checkedElements == argument.elementCount
                               ? ""
                               : fmt::format(" ({} of {} elements)", argument.checkedElements, argument.elementCount);
-    out << fmt::format("@{} %{}: worst relative error {:.3g}, worst absolute error {:.3g}{}: {}, "
+    out << fmt::format("@{} %{}: worst relative error {:.3g}, worst absolute error {:.3g}{}{}: {}, "
                        "gradient non-zero at {} of {} checked elements\n",
                        function, argument.argument, argument.agreement.worstRelativeError, argument.agreement.worstAbsoluteError, sampled,
+                       argument.agreement.describeNaN("the analytic gradient", "the numeric gradient"),
                        argument.agreement.passed ? "PASS" : "FAIL", argument.nonZeroElements, argument.checkedElements);
   }
 }
@@ -206,6 +228,10 @@ llvm::Expected<bool> checkGradients(const Module &module, std::string_view funct
                                     const GradientCheckOptions &options, llvm::raw_ostream &out,
                                     llvm::raw_ostream &errors, llvm::StringRef tool) {
   std::vector<const Function *> functions;
+  // A check that checked nothing would pass silently: each way to get there is an error.
+  if (functionName.empty() && options.resultIndex != 0)
+    return llvm::createStringError(
+        fmt::format("--result {} needs --function: without it every function with one float result is checked", options.resultIndex));
   if (!functionName.empty()) {
     const Function *function = module.lookup(functionName);
     if (!function)
@@ -215,6 +241,24 @@ llvm::Expected<bool> checkGradients(const Module &module, std::string_view funct
     for (const auto &function : module.functions())
       if (function->results().size() == 1 && isFloat(function->results()[0]->type().dtype))
         functions.push_back(function.get());
+  }
+  if (functions.empty())
+    return llvm::createStringError(module.functions().empty() ? "the module is empty: there is no gradient to check"
+                                                              : "no function has one float result: there is no gradient to "
+                                                                "check (choose one with --function and --result)");
+  for (const Function *function : functions) {
+    std::string problem;
+    if (options.resultIndex >= function->results().size())
+      problem = fmt::format("--result {} is not a result of @{}, which has {}", options.resultIndex, function->name(),
+                            function->results().size());
+    else if (!isFloat(function->results()[options.resultIndex]->type().dtype))
+      problem = fmt::format("result {} of @{} is {}, not a float: it has no gradient", options.resultIndex, function->name(),
+                            toString(function->results()[options.resultIndex]->type()));
+    else if (std::none_of(function->arguments().begin(), function->arguments().end(),
+                          [](const auto &argument) { return isFloat(argument->type().dtype); }))
+      problem = fmt::format("@{} has no float argument: there is nothing to differentiate", function->name());
+    if (!problem.empty())
+      return llvm::make_error<OpErrors>("--check-grad", std::vector<ProblemAtOp>{{function, nullptr, problem}});
   }
   bool passed = true;
   for (const Function *function : functions) {

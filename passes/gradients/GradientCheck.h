@@ -27,8 +27,16 @@ struct Agreement {
   double worstAbsoluteError = 0;  // max |computed - expected|
   double worstRelativeError = 0;  // max |computed - expected| / max(|expected|, absolute tolerance)
   bool passed = true;             // every element within the tolerances; a NaN on either side fails
+  // A NaN makes the errors NaN, which the worst errors above skip: NaNs are counted, and the
+  // first is located (a flat element index) with the side it is on.
+  int64_t elementsSeen = 0;
+  int64_t nanElements = 0;
+  int64_t firstNaNElement = -1;
+  bool firstNaNComputed = false;  // else it is in the expected value
 
   void add(double computed, double expected, const Tolerances &tolerances);
+  // `, NaN in EXPECTED at element 3 (2 NaN elements)`, or nothing when there is no NaN.
+  std::string describeNaN(std::string_view computedName, std::string_view expectedName) const;
 };
 
 // Defaults follow PyTorch's gradcheck.

@@ -32,6 +32,7 @@ struct ReferenceComparison {
 struct ReferenceReport {
   std::string function;
   std::vector<ReferenceComparison> comparisons;  // the value, then one per argument of `wrt`
+  std::vector<std::string> notes;                // conversions made on the way in
 
   bool passed() const;
   void print(llvm::raw_ostream &out) const;
@@ -41,7 +42,8 @@ struct ReferenceReport {
 // type), evaluates the function and its gradient with respect to `wrt` (arguments of the
 // function, say those of the parameter role) in f64, and compares the
 // value with DIRECTORY/<function>.npy and the gradient of argument A with DIRECTORY/d_<A>.npy.
-// A missing or mismatched file is an error that names it.
+// A missing or mismatched file is an error that names it; f64 arrays for f32 arguments are
+// rounded to f32, with a note in the report.
 llvm::Expected<ReferenceReport> compareWithReference(const Function &function, std::span<const Value *const> wrt,
                                                      llvm::StringRef directory,
                                                      const Tolerances &tolerances = kReferenceTolerances);

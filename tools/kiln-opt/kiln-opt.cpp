@@ -6,6 +6,7 @@
 #include <llvm/Support/ToolOutputFile.h>
 
 #include "backends/interpreter/RunFunction.h"
+#include "backends/interpreter/Tensor.h"
 #include "ir/Parser.h"
 #include "ir/Printer.h"
 #include "ir/Verifier.h"
@@ -45,6 +46,10 @@ cl::opt<unsigned> checkGradResult("result", cl::desc("With --check-grad: the res
                                   cl::value_desc("index"), cl::init(0), cl::cat(kilnCategory));
 cl::opt<bool> positiveInputs("positive-inputs", cl::desc("With --check-grad: positive inputs only (log, sqrt, pow)"),
                              cl::cat(kilnCategory));
+cl::opt<int64_t> maxTensorBytes("max-tensor-bytes",
+                                 cl::desc("With --run or --check-grad: the largest tensor, in bytes, the interpreter "
+                                          "allocates (default 4 GiB)"),
+                                 cl::init(kiln::kDefaultTensorByteLimit), cl::cat(kilnCategory));
 
 }  // namespace
 
@@ -68,7 +73,25 @@ int main(int argc, char **argv) {
     llvm::errs() << "kiln-opt: error: " << llvm::toString(pipeline.takeError()) << "\n";
     return 1;
   }
+  std::vector<std::string> passNames;
+  for (const kiln::PassInfo &pass : kiln::allPasses()) passNames.emplace_back(pass.name);
+  auto options = kiln::takePipelineOptions(passNames);
+  if (!options) {
+    llvm::errs() << "kiln-opt: error: " << llvm::toString(options.takeError()) << "\n";
+    return 1;
+  }
+  options->verifyEach = verifyEach;
+  if (maxTensorBytes < 1) {
+    llvm::errs() << "kiln-opt: error: --max-tensor-bytes must be positive\n";
+    return 1;
+  }
+  kiln::setTensorByteLimit(maxTensorBytes);
 
+  // A device such as /dev/zero would be read forever: only regular files (or - for stdin).
+  if (inputPath != "-" && !llvm::sys::fs::is_regular_file(inputPath) && llvm::sys::fs::exists(inputPath)) {
+    llvm::errs() << "kiln-opt: error: cannot read '" << inputPath << "': not a regular file\n";
+    return 1;
+  }
   auto buffer = llvm::MemoryBuffer::getFileOrSTDIN(inputPath);
   if (!buffer) {
     llvm::errs() << "kiln-opt: error: cannot read '" << inputPath << "': " << buffer.getError().message() << "\n";
@@ -101,14 +124,6 @@ int main(int argc, char **argv) {
     return 1;
   }
 
-  std::vector<std::string> passNames;
-  for (const kiln::PassInfo &pass : kiln::allPasses()) passNames.emplace_back(pass.name);
-  auto options = kiln::takePipelineOptions(passNames);
-  if (!options) {
-    llvm::errs() << "kiln-opt: error: " << llvm::toString(options.takeError()) << "\n";
-    return 1;
-  }
-  options->verifyEach = verifyEach;
   if (auto error = kiln::runPipeline(*parsed->module, *pipeline, *options, output.os())) {
     diagnostics.reportFailure(std::move(error), &parsed->positions, "kiln-opt");
     return 1;
