@@ -127,7 +127,6 @@ public:
   Binding &define(llvm::StringRef name, Binding binding) { return names_[name] = std::move(binding); }
   llvm::StringMap<Binding> &names() { return names_; }
   std::vector<std::string> namesInOrder;  // definition order, for warnings in source order
-  Scope *parent() const { return parent_; }
 
 private:
   Scope *parent_;

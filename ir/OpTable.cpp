@@ -65,6 +65,19 @@ llvm::Error OpInfo::checkOperandCount(size_t count) const {
       fmt::format("'{}' takes {} operand{}, not {}", name, expected, operandCount == 1 ? "" : "s", count));
 }
 
+Ints reducedAxes(const Ints &axes, int64_t rank) {
+  if (!axes.empty()) return axes;
+  Ints all;
+  for (int64_t axis = 0; axis < rank; ++axis) all.push_back(axis);
+  return all;
+}
+
+std::vector<bool> reducedAxisMask(const Ints &axes, int64_t rank) {
+  std::vector<bool> reduced(rank, false);
+  for (int64_t axis : reducedAxes(axes, rank)) reduced[axis] = true;
+  return reduced;
+}
+
 const AttrSpec *OpInfo::findAttribute(std::string_view attributeName) const {
   auto it = ranges::find_if(attributes, [&](const AttrSpec &spec) { return spec.name == attributeName; });
   return it == attributes.end() ? nullptr : &*it;

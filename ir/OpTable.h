@@ -91,6 +91,12 @@ std::span<const OpInfo> allOps();
 std::optional<OpKind> lookupOp(std::string_view name);
 inline std::string_view opName(OpKind kind) { return opInfo(kind).name; }
 
+// The axes a reduction's `axes` attribute names: all of them when it is empty (Ops.def). The
+// axes are valid ones (the type rule checks them).
+Ints reducedAxes(const Ints &axes, int64_t rank);
+// The same as one flag per axis of the operand.
+std::vector<bool> reducedAxisMask(const Ints &axes, int64_t rank);
+
 // Puts written attributes into the row's order, fills defaults and checks names and kinds.
 // `elementType` is the result dtype, which decides how a constant's elements are stored.
 llvm::Expected<Attributes> completeAttributes(const OpInfo &info, const std::vector<NamedAttribute> &written,

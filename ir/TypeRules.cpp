@@ -389,9 +389,7 @@ llvm::Expected<TensorType> declaredOneHot(const TypeRuleInput &input) {
 llvm::Expected<TensorType> reduction(const TypeRuleInput &input) {
   const TensorType &source = operand(input, 0);
   if (source.dtype == DType::I1) return llvm::createStringError(fmt::format("needs a numeric operand, not {}", toString(source)));
-  Ints axes = input.attributes.getInts("axes");
-  if (axes.empty())
-    for (int64_t axis = 0; axis < source.rank(); ++axis) axes.push_back(axis);
+  Ints axes = reducedAxes(input.attributes.getInts("axes"), source.rank());
   std::vector<bool> reduced(source.shape.size(), false);
   for (int64_t axis : axes) {
     if (auto error = checkAxis(axis, source.rank(), "axis")) return error;

@@ -228,22 +228,12 @@ Value *simplifyPad(Rewriter &rewriter, Operation &op) {
   return nullptr;
 }
 
-// The axes a reduction reduces: its `axes`, or all of them when that is empty.
-std::vector<bool> reducedAxes(const Operation &op) {
-  int64_t rank = op.operand(0)->type().rank();
-  std::vector<bool> reduced(rank, false);
-  const Ints &axes = op.attributes().getInts("axes");
-  if (axes.empty()) reduced.assign(rank, true);
-  for (int64_t axis : axes) reduced[axis] = true;
-  return reduced;
-}
-
 // sum, max and min over axes of size 1 = reshape(x): each result element reduces a set of one.
 // mean over axes of size 1 = reshape(x): a sum of one element divided by 1, exact.
 // (A sum computed as +0 + x turns -0 into +0: the sign of a zero, accepted as at x + 0.)
 Value *simplifyReduction(Rewriter &rewriter, Operation &op) {
   const Shape &shape = op.operand(0)->type().shape;
-  std::vector<bool> reduced = reducedAxes(op);
+  std::vector<bool> reduced = reducedAxisMask(op.attributes().getInts("axes"), static_cast<int64_t>(shape.size()));
   for (size_t axis = 0; axis < shape.size(); ++axis)
     if (reduced[axis] && shape[axis] != 1) return nullptr;
   return rewriter.reshapeTo(op.operand(0), op.result()->type());

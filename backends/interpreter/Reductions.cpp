@@ -14,8 +14,7 @@ namespace {
 // Strides that map an index of the input to the flat index of its reduced element: reduced
 // axes get stride 0, kept ones the stride of their place in the result.
 std::vector<int64_t> reducedStrides(const Shape &input, const Ints &axesAttribute) {
-  std::vector<bool> reduced(input.size(), axesAttribute.empty());
-  for (int64_t axis : axesAttribute) reduced[axis] = true;
+  std::vector<bool> reduced = reducedAxisMask(axesAttribute, static_cast<int64_t>(input.size()));
   std::vector<int64_t> strides(input.size(), 0);
   int64_t stride = 1;
   for (size_t axis = input.size(); axis-- > 0;)

@@ -48,16 +48,6 @@ std::string elementText(const Tensor &tensor, int64_t flatIndex) {
 namespace {
 int64_t byteLimit = kDefaultTensorByteLimit;
 
-int64_t bytesPerElement(DType dtype) {
-  switch (dtype) {
-  case DType::F64:
-  case DType::I64: return 8;
-  case DType::F32:
-  case DType::I32: return 4;
-  case DType::I1: return 1;
-  }
-  return 8;
-}
 
 std::string byteText(double bytes) {
   if (bytes >= double(int64_t{1} << 30)) return fmt::format("{:.1f} GiB", bytes / double(int64_t{1} << 30));
@@ -72,7 +62,7 @@ int64_t tensorByteLimit() { return byteLimit; }
 
 llvm::Error checkTensorSize(const TensorType &type) {
   // In doubles, which cannot overflow here: shapes have at most 2^40 elements of 8 bytes.
-  double bytes = double(bytesPerElement(type.dtype));
+  double bytes = double(dtypeByteSize(type.dtype));
   for (int64_t extent : type.shape) {
     if (extent < 0) return llvm::createStringError(fmt::format("{} has a negative extent", toString(type)));
     bytes *= double(extent);

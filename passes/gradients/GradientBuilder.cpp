@@ -3,13 +3,6 @@
 
 namespace kiln {
 
-Ints reducedAxes(const Ints &axes, int64_t rank) {
-  if (!axes.empty()) return axes;
-  Ints all;
-  for (int64_t axis = 0; axis < rank; ++axis) all.push_back(axis);
-  return all;
-}
-
 // Ops are only ever appended, so a constant made once is defined before every later use.
 Value *GradientBuilder::scalar(DType dtype, double value) {
   auto [it, inserted] = scalars_.try_emplace({dtype, value}, nullptr);

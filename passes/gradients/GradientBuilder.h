@@ -59,7 +59,5 @@ private:
   std::map<std::pair<DType, double>, Value *> scalars_;
 };
 
-// The axes a reduction's `axes` attribute names: all of them when it is empty.
-Ints reducedAxes(const Ints &axes, int64_t rank);
 
 }  // namespace kiln
