@@ -169,8 +169,8 @@ Token Lexer::lexWord(const char *start) {
   return make(kind, start, word.str());
 }
 
-// integer := digit+ ; float := digit* '.' digit+ exponent? | digit+ '.'? exponent
-//   exponent := [eE] [+-]? digit+
+// integer := digit+ ; float := digit+ '.' digit* exponent? | digit+ exponent   (so `1.` is 1.0,
+//   as in the IR text; both lexers scan with ir_text::scanDecimal)       exponent := [eE] [+-]? digit+
 // `0..N` is a range, not the float `0.`: a dot followed by a dot ends the number.
 Token Lexer::lexNumber(const char *start) {
   const char *end = buffer_.end();

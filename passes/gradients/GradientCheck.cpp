@@ -204,11 +204,7 @@ llvm::Expected<GradientCheckReport> checkGradient(const Function &function, cons
   return report;
 }
 
-bool GradientCheckReport::passed() const {
-  for (const ArgumentCheck &argument : arguments)
-    if (!argument.agreement.passed) return false;
-  return true;
-}
+bool GradientCheckReport::passed() const { return allAgree(arguments); }
 
 // The verdict stays right after the errors, where scripts and tests look for `: PASS`.
 void GradientCheckReport::print(llvm::raw_ostream &out) const {

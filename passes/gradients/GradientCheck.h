@@ -2,6 +2,7 @@
 // both evaluated in f64 by the reference interpreter on seeded random inputs.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -56,6 +57,11 @@ struct GradientCheckOptions {
   // only zeros there.
   int64_t samplesPerArgument = 0;
 };
+
+// Whether every check of a report (each with an `agreement`) passed.
+template <typename Checks> bool allAgree(const Checks &checks) {
+  return std::all_of(checks.begin(), checks.end(), [](const auto &check) { return check.agreement.passed; });
+}
 
 struct ArgumentCheck {
   std::string argument;

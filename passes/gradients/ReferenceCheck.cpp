@@ -102,11 +102,7 @@ llvm::Expected<ReferenceReport> compareWithReference(const Function &function, s
   return report;
 }
 
-bool ReferenceReport::passed() const {
-  for (const ReferenceComparison &comparison : comparisons)
-    if (!comparison.agreement.passed) return false;
-  return true;
-}
+bool ReferenceReport::passed() const { return allAgree(comparisons); }
 
 void ReferenceReport::print(llvm::raw_ostream &out) const {
   for (size_t index = 0; index < comparisons.size(); ++index) {

@@ -2,9 +2,8 @@
 // reference interpreter, against values another framework computed and stored as .npy files.
 #pragma once
 
-#include <span>
-
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
