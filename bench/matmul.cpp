@@ -42,8 +42,8 @@ struct Shape {
 // The issue's shapes, then the zoo's other products (B·T rows in gpt.kiln; lenet's fc1; the
 // attention scores of gpt, 8 sequences × 4 heads of 64×64 over a head width of 16).
 const std::vector<Shape> shapes = {
-    {"issue", 1, 512, 512, 512},  {"issue", 1, 512, 512, 64},  {"issue", 1, 128, 512, 128},
-    {"issue", 1, 64, 256, 784},   {"mlp", 1, 32, 128, 64},     {"issue", 1, 8, 128, 128},
+    {"issue", 1, 512, 512, 512},  {"issue", 1, 512, 512, 64},   {"issue", 1, 128, 512, 128},
+    {"issue", 1, 64, 256, 784},   {"mlp", 1, 32, 128, 64},      {"issue", 1, 8, 128, 128},
     {"gpt ffn", 1, 512, 256, 64}, {"gpt ffn", 1, 512, 64, 256}, {"gpt head", 1, 512, 128, 64},
     {"lenet", 1, 64, 120, 400},   {"gpt attn", 32, 64, 64, 16},
 };
@@ -55,8 +55,8 @@ struct Options {
   int rounds = 3;
   kiln::cpu::MatmulTiling tiling;
   unsigned vectorBits = 0;
-  bool transposeB = false;  // Kiln only: B stored N×K, to see what packing a transposed B costs
-  std::string forwarded;  // the Kiln options, passed on to the Kiln processes
+  bool transposeB = false;   // Kiln only: B stored N×K, to see what packing a transposed B costs
+  std::string forwarded;     // the Kiln options, passed on to the Kiln processes
   std::string assemblyPath;  // --emit-asm: write Kiln's kernels as assembly there instead of timing
 };
 
@@ -179,13 +179,12 @@ double runLibxsmm(const Shape &s, Operands &operands, int threads) {
   auto part = [&](int64_t batch, int64_t begin) {
     int64_t rows = std::min(rowsPerThread, s.m - begin);
     kernels.at(rows)(operands.b.data() + batch * s.k * s.n, operands.a.data() + batch * s.m * s.k + begin * s.k,
-                  operands.c.data() + batch * s.m * s.n + begin * s.n);
+                     operands.c.data() + batch * s.m * s.n + begin * s.n);
   };
   int64_t parts = (s.m + rowsPerThread - 1) / rowsPerThread;
   double seconds = bestSeconds([&] {
-    kiln::runtime::parallelFor(0, s.batch * parts, [&](int64_t item) {
-      part(item / parts, item % parts * rowsPerThread);
-    });
+    kiln::runtime::parallelFor(0, s.batch * parts,
+                               [&](int64_t item) { part(item / parts, item % parts * rowsPerThread); });
   });
   return s.flops() / seconds / 1e9;
 }
@@ -348,20 +347,34 @@ int main(int argc, char **argv) {
       options.forwarded += fmt::format(" {} {}", argument, value);
       return std::stoll(value);
     };
-    if (argument == "--fma-peak") options.fmaPeak = next();
-    else if (argument == "--library") options.library = next();
-    else if (argument == "--rounds") options.rounds = std::max(1, std::stoi(next()));
-    else if (argument == "--emit-asm") options.assemblyPath = next();
-    else if (argument == "--threads") options.threads = std::stoi(next());
-    else if (argument == "--tile-rows") options.tiling.tileRows = int(forward(next()));
-    else if (argument == "--tile-vectors") options.tiling.tileVectors = int(forward(next()));
-    else if (argument == "--k-block") options.tiling.kBlock = forward(next());
-    else if (argument == "--row-block") options.tiling.rowBlock = forward(next());
-    else if (argument == "--column-block") options.tiling.columnBlock = forward(next());
-    else if (argument == "--pack-b") options.tiling.packB = int(forward(next()));
-    else if (argument == "--parallel") options.tiling.parallel = int(forward(next()));
-    else if (argument == "--transpose-b") options.transposeB = true, options.forwarded += " --transpose-b";
-    else if (argument == "--vector-bits") options.vectorBits = unsigned(forward(next()));
+    if (argument == "--fma-peak")
+      options.fmaPeak = next();
+    else if (argument == "--library")
+      options.library = next();
+    else if (argument == "--rounds")
+      options.rounds = std::max(1, std::stoi(next()));
+    else if (argument == "--emit-asm")
+      options.assemblyPath = next();
+    else if (argument == "--threads")
+      options.threads = std::stoi(next());
+    else if (argument == "--tile-rows")
+      options.tiling.tileRows = int(forward(next()));
+    else if (argument == "--tile-vectors")
+      options.tiling.tileVectors = int(forward(next()));
+    else if (argument == "--k-block")
+      options.tiling.kBlock = forward(next());
+    else if (argument == "--row-block")
+      options.tiling.rowBlock = forward(next());
+    else if (argument == "--column-block")
+      options.tiling.columnBlock = forward(next());
+    else if (argument == "--pack-b")
+      options.tiling.packB = int(forward(next()));
+    else if (argument == "--parallel")
+      options.tiling.parallel = int(forward(next()));
+    else if (argument == "--transpose-b")
+      options.transposeB = true, options.forwarded += " --transpose-b";
+    else if (argument == "--vector-bits")
+      options.vectorBits = unsigned(forward(next()));
     else {
       fmt::print(stderr, "unknown option '{}'\n", argument);
       return 2;

@@ -58,8 +58,7 @@ public:
   }
 
 private:
-  template <typename Body>
-  void nested(Body body) {
+  template <typename Body> void nested(Body body) {
     ++depth_;
     body();
     --depth_;
@@ -174,7 +173,8 @@ private:
   void expr(const Expr &node) {
     switch (node.kind) {
     case ExprKind::Integer: return line(node.range, fmt::format("int {}", llvm::cast<IntegerExpr>(node).value));
-    case ExprKind::Float: return line(node.range, fmt::format("float {}", formatFloat(llvm::cast<FloatExpr>(node).value)));
+    case ExprKind::Float:
+      return line(node.range, fmt::format("float {}", formatFloat(llvm::cast<FloatExpr>(node).value)));
     case ExprKind::Bool: return line(node.range, llvm::cast<BoolExpr>(node).value ? "bool true" : "bool false");
     case ExprKind::String: return line(node.range, fmt::format("string \"{}\"", llvm::cast<StringExpr>(node).value));
     case ExprKind::Name: return line(node.range, fmt::format("name {}", llvm::cast<NameExpr>(node).name));
@@ -261,8 +261,10 @@ private:
     line(item.range, "slice");
     nested([&] {
       for (const ExprPtr *bound : {&item.start, &item.stop, &item.step}) {
-        if (*bound) expr(**bound);
-        else line(item.range, "none");
+        if (*bound)
+          expr(**bound);
+        else
+          line(item.range, "none");
       }
     });
   }

@@ -16,8 +16,23 @@
 
 namespace kiln::lang {
 
-enum class ExprKind { Integer, Float, Bool, String, Name, Member, Call, Index, Unary, Binary, List, Comprehension,
-                      Tuple, Range, If };
+enum class ExprKind {
+  Integer,
+  Float,
+  Bool,
+  String,
+  Name,
+  Member,
+  Call,
+  Index,
+  Unary,
+  Binary,
+  List,
+  Comprehension,
+  Tuple,
+  Range,
+  If
+};
 
 struct Expr {
   Expr(ExprKind kind, llvm::SMRange range) : kind(kind), range(range) {}
@@ -29,8 +44,7 @@ struct Expr {
 };
 using ExprPtr = std::unique_ptr<Expr>;
 
-template <ExprKind Kind>
-struct ExprOf : Expr {
+template <ExprKind Kind> struct ExprOf : Expr {
   explicit ExprOf(llvm::SMRange range) : Expr(Kind, range) {}
   static bool classof(const Expr *expr) { return expr->kind == Kind; }
 };
@@ -88,7 +102,23 @@ struct IndexExpr : ExprOf<ExprKind::Index> {
 };
 
 enum class UnaryOp { Negate, Not };
-enum class BinaryOp { Add, Sub, Mul, Div, Mod, MatMul, Power, Equal, NotEqual, Less, LessEqual, Greater, GreaterEqual, And, Or };
+enum class BinaryOp {
+  Add,
+  Sub,
+  Mul,
+  Div,
+  Mod,
+  MatMul,
+  Power,
+  Equal,
+  NotEqual,
+  Less,
+  LessEqual,
+  Greater,
+  GreaterEqual,
+  And,
+  Or
+};
 std::string_view spelling(UnaryOp op);
 std::string_view spelling(BinaryOp op);
 
@@ -151,8 +181,7 @@ struct Stmt {
   llvm::SMRange range;
 };
 
-template <StmtKind Kind>
-struct StmtOf : Stmt {
+template <StmtKind Kind> struct StmtOf : Stmt {
   explicit StmtOf(llvm::SMRange range) : Stmt(Kind, range) {}
   static bool classof(const Stmt *stmt) { return stmt->kind == Kind; }
 };

@@ -25,7 +25,8 @@ public:
     size_t nextPositional = 0;
     for (const Arguments::Entry &entry : arguments.entries) {
       size_t slot = parameters.size();
-      if (entry.name.empty()) slot = nextPositional++;
+      if (entry.name.empty())
+        slot = nextPositional++;
       else
         for (size_t i = 0; i < parameters.size(); ++i)
           if (parameters[i] == entry.name) slot = i;
@@ -158,7 +159,8 @@ Object reshape(BuiltinCall &call) {
       inferred = static_cast<int64_t>(i);
       continue;
     }
-    if ((*extents)[i] < 1) return call.error(call.range(1), fmt::format("cannot reshape to [{}]", fmt::join(*extents, ", ")));
+    if ((*extents)[i] < 1)
+      return call.error(call.range(1), fmt::format("cannot reshape to [{}]", fmt::join(*extents, ", ")));
     std::optional<int64_t> product = llvm::checkedMul(known, (*extents)[i]);
     if (!product) return call.error(call.range(1), "the shape has too many elements");
     known = *product;
@@ -167,7 +169,8 @@ Object reshape(BuiltinCall &call) {
   int64_t count = x->type().elementCount();
   if (inferred >= 0) {
     if (count % known != 0)
-      return call.error(call.range(1), fmt::format("cannot reshape {} to [{}]", toString(x->type()), fmt::join(*extents, ", ")));
+      return call.error(call.range(1),
+                        fmt::format("cannot reshape {} to [{}]", toString(x->type()), fmt::join(*extents, ", ")));
     shape[inferred] = count / known;
   }
   return call.create(OpKind::Reshape, {x}, {}, x->type().withShape(shape));
@@ -199,7 +202,8 @@ Object transpose(BuiltinCall &call) {
     if (!given) return Object::poison();
     for (int64_t axis : *given) perm.push_back(axis < 0 ? axis + rank : axis);
   } else {
-    if (rank < 2) return call.error(call.range(0), fmt::format("transpose needs rank 2 or more, not {}", toString(x->type())));
+    if (rank < 2)
+      return call.error(call.range(0), fmt::format("transpose needs rank 2 or more, not {}", toString(x->type())));
     for (int64_t axis = 0; axis < rank; ++axis) perm.push_back(axis);
     std::swap(perm[rank - 1], perm[rank - 2]);
   }
@@ -319,16 +323,18 @@ enum class Distribution { Uniform, Normal };
 Object randomParameter(BuiltinCall &call, Distribution distribution, double first, double second) {
   const ParameterSlot &parameter = *call.lowerer.initializing;
   if (!isFloat(parameter.type.dtype))
-    return call.error(call.where, fmt::format("'{}' draws floats, but '{}' is {}", call.name, parameter.path, toString(parameter.type)));
+    return call.error(call.where, fmt::format("'{}' draws floats, but '{}' is {}", call.name, parameter.path,
+                                              toString(parameter.type)));
   if (distribution == Distribution::Uniform)
-    return call.create(OpKind::RandomUniform, {call.lowerer.randomKey()}, {{"low", first}, {"high", second}}, parameter.type);
-  return call.create(OpKind::RandomNormal, {call.lowerer.randomKey()}, {{"mean", first}, {"stddev", second}}, parameter.type);
+    return call.create(OpKind::RandomUniform, {call.lowerer.randomKey()}, {{"low", first}, {"high", second}},
+                       parameter.type);
+  return call.create(OpKind::RandomNormal, {call.lowerer.randomKey()}, {{"mean", first}, {"stddev", second}},
+                     parameter.type);
 }
 
 // glorot (Xavier): limit = sqrt(6 / (fan_in + fan_out)), stddev = sqrt(2 / (fan_in + fan_out));
 // he (Kaiming): limit = sqrt(6 / fan_in), stddev = sqrt(2 / fan_in).
-template <Distribution D, bool He>
-Object scaledInitializer(BuiltinCall &call) {
+template <Distribution D, bool He> Object scaledInitializer(BuiltinCall &call) {
   if (!call.bind({}, 0)) return Object::poison();
   auto [fanIn, fanOut] = fans(call.lowerer.initializing->type.shape);
   double denominator = He ? fanIn : fanIn + fanOut;
@@ -364,7 +370,8 @@ Object constantInitializer(BuiltinCall &call) {
 
 Object length(BuiltinCall &call) {
   if (!call.bind({"sequence"}, 1)) return Object::poison();
-  if (!call.value(0).isSequence()) return call.error(call.range(0), fmt::format("len needs a list or tuple, not {}", describe(call.value(0))));
+  if (!call.value(0).isSequence())
+    return call.error(call.range(0), fmt::format("len needs a list or tuple, not {}", describe(call.value(0))));
   return Object::ofInt(static_cast<int64_t>(call.value(0).elements->size()));
 }
 
@@ -391,8 +398,10 @@ Object expectSameShape(BuiltinCall &call) {
   if (call.value(2).kind != Object::Kind::String)
     return call.error(call.range(2), fmt::format("expected a string, found {}", describe(call.value(2))));
   if (a->type().shape != b->type().shape)
-    return call.error(call.where, fmt::format("{}: the operands must have the same shape, but are {} and {} (a loss does not broadcast)",
-                                              call.value(2).text, toString(a->type()), toString(b->type())));
+    return call.error(
+        call.where,
+        fmt::format("{}: the operands must have the same shape, but are {} and {} (a loss does not broadcast)",
+                    call.value(2).text, toString(a->type()), toString(b->type())));
   return Object::ofSequence(Object::Kind::Tuple, {});
 }
 
@@ -400,14 +409,14 @@ Object expectSameShape(BuiltinCall &call) {
 // whose message joins the parts (strings as they are, other values spelled): layers check their
 // hyper-parameters with it, `require(p < 1, "Dropout: p must be below 1, not ", p)`.
 Object require(BuiltinCall &call) {
-  if (call.arguments.entries.size() < 2)
-    return call.error(call.where, "'require' needs a condition and a message");
+  if (call.arguments.entries.size() < 2) return call.error(call.where, "'require' needs a condition and a message");
   for (const Arguments::Entry &entry : call.arguments.entries)
     if (!entry.name.empty()) return call.error(entry.range, "'require' takes positional arguments only");
   const Object &condition = call.arguments.entries.front().value;
   if (condition.kind != Object::Kind::Bool)
-    return call.error(call.arguments.entries.front().range,
-                      fmt::format("the condition of 'require' must be a compile-time bool, found {}", describe(condition)));
+    return call.error(
+        call.arguments.entries.front().range,
+        fmt::format("the condition of 'require' must be a compile-time bool, found {}", describe(condition)));
   if (condition.integer) return Object::ofSequence(Object::Kind::Tuple, {});
   std::string message;
   for (size_t i = 1; i < call.arguments.entries.size(); ++i) {
@@ -513,8 +522,10 @@ std::optional<AttrValue> attributeValue(BuiltinCall &call, const Arguments::Entr
     Floats floats;
     bool allInts = true;
     for (const Object &element : *value.elements) {
-      if (element.kind == Object::Kind::Int) ints.push_back(isAxisList ? normalise(element.integer) : element.integer);
-      else if (element.kind == Object::Kind::Float) allInts = false;
+      if (element.kind == Object::Kind::Int)
+        ints.push_back(isAxisList ? normalise(element.integer) : element.integer);
+      else if (element.kind == Object::Kind::Float)
+        allInts = false;
       else {
         call.error(entry.range, fmt::format("attribute '{}' must hold numbers, not {}", entry.name, describe(element)));
         return std::nullopt;
@@ -543,7 +554,8 @@ Object callTableOp(BuiltinCall &call, OpKind kind) {
   // Numbers among the operands take the dtype of the first non-boolean tensor operand.
   std::optional<DType> dtype;
   for (const Arguments::Entry *entry : operandEntries)
-    if (entry->value.kind == Object::Kind::Tensor && (!dtype || *dtype == DType::I1)) dtype = entry->value.tensor->type().dtype;
+    if (entry->value.kind == Object::Kind::Tensor && (!dtype || *dtype == DType::I1))
+      dtype = entry->value.tensor->type().dtype;
   std::vector<kiln::Value *> operands;
   for (const Arguments::Entry *entry : operandEntries) {
     kiln::Value *operand = call.lowerer.asTensor(entry->value, dtype, entry->range);
@@ -554,7 +566,8 @@ Object callTableOp(BuiltinCall &call, OpKind kind) {
   std::vector<NamedAttribute> attributes;
   // sum(x), mean(x), max(x), min(x) with no axes reduce every axis, as in NumPy and PyTorch.
   bool reduction = kind == OpKind::Sum || kind == OpKind::Mean || kind == OpKind::Max || kind == OpKind::Min;
-  if (reduction && llvm::none_of(call.arguments.entries, [](const Arguments::Entry &entry) { return entry.name == "axes"; }))
+  if (reduction &&
+      llvm::none_of(call.arguments.entries, [](const Arguments::Entry &entry) { return entry.name == "axes"; }))
     attributes.push_back({"axes", Ints{}});
   for (const Arguments::Entry &entry : call.arguments.entries) {
     if (entry.name.empty()) continue;
@@ -573,7 +586,8 @@ static std::optional<OpKind> aliasedOp(llvm::StringRef name) {
 }
 
 bool Lowerer::isBuiltin(llvm::StringRef name) const {
-  return frontendBuiltins().contains(name) || aliasedOp(name) || initializers().contains(name) || lookupOp(std::string_view(name)).has_value();
+  return frontendBuiltins().contains(name) || aliasedOp(name) || initializers().contains(name) ||
+         lookupOp(std::string_view(name)).has_value();
 }
 
 Object Lowerer::callBuiltin(const std::string &name, Arguments &arguments, llvm::SMRange where) {
@@ -585,11 +599,14 @@ Object Lowerer::callBuiltin(const std::string &name, Arguments &arguments, llvm:
   }
   if (auto it = frontendBuiltins().find(name); it != frontendBuiltins().end()) return it->second(call);
   // Math on numbers stays at compile time.
-  if (auto it = numberFunctions().find(name);
-      it != numberFunctions().end() && arguments.entries.size() == 1 && arguments.entries[0].name.empty() &&
-      (arguments.entries[0].value.kind == Object::Kind::Int || arguments.entries[0].value.kind == Object::Kind::Float)) {
+  if (auto it = numberFunctions().find(name); it != numberFunctions().end() && arguments.entries.size() == 1 &&
+                                              arguments.entries[0].name.empty() &&
+                                              (arguments.entries[0].value.kind == Object::Kind::Int ||
+                                               arguments.entries[0].value.kind == Object::Kind::Float)) {
     double result = it->second(arguments.entries[0].value.asDouble());
-    if (!std::isfinite(result)) return call.error(where, fmt::format("{}({}) is not a finite number", name, formatFloat(arguments.entries[0].value.asDouble())));
+    if (!std::isfinite(result))
+      return call.error(where, fmt::format("{}({}) is not a finite number", name,
+                                           formatFloat(arguments.entries[0].value.asDouble())));
     return Object::ofFloat(result);
   }
   if (std::optional<OpKind> kind = lookupOp(name)) return callTableOp(call, *kind);

@@ -20,7 +20,8 @@ namespace kiln::lang {
 namespace {
 class NameWalk {
 public:
-  NameWalk(const llvm::StringSet<> &defined, std::vector<const NameExpr *> &unknown) : defined_(defined), unknown_(unknown) {}
+  NameWalk(const llvm::StringSet<> &defined, std::vector<const NameExpr *> &unknown)
+      : defined_(defined), unknown_(unknown) {}
 
   // Step 2: what the function defines, before anything is read.
   void collectDefinitions(const FnDecl &fn) {
@@ -73,10 +74,14 @@ private:
 
   void read(const Block &block) {
     for (const StmtPtr &statement : block.statements) {
-      if (const auto *let = llvm::dyn_cast<LetStmt>(statement.get())) read(*let->value);
-      else if (const auto *loop = llvm::dyn_cast<ForStmt>(statement.get())) read(*loop->iterable), read(loop->body);
-      else if (const auto *assign = llvm::dyn_cast<AssignStmt>(statement.get())) read(*assign->value);
-      else if (const auto *expression = llvm::dyn_cast<ExprStmt>(statement.get())) read(*expression->expr);
+      if (const auto *let = llvm::dyn_cast<LetStmt>(statement.get()))
+        read(*let->value);
+      else if (const auto *loop = llvm::dyn_cast<ForStmt>(statement.get()))
+        read(*loop->iterable), read(loop->body);
+      else if (const auto *assign = llvm::dyn_cast<AssignStmt>(statement.get()))
+        read(*assign->value);
+      else if (const auto *expression = llvm::dyn_cast<ExprStmt>(statement.get()))
+        read(*expression->expr);
     }
   }
 

@@ -11,12 +11,14 @@ Object Lowerer::call(const CallExpr &expr, Scope &scope) {
   Object callee = evaluate(*expr.callee, scope);
   Arguments arguments;
   for (const Argument &argument : expr.arguments) {
-    llvm::SMRange range = argument.name.empty() ? argument.value->range : llvm::SMRange(argument.nameRange.Start, argument.value->range.End);
+    llvm::SMRange range = argument.name.empty() ? argument.value->range
+                                                : llvm::SMRange(argument.nameRange.Start, argument.value->range.End);
     arguments.entries.push_back({argument.name, range, evaluate(*argument.value, scope)});
   }
   if (callee.isPoison() || arguments.hasPoison()) return Object::poison();
   // A problem inside library code is reported at the user's call that reached it.
-  bool fromUserFile = userBuffer_ != 0 && diagnostics_.sources().FindBufferContainingLoc(expr.range.Start) == userBuffer_;
+  bool fromUserFile =
+      userBuffer_ != 0 && diagnostics_.sources().FindBufferContainingLoc(expr.range.Start) == userBuffer_;
   if (fromUserFile) diagnostics_.pushCallSite(expr.range);
   Object result = callObject(callee, std::move(arguments), expr.range);
   if (fromUserFile) diagnostics_.popCallSite();
@@ -37,9 +39,7 @@ Object Lowerer::callObject(const Object &callee, Arguments arguments, llvm::SMRa
     }
     return callFunction(*method, *callee.instance->scope, callee.instance, std::move(arguments), where);
   }
-  default:
-    diagnostics_.error(where, fmt::format("{} is not callable", describe(callee)));
-    return Object::poison();
+  default: diagnostics_.error(where, fmt::format("{} is not callable", describe(callee))); return Object::poison();
   }
 }
 
@@ -67,7 +67,8 @@ bool Lowerer::bindArguments(const std::vector<Parameter> &parameters, Arguments 
       }
     }
     if (assigned[slot]) {
-      diagnostics_.error(entry.range, fmt::format("argument '{}' of '{}' is given twice", parameters[slot].name, calleeName));
+      diagnostics_.error(entry.range,
+                         fmt::format("argument '{}' of '{}' is given twice", parameters[slot].name, calleeName));
       ok = false;
       continue;
     }
@@ -94,8 +95,8 @@ bool Lowerer::bindArguments(const std::vector<Parameter> &parameters, Arguments 
       ok = false;
       continue;
     }
-    if (parameter.type &&
-        !checkType(*parameter.type, value, calleeScope, valueRange, fmt::format("argument '{}' of '{}'", parameter.name, calleeName)))
+    if (parameter.type && !checkType(*parameter.type, value, calleeScope, valueRange,
+                                     fmt::format("argument '{}' of '{}'", parameter.name, calleeName)))
       ok = false;
     calleeScope.define(parameter.name, Binding{value, parameter.nameRange, false, true, warnUnused, "parameter"});
     calleeScope.namesInOrder.push_back(parameter.name);
@@ -139,7 +140,8 @@ Object Lowerer::instantiate(const ComponentDecl &decl, Arguments arguments, llvm
     return Object::poison();
   }
   if (callDepth >= kMaxCallDepth) {
-    diagnostics_.error(where, fmt::format("layers nest more than {} deep: does '{}' contain itself?", kMaxCallDepth, decl.name));
+    diagnostics_.error(
+        where, fmt::format("layers nest more than {} deep: does '{}' contain itself?", kMaxCallDepth, decl.name));
     return Object::poison();
   }
   ++callDepth;
@@ -218,9 +220,10 @@ std::string spell(const TypeExpr &type) {
 bool Lowerer::checkType(const TypeExpr &type, Object &value, Scope &scope, llvm::SMRange valueRange,
                         const std::string &what) {
   auto mismatch = [&](const std::string &detail) {
-    diagnostics_.error(valueRange, fmt::format("{} should be {}, but is {}{}", what, spell(type),
-                                               value.kind == Object::Kind::Tensor ? toString(value.tensor->type()) : describe(value),
-                                               detail));
+    diagnostics_.error(
+        valueRange,
+        fmt::format("{} should be {}, but is {}{}", what, spell(type),
+                    value.kind == Object::Kind::Tensor ? toString(value.tensor->type()) : describe(value), detail));
     return false;
   };
   switch (type.kind) {
@@ -233,7 +236,8 @@ bool Lowerer::checkType(const TypeExpr &type, Object &value, Scope &scope, llvm:
     if (!value.isSequence() || value.elements->size() != type.elements.size()) return mismatch("");
     bool ok = true;
     for (size_t i = 0; i < type.elements.size(); ++i)
-      ok &= checkType(type.elements[i], (*value.elements)[i], scope, valueRange, fmt::format("element {} of {}", i, what));
+      ok &= checkType(type.elements[i], (*value.elements)[i], scope, valueRange,
+                      fmt::format("element {} of {}", i, what));
     return ok;
   }
   case TypeExpr::Kind::Tensor: break;
@@ -270,8 +274,10 @@ bool Lowerer::checkType(const TypeExpr &type, Object &value, Scope &scope, llvm:
     if (name) {
       Binding *binding = scope.find(name->name);
       mismatch(fmt::format(": dimension {} is {}, but {} is {}", axis, extent, name->name, *expected));
-      if (binding->where.isValid()) diagnostics_.note(binding->where, fmt::format("{} was bound to {} here", name->name, *expected));
-      else diagnostics_.note(dim->range, fmt::format("{} = {} was given on the command line", name->name, *expected));
+      if (binding->where.isValid())
+        diagnostics_.note(binding->where, fmt::format("{} was bound to {} here", name->name, *expected));
+      else
+        diagnostics_.note(dim->range, fmt::format("{} = {} was given on the command line", name->name, *expected));
       return false;
     }
     return mismatch(fmt::format(": dimension {} is {}, not {}", axis, extent, *expected));
@@ -289,7 +295,8 @@ std::optional<TensorType> Lowerer::staticTensorType(const TypeExpr &type, Scope 
   result.dtype = *dtypeOf(type);
   for (const DimExpr &dim : type.dims) {
     if (dim.isEllipsis) {
-      diagnostics_.error(dim.range, fmt::format("the shape of {} must be fully known: '...' is not allowed here", what));
+      diagnostics_.error(dim.range,
+                         fmt::format("the shape of {} must be fully known: '...' is not allowed here", what));
       return std::nullopt;
     }
     const auto *name = llvm::dyn_cast<NameExpr>(dim.size.get());

@@ -21,9 +21,11 @@ std::string describe(const Object &object) {
   case Object::Kind::Tensor: return "a tensor " + toString(object.tensor->type());
   case Object::Kind::List: return fmt::format("a list of {}", object.elements->size());
   case Object::Kind::Tuple: return fmt::format("a tuple of {}", object.elements->size());
-  case Object::Kind::Component: return fmt::format("the {} {}", object.component->isModel ? "model" : "layer", object.component->name);
+  case Object::Kind::Component:
+    return fmt::format("the {} {}", object.component->isModel ? "model" : "layer", object.component->name);
   case Object::Kind::Instance: return fmt::format("an instance of {}", object.instance->decl->name);
-  case Object::Kind::Function: return fmt::format("the function {}", object.function->name.empty() ? "<call>" : object.function->name);
+  case Object::Kind::Function:
+    return fmt::format("the function {}", object.function->name.empty() ? "<call>" : object.function->name);
   case Object::Kind::Builtin: return fmt::format("the built-in {}", object.text);
   case Object::Kind::Parameter: return "a parameter";
   }
@@ -48,7 +50,8 @@ bool Lowerer::checkElementCount(const Shape &shape, llvm::SMRange where) {
     }
     std::optional<int64_t> product = llvm::checkedMul(count, extent);
     if (!product || *product > kMaxElementCount) {
-      diagnostics_.error(where, fmt::format("the shape {} has more elements than Kiln supports (2^40)", toString(shape)));
+      diagnostics_.error(where,
+                         fmt::format("the shape {} has more elements than Kiln supports (2^40)", toString(shape)));
       return false;
     }
     count = *product;
@@ -68,12 +71,17 @@ kiln::Value *Lowerer::asTensor(const Object &object, std::optional<DType> dtype,
     return nullptr;
   }
   if (!object.isNumber()) {
-    if (!object.isPoison()) diagnostics_.error(where, fmt::format("expected a tensor or a number, found {}", describe(object)));
+    if (!object.isPoison())
+      diagnostics_.error(where, fmt::format("expected a tensor or a number, found {}", describe(object)));
     return nullptr;
   }
-  DType type = dtype ? *dtype : object.kind == Object::Kind::Int ? DType::I64 : object.kind == Object::Kind::Bool ? DType::I1 : DType::F32;
+  DType type = dtype                               ? *dtype
+               : object.kind == Object::Kind::Int  ? DType::I64
+               : object.kind == Object::Kind::Bool ? DType::I1
+                                                   : DType::F32;
   if (object.kind == Object::Kind::Float && !isFloat(type)) {
-    diagnostics_.error(where, fmt::format("the float {} cannot be used with an {} tensor", formatFloat(object.number), dtypeName(type)));
+    diagnostics_.error(where, fmt::format("the float {} cannot be used with an {} tensor", formatFloat(object.number),
+                                          dtypeName(type)));
     return nullptr;
   }
   AttrValue value = isFloat(type) ? AttrValue(Floats{object.asDouble()}) : AttrValue(Ints{object.integer});
@@ -85,7 +93,8 @@ kiln::Value *Lowerer::asTensor(const Object &object, std::optional<DType> dtype,
 void Lowerer::noteDeclarations(const std::vector<kiln::Value *> &operands) {
   for (kiln::Value *operand : operands)
     if (auto it = declaredAt_.find(operand); it != declaredAt_.end())
-      diagnostics_.note(it->second, fmt::format("'{}' is {}, declared here", operand->name(), toString(operand->type())));
+      diagnostics_.note(it->second,
+                        fmt::format("'{}' is {}, declared here", operand->name(), toString(operand->type())));
 }
 
 Object Lowerer::createOp(OpKind kind, std::vector<kiln::Value *> operands, std::vector<NamedAttribute> attributes,
@@ -135,8 +144,8 @@ bool Lowerer::chargeWork(int64_t units, llvm::SMRange where) {
 // longer than any loop could walk.
 bool Lowerer::admitList(int64_t length, llvm::SMRange where) {
   if (length > kMaxListLength) {
-    diagnostics_.error(where, fmt::format("a list of {} elements is longer than the {} a compile-time list may hold", length,
-                                          kMaxListLength));
+    diagnostics_.error(where, fmt::format("a list of {} elements is longer than the {} a compile-time list may hold",
+                                          length, kMaxListLength));
     return false;
   }
   return chargeWork(length, where);
@@ -172,14 +181,16 @@ Object Lowerer::evaluateUnguarded(const Expr &expr, Scope &scope) {
   case ExprKind::Range: return evaluateSequenceOf(expr, scope);
   case ExprKind::List:
   case ExprKind::Tuple: {
-    const auto &elements = expr.kind == ExprKind::List ? llvm::cast<ListExpr>(expr).elements : llvm::cast<TupleExpr>(expr).elements;
+    const auto &elements =
+        expr.kind == ExprKind::List ? llvm::cast<ListExpr>(expr).elements : llvm::cast<TupleExpr>(expr).elements;
     std::vector<Object> values;
     for (size_t i = 0; i < elements.size(); ++i) {
       if (creatingInstances) instancePath.push_back(std::to_string(i));
       values.push_back(evaluate(*elements[i], scope));
       if (creatingInstances) instancePath.pop_back();
     }
-    return Object::ofSequence(expr.kind == ExprKind::List ? Object::Kind::List : Object::Kind::Tuple, std::move(values));
+    return Object::ofSequence(expr.kind == ExprKind::List ? Object::Kind::List : Object::Kind::Tuple,
+                              std::move(values));
   }
   }
   return Object::poison();
@@ -264,7 +275,8 @@ Object Lowerer::evaluateUnary(const UnaryExpr &expr, Scope &scope) {
     return Object::ofInt(-operand.integer);
   }
   if (operand.kind == Object::Kind::Float) return Object::ofFloat(-operand.number);
-  if (operand.kind == Object::Kind::Tensor) return createOp(OpKind::Neg, {operand.tensor}, {}, std::nullopt, expr.range);
+  if (operand.kind == Object::Kind::Tensor)
+    return createOp(OpKind::Neg, {operand.tensor}, {}, std::nullopt, expr.range);
   diagnostics_.error(expr.range, fmt::format("cannot negate {}", describe(operand)));
   return Object::poison();
 }
@@ -310,9 +322,11 @@ Object Lowerer::evaluateBinary(const BinaryExpr &expr, Scope &scope) {
   if ((expr.op == BinaryOp::Equal || expr.op == BinaryOp::NotEqual) && lhs.kind == Object::Kind::String &&
       rhs.kind == Object::Kind::String)
     return Object::ofBool((lhs.text == rhs.text) == (expr.op == BinaryOp::Equal));
-  bool tensorOperands = (lhs.kind == Object::Kind::Tensor || lhs.isNumber()) && (rhs.kind == Object::Kind::Tensor || rhs.isNumber());
+  bool tensorOperands =
+      (lhs.kind == Object::Kind::Tensor || lhs.isNumber()) && (rhs.kind == Object::Kind::Tensor || rhs.isNumber());
   if (!tensorOperands || !hasTensorOp(expr.op)) {
-    diagnostics_.error(expr.operatorRange, fmt::format("'{}' does not apply to {} and {}", spelling(expr.op), describe(lhs), describe(rhs)));
+    diagnostics_.error(expr.operatorRange, fmt::format("'{}' does not apply to {} and {}", spelling(expr.op),
+                                                       describe(lhs), describe(rhs)));
     return Object::poison();
   }
   std::optional<DType> dtype = lhs.kind == Object::Kind::Tensor ? lhs.tensor->type().dtype : rhs.tensor->type().dtype;
@@ -329,7 +343,8 @@ Object Lowerer::evaluateBinary(const BinaryExpr &expr, Scope &scope) {
 // float), anything with a float gives a float, comparisons give bools.
 Object Lowerer::binaryOnNumbers(const BinaryExpr &expr, const Object &lhs, const Object &rhs) {
   auto overflow = [&] {
-    diagnostics_.error(expr.operatorRange, fmt::format("integer overflow in {} {} {}", lhs.integer, spelling(expr.op), rhs.integer));
+    diagnostics_.error(expr.operatorRange,
+                       fmt::format("integer overflow in {} {} {}", lhs.integer, spelling(expr.op), rhs.integer));
     return Object::poison();
   };
   bool integers = lhs.kind != Object::Kind::Float && rhs.kind != Object::Kind::Float;
@@ -388,14 +403,16 @@ Object Lowerer::binaryOnNumbers(const BinaryExpr &expr, const Object &lhs, const
     }
     double result = std::pow(a, b);
     if (!std::isfinite(result)) {
-      diagnostics_.error(expr.operatorRange, fmt::format("{} ** {} is not a finite number", formatFloat(a), formatFloat(b)));
+      diagnostics_.error(expr.operatorRange,
+                         fmt::format("{} ** {} is not a finite number", formatFloat(a), formatFloat(b)));
       return Object::poison();
     }
     return Object::ofFloat(result);
   }
   case BinaryOp::MatMul: break;
   }
-  diagnostics_.error(expr.operatorRange, fmt::format("'{}' does not apply to {} and {}", spelling(expr.op), describe(lhs), describe(rhs)));
+  diagnostics_.error(expr.operatorRange,
+                     fmt::format("'{}' does not apply to {} and {}", spelling(expr.op), describe(lhs), describe(rhs)));
   return Object::poison();
 }
 
@@ -431,7 +448,8 @@ Object Lowerer::evaluateSequenceOf(const Expr &iterable, Scope &scope) {
   }
   Object sequence = evaluate(iterable, scope);
   if (sequence.isPoison() || sequence.isSequence()) return sequence;
-  diagnostics_.error(iterable.range, fmt::format("expected a range or a list to iterate over, found {}", describe(sequence)));
+  diagnostics_.error(iterable.range,
+                     fmt::format("expected a range or a list to iterate over, found {}", describe(sequence)));
   return Object::poison();
 }
 
@@ -467,7 +485,8 @@ Object Lowerer::evaluateIndex(const IndexExpr &expr, Scope &scope) {
   int64_t count = static_cast<int64_t>(base.elements->size());
   int64_t position = *index < 0 ? *index + count : *index;
   if (position < 0 || position >= count) {
-    diagnostics_.error(expr.items.front().range, fmt::format("index {} is out of range for {}", *index, describe(base)));
+    diagnostics_.error(expr.items.front().range,
+                       fmt::format("index {} is out of range for {}", *index, describe(base)));
     return Object::poison();
   }
   return (*base.elements)[position];
@@ -566,7 +585,8 @@ Object Lowerer::sliceTensor(const IndexExpr &expr, kiln::Value *tensor, Scope &s
     kept.push_back(run.count);
     if (run.reversed && run.count > 1) reversedAxes.push_back(axis);
   }
-  Object sliced = createOp(OpKind::Slice, {tensor}, {{"start", start}, {"limit", limit}, {"stride", stride}}, std::nullopt, expr.range);
+  Object sliced = createOp(OpKind::Slice, {tensor}, {{"start", start}, {"limit", limit}, {"stride", stride}},
+                           std::nullopt, expr.range);
   for (int64_t axis : reversedAxes) {
     if (sliced.isPoison()) return sliced;
     // count - 1, count - 2, ..., 0 as (count - 1) - iota: no constant as large as the axis.
@@ -607,7 +627,8 @@ Object Lowerer::evaluateBlock(const Block &block, Scope &scope) {
 void Lowerer::finishScope(Scope &scope) {
   for (const std::string &name : scope.namesInOrder) {
     Binding *binding = scope.findHere(name);
-    if (!binding || binding->used || !binding->warnIfUnused || binding->value.isPoison() || name.starts_with("_")) continue;
+    if (!binding || binding->used || !binding->warnIfUnused || binding->value.isPoison() || name.starts_with("_"))
+      continue;
     if (!warnedAt_.insert(binding->where.Start.getPointer()).second) continue;
     diagnostics_.warning(binding->where, fmt::format("unused {} '{}'", binding->role, name));
   }
@@ -620,22 +641,26 @@ bool Lowerer::appendInPlace(const AssignStmt &assign, Scope &scope) {
   const auto *sum = llvm::dyn_cast<BinaryExpr>(assign.value.get());
   const auto *left = sum && sum->op == BinaryOp::Add ? llvm::dyn_cast<NameExpr>(sum->lhs.get()) : nullptr;
   Binding *binding = left && left->name == assign.target.name ? scope.find(left->name) : nullptr;
-  if (!binding || !binding->reassignable || binding->value.kind != Object::Kind::List || binding->value.elements.use_count() != 1)
+  if (!binding || !binding->reassignable || binding->value.kind != Object::Kind::List ||
+      binding->value.elements.use_count() != 1)
     return false;
   if (!chargeWork(1, left->range)) return true;
   binding->used = true;
   Object tail = evaluate(*sum->rhs, scope);
   if (tail.isPoison()) return true;
   // The right side may have rebound the name or shared the list; then the general path is right.
-  if (tail.kind != Object::Kind::List || binding->value.kind != Object::Kind::List || binding->value.elements.use_count() != 1) {
+  if (tail.kind != Object::Kind::List || binding->value.kind != Object::Kind::List ||
+      binding->value.elements.use_count() != 1) {
     if (binding->value.kind == Object::Kind::List && tail.kind == Object::Kind::List) {
-      if (!admitList(static_cast<int64_t>(binding->value.elements->size() + tail.elements->size()), sum->operatorRange)) return true;
+      if (!admitList(static_cast<int64_t>(binding->value.elements->size() + tail.elements->size()), sum->operatorRange))
+        return true;
       std::vector<Object> joined = *binding->value.elements;
       joined.insert(joined.end(), tail.elements->begin(), tail.elements->end());
       binding->value = Object::ofSequence(Object::Kind::List, std::move(joined));
       return true;
     }
-    diagnostics_.error(sum->operatorRange, fmt::format("'+' does not apply to {} and {}", describe(binding->value), describe(tail)));
+    diagnostics_.error(sum->operatorRange,
+                       fmt::format("'+' does not apply to {} and {}", describe(binding->value), describe(tail)));
     return true;
   }
   int64_t length = static_cast<int64_t>(binding->value.elements->size() + tail.elements->size());
@@ -658,7 +683,8 @@ void Lowerer::execute(const Stmt &stmt, Scope &scope, Object &last) {
       parts = *value.elements;
     } else {
       if (!value.isPoison())
-        diagnostics_.error(let.value->range, fmt::format("expected {} values to unpack, found {}", let.names.size(), describe(value)));
+        diagnostics_.error(let.value->range,
+                           fmt::format("expected {} values to unpack, found {}", let.names.size(), describe(value)));
       parts.assign(let.names.size(), Object::poison());
     }
     for (size_t i = 0; i < let.names.size(); ++i) {
@@ -681,11 +707,14 @@ void Lowerer::execute(const Stmt &stmt, Scope &scope, Object &last) {
     Object value = evaluate(*assign.value, scope);
     Binding *binding = scope.find(assign.target.name);
     if (!binding) {
-      diagnostics_.error(assign.target.range, fmt::format("'{}' is not defined; introduce it with 'let'", assign.target.name));
+      diagnostics_.error(assign.target.range,
+                         fmt::format("'{}' is not defined; introduce it with 'let'", assign.target.name));
       return;
     }
     if (!binding->reassignable) {
-      diagnostics_.error(assign.target.range, fmt::format("'{}' cannot be rebound: only names from 'let' and arguments can", assign.target.name));
+      diagnostics_.error(
+          assign.target.range,
+          fmt::format("'{}' cannot be rebound: only names from 'let' and arguments can", assign.target.name));
       return;
     }
     if (value.kind == Object::Kind::Tensor && value.tensor->name().empty() && !value.tensor->isArgument())

@@ -68,8 +68,10 @@ const ComponentDecl *Lowerer::chooseModel(const File &user) {
     return nullptr;
   }
   if (models.size() == 1) return models.front();
-  if (models.empty()) diagnostics_.error("the file declares no model: nothing to lower");
-  else diagnostics_.error("the file declares several models: choose one with --model NAME");
+  if (models.empty())
+    diagnostics_.error("the file declares no model: nothing to lower");
+  else
+    diagnostics_.error("the file declares several models: choose one with --model NAME");
   return nullptr;
 }
 
@@ -149,7 +151,8 @@ void Lowerer::lowerForward(Module &module, const std::shared_ptr<Instance> &mode
   }
   Function *function = beginFunction(module, "forward", forward->nameRange);
   Arguments arguments;
-  if (!addInputs(*this, *function, forward->parameters, *model->scope, arguments, declaredAt_, ArgumentRole::Input)) return;
+  if (!addInputs(*this, *function, forward->parameters, *model->scope, arguments, declaredAt_, ArgumentRole::Input))
+    return;
   addParameterArguments(*function);
   Object result = callFunction(*forward, *model->scope, model, std::move(arguments), forward->nameRange);
   if (setResults(*function, result, forward->body.range)) warnUnusedParameters(*function);
@@ -162,13 +165,15 @@ void Lowerer::warnUnusedParameters(const Function &function) {
   for (const auto &op : function.ops()) read.insert(op->operands().begin(), op->operands().end());
   for (size_t index = 0; index < parameters_.size(); ++index) {
     const ParameterSlot &slot = parameters_[index];
-    if (read.contains(parameterValues_[index]) || !warnedAt_.insert(slot.decl->nameRange.Start.getPointer()).second) continue;
+    if (read.contains(parameterValues_[index]) || !warnedAt_.insert(slot.decl->nameRange.Start.getPointer()).second)
+      continue;
     diagnostics_.warning(slot.decl->nameRange, fmt::format("parameter '{}' is never used by forward", slot.path));
   }
 }
 
 void Lowerer::lowerInit(Module &module) {
-  Function *function = beginFunction(module, "init", parameters_.empty() ? llvm::SMRange() : parameters_.front().decl->nameRange);
+  Function *function =
+      beginFunction(module, "init", parameters_.empty() ? llvm::SMRange() : parameters_.front().decl->nameRange);
   kiln::Value *seed = function->addArgument(TensorType{DType::I64, {}}, "seed");
   parameterValues_.clear();
   std::vector<kiln::Value *> results;
@@ -184,14 +189,16 @@ void Lowerer::lowerInit(Module &module) {
     initializing = nullptr;
     if (value.isPoison()) continue;
     if (value.kind == Object::Kind::Int || value.kind == Object::Kind::Float) {
-      AttrValue elements = isFloat(slot.type.dtype) ? AttrValue(Floats{value.asDouble()}) : AttrValue(Ints{static_cast<int64_t>(value.asDouble())});
+      AttrValue elements = isFloat(slot.type.dtype) ? AttrValue(Floats{value.asDouble()})
+                                                    : AttrValue(Ints{static_cast<int64_t>(value.asDouble())});
       value = createOp(OpKind::Constant, {}, {{"value", elements}}, slot.type, where);
       if (value.isPoison()) continue;
     }
     if (value.kind != Object::Kind::Tensor || value.tensor->type() != slot.type) {
-      diagnostics_.error(where, fmt::format("the initializer of '{}' gives {}, but the parameter is {}", slot.path,
-                                            value.kind == Object::Kind::Tensor ? toString(value.tensor->type()) : describe(value),
-                                            toString(slot.type)));
+      diagnostics_.error(
+          where, fmt::format("the initializer of '{}' gives {}, but the parameter is {}", slot.path,
+                             value.kind == Object::Kind::Tensor ? toString(value.tensor->type()) : describe(value),
+                             toString(slot.type)));
       continue;
     }
     if (value.tensor->isArgument() || !value.tensor->name().empty()) {
@@ -210,7 +217,8 @@ kiln::Value *Lowerer::randomKey() {
   if (!key_)
     key_ = initializingIndex_ == 0
                ? seed_
-               : builder_->create(OpKind::Add, {seed_, builder_->constant(TensorType{DType::I64, {}}, Ints{initializingIndex_})});
+               : builder_->create(OpKind::Add,
+                                  {seed_, builder_->constant(TensorType{DType::I64, {}}, Ints{initializingIndex_})});
   return key_;
 }
 
@@ -225,7 +233,8 @@ void Lowerer::lowerLoss(Module &module, const TrainDecl &train, const std::share
   for (const Parameter &parameter : train.inputs) all.push_back(&parameter);
   for (const Parameter &parameter : train.labels) all.push_back(&parameter);
   for (size_t i = 0; ok && i < all.size(); ++i) {
-    if (Binding *previous = scope.findHere(all[i]->name); previous && previous->where.isValid() && previous->value.kind == Object::Kind::Tensor) {
+    if (Binding *previous = scope.findHere(all[i]->name);
+        previous && previous->where.isValid() && previous->value.kind == Object::Kind::Tensor) {
       diagnostics_.error(all[i]->nameRange, fmt::format("'{}' is declared twice", all[i]->name));
       diagnostics_.note(previous->where, "first declared here");
     }
@@ -242,8 +251,10 @@ void Lowerer::lowerLoss(Module &module, const TrainDecl &train, const std::share
   }
   if (ok) {
     Object value = evaluate(*loss->value, scope);
-    if (value.kind == Object::Kind::Tensor && (value.tensor->type().rank() != 0 || !isFloat(value.tensor->type().dtype))) {
-      diagnostics_.error(loss->value->range, fmt::format("the loss must be a float scalar, but is {}", toString(value.tensor->type())));
+    if (value.kind == Object::Kind::Tensor &&
+        (value.tensor->type().rank() != 0 || !isFloat(value.tensor->type().dtype))) {
+      diagnostics_.error(loss->value->range,
+                         fmt::format("the loss must be a float scalar, but is {}", toString(value.tensor->type())));
     } else if (!value.isPoison()) {
       if (value.kind == Object::Kind::Tensor && value.tensor->name().empty() && !value.tensor->isArgument())
         value.tensor->setName("loss");
@@ -280,16 +291,34 @@ struct OptimizerRow {
 };
 // The defaults are PyTorch's, listed in docs/language.md; `beta1` and `beta2` may replace `betas`.
 const OptimizerRow kOptimizers[] = {
-    {"sgd", {kLearningRate, fraction("momentum"), {"dampening", SettingKind::Number, 0, 1}, nonNegative("weight_decay"),
-             flag("nesterov")}},
-    {"adam", {kLearningRate, {"betas", SettingKind::Pair, 0, 1, false, true}, fraction("beta1"), fraction("beta2"),
-              nonNegative("eps"), nonNegative("weight_decay"), flag("amsgrad")}},
-    {"adamw", {kLearningRate, {"betas", SettingKind::Pair, 0, 1, false, true}, fraction("beta1"), fraction("beta2"),
-               nonNegative("eps"), nonNegative("weight_decay"), flag("amsgrad")}},
-    {"rmsprop", {kLearningRate, fraction("alpha"), nonNegative("eps"), nonNegative("weight_decay"), fraction("momentum"),
-                 flag("centered")}},
-    {"adagrad", {kLearningRate, nonNegative("lr_decay"), nonNegative("weight_decay"),
-                 nonNegative("initial_accumulator_value"), nonNegative("eps")}},
+    {"sgd",
+     {kLearningRate,
+      fraction("momentum"),
+      {"dampening", SettingKind::Number, 0, 1},
+      nonNegative("weight_decay"),
+      flag("nesterov")}},
+    {"adam",
+     {kLearningRate,
+      {"betas", SettingKind::Pair, 0, 1, false, true},
+      fraction("beta1"),
+      fraction("beta2"),
+      nonNegative("eps"),
+      nonNegative("weight_decay"),
+      flag("amsgrad")}},
+    {"adamw",
+     {kLearningRate,
+      {"betas", SettingKind::Pair, 0, 1, false, true},
+      fraction("beta1"),
+      fraction("beta2"),
+      nonNegative("eps"),
+      nonNegative("weight_decay"),
+      flag("amsgrad")}},
+    {"rmsprop",
+     {kLearningRate, fraction("alpha"), nonNegative("eps"), nonNegative("weight_decay"), fraction("momentum"),
+      flag("centered")}},
+    {"adagrad",
+     {kLearningRate, nonNegative("lr_decay"), nonNegative("weight_decay"), nonNegative("initial_accumulator_value"),
+      nonNegative("eps")}},
 };
 
 std::string rangeText(const OptimizerSetting &setting) {
@@ -305,7 +334,7 @@ bool inRange(const OptimizerSetting &setting, const Object &value) {
          (setting.highOpen ? number < setting.high : number <= setting.high);
 }
 const std::string_view kMetrics[] = {"accuracy", "loss", "mse", "mae", "perplexity"};
-const std::string_view kSettings[] = {"data", "loss", "optimizer", "batch", "epochs", "validation_split",
+const std::string_view kSettings[] = {"data",           "loss", "optimizer", "batch", "epochs", "validation_split",
                                       "early_stopping", "seed", "metrics"};
 }  // namespace
 
@@ -332,7 +361,8 @@ void Lowerer::checkTrainSettings(const TrainDecl &train, Scope &scope) {
       for (const OptimizerRow &candidate : kOptimizers)
         if (callee && candidate.name == callee->name) row = &candidate;
       if (!row) {
-        diagnostics_.error(value.range, "the optimizer must be one of sgd(...), adam(...), adamw(...), rmsprop(...), adagrad(...)");
+        diagnostics_.error(value.range,
+                           "the optimizer must be one of sgd(...), adam(...), adamw(...), rmsprop(...), adagrad(...)");
         continue;
       }
       std::vector<std::string_view> names;
@@ -368,13 +398,14 @@ void Lowerer::checkTrainSettings(const TrainDecl &train, Scope &scope) {
           break;
         }
         if (!valid)
-          diagnostics_.error(argument.value->range,
-                             fmt::format("{}: '{}' must be {}, not {}", row->name, argument.name, expected, describe(value)));
+          diagnostics_.error(argument.value->range, fmt::format("{}: '{}' must be {}, not {}", row->name, argument.name,
+                                                                expected, describe(value)));
       }
       if (given.contains("betas"))
         for (std::string_view single : {"beta1", "beta2"})
           if (given.contains(single)) {
-            diagnostics_.error(given[single], fmt::format("{}: give either 'betas' or '{}', not both", row->name, single));
+            diagnostics_.error(given[single],
+                               fmt::format("{}: give either 'betas' or '{}', not both", row->name, single));
             diagnostics_.note(given["betas"], "'betas' is given here");
           }
       continue;
@@ -395,10 +426,13 @@ void Lowerer::checkTrainSettings(const TrainDecl &train, Scope &scope) {
     Object setting = evaluate(value, scope);
     if (setting.isPoison()) continue;
     auto require = [&](bool valid, std::string_view expected) {
-      if (!valid) diagnostics_.error(value.range, fmt::format("'{}' must be {}, not {}", entry.key, expected, describe(setting)));
+      if (!valid)
+        diagnostics_.error(value.range, fmt::format("'{}' must be {}, not {}", entry.key, expected, describe(setting)));
     };
-    if (entry.key == "data") require(setting.kind == Object::Kind::String, "a string naming the data file");
-    else if (entry.key == "batch" || entry.key == "epochs") require(setting.kind == Object::Kind::Int && setting.integer > 0, "a positive int");
+    if (entry.key == "data")
+      require(setting.kind == Object::Kind::String, "a string naming the data file");
+    else if (entry.key == "batch" || entry.key == "epochs")
+      require(setting.kind == Object::Kind::Int && setting.integer > 0, "a positive int");
     if (entry.key == "batch" && setting.kind == Object::Kind::Int) {
       // One rule: a batch is the first axis of every input and label, so `batch` must be its size.
       std::vector<const Parameter *> all;
@@ -409,17 +443,20 @@ void Lowerer::checkTrainSettings(const TrainDecl &train, Scope &scope) {
         if (!binding || binding->value.kind != Object::Kind::Tensor) continue;
         const TensorType &type = binding->value.tensor->type();
         if (type.rank() == 0 || type.shape[0] == setting.integer) continue;
-        diagnostics_.error(value.range, fmt::format("'batch' is {}, but the first axis of '{}', which is the batch, has {} "
-                                                    "elements: make them one size (`batch = B` with `{}: f32[B, ...]`)",
-                                                    setting.integer, input->name, type.shape[0], input->name));
+        diagnostics_.error(value.range,
+                           fmt::format("'batch' is {}, but the first axis of '{}', which is the batch, has {} "
+                                       "elements: make them one size (`batch = B` with `{}: f32[B, ...]`)",
+                                       setting.integer, input->name, type.shape[0], input->name));
         diagnostics_.note(input->nameRange, fmt::format("'{}' is {}, declared here", input->name, toString(type)));
         break;
       }
-    }
-    else if (entry.key == "early_stopping") require(setting.kind == Object::Kind::Int && setting.integer >= 0, "a non-negative int (patience in epochs)");
-    else if (entry.key == "seed") require(setting.kind == Object::Kind::Int, "an int");
+    } else if (entry.key == "early_stopping")
+      require(setting.kind == Object::Kind::Int && setting.integer >= 0, "a non-negative int (patience in epochs)");
+    else if (entry.key == "seed")
+      require(setting.kind == Object::Kind::Int, "an int");
     else if (entry.key == "validation_split")
-      require((setting.kind == Object::Kind::Float || setting.kind == Object::Kind::Int) && setting.asDouble() >= 0 && setting.asDouble() < 1,
+      require((setting.kind == Object::Kind::Float || setting.kind == Object::Kind::Int) && setting.asDouble() >= 0 &&
+                  setting.asDouble() < 1,
               "a number in [0, 1)");
   }
 }
@@ -427,7 +464,7 @@ void Lowerer::checkTrainSettings(const TrainDecl &train, Scope &scope) {
 std::unique_ptr<Module> Lowerer::run(const File &user, const std::vector<const File *> &library) {
   for (const File *file : library) declareGlobals(*file, true);
   declareGlobals(user, false);
-  llvm::SMLoc userPlace = !user.components.empty() ? user.components.front()->nameRange.Start
+  llvm::SMLoc userPlace = !user.components.empty()  ? user.components.front()->nameRange.Start
                           : !user.functions.empty() ? user.functions.front()->nameRange.Start
                           : !user.trains.empty()    ? user.trains.front()->modelRange.Start
                                                     : llvm::SMLoc();
@@ -461,7 +498,8 @@ std::unique_ptr<Module> Lowerer::run(const File &user, const std::vector<const F
     if (!declaredDims.contains(name) && !userGlobals_.contains(name)) unknownDims.push_back(name);
   // A train block naming no model is reported, and the file's model is still checked.
   for (const auto &train : user.trains)
-    if (!userGlobals_.contains(train->modelName)) diagnostics_.error(train->modelRange, fmt::format("no model named '{}'", train->modelName));
+    if (!userGlobals_.contains(train->modelName))
+      diagnostics_.error(train->modelRange, fmt::format("no model named '{}'", train->modelName));
 
   const ComponentDecl *modelDecl = chooseModel(user);
   if (!modelDecl) return nullptr;
@@ -477,13 +515,15 @@ std::unique_ptr<Module> Lowerer::run(const File &user, const std::vector<const F
   // A --dim that neither a `dim` declares nor any shape reads would be ignored silently.
   for (const std::string &name : unknownDims)
     if (Binding *binding = globals_.findHere(name); binding && !binding->used)
-      diagnostics_.error(fmt::format("--dim {}: the model has no dimension '{}' (declare it with `dim {} = ...` or use it in "
-                                     "a shape)",
-                                     name, name, name));
+      diagnostics_.error(
+          fmt::format("--dim {}: the model has no dimension '{}' (declare it with `dim {} = ...` or use it in "
+                      "a shape)",
+                      name, name, name));
   if (diagnostics_.errorCount() > 0) return nullptr;
 
   for (const ProblemAtOp &error : verify(*module))
-    diagnostics_.error(fmt::format("internal compiler error: lowering built invalid IR in @{}: {}", error.function->name(), error.message));
+    diagnostics_.error(fmt::format("internal compiler error: lowering built invalid IR in @{}: {}",
+                                   error.function->name(), error.message));
   if (diagnostics_.errorCount() > 0) return nullptr;
   return module;
 }

@@ -21,11 +21,15 @@ class Scope;
 
 struct Object {
   enum class Kind {
-    Poison,     // an error was reported while computing it: uses stay silent
-    Int, Float, Bool, String,
-    DType,      // f32, f64, i32, i64, bool used as values: cast(x, f64)
-    Tensor,     // an IR value of the function being built
-    List, Tuple,
+    Poison,  // an error was reported while computing it: uses stay silent
+    Int,
+    Float,
+    Bool,
+    String,
+    DType,   // f32, f64, i32, i64, bool used as values: cast(x, f64)
+    Tensor,  // an IR value of the function being built
+    List,
+    Tuple,
     Component,  // a layer or model declaration: calling it creates an instance
     Instance,   // a created layer: calling it runs its call method
     Function,   // a free function, or a method when `instance` is set

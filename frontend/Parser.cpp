@@ -164,11 +164,14 @@ TypeExpr Parser::parseType() {
                                  "followed by a shape)",
                                  name.text));
   if (!isDType && !is(TokenKind::LeftBracket)) {
-    type.kind = name.text == "int" ? TypeExpr::Kind::Int : name.text == "float" ? TypeExpr::Kind::Float : TypeExpr::Kind::Bool;
+    type.kind = name.text == "int"     ? TypeExpr::Kind::Int
+                : name.text == "float" ? TypeExpr::Kind::Float
+                                       : TypeExpr::Kind::Bool;
     type.range = name.range;
     return type;
   }
-  if (name.text == "int" || name.text == "float") fail(name.range, fmt::format("'{}' is a number, not a tensor dtype", name.text));
+  if (name.text == "int" || name.text == "float")
+    fail(name.range, fmt::format("'{}' is a number, not a tensor dtype", name.text));
   type.dtype = name.text;
   expect(TokenKind::LeftBracket, fmt::format("'[' and the shape after '{}'", name.text));
   {
@@ -187,8 +190,10 @@ TypeExpr Parser::parseType() {
 DimExpr Parser::parseDim() {
   DimExpr dim;
   llvm::SMLoc start = token_.location();
-  if (accept(TokenKind::Ellipsis)) dim.isEllipsis = true;
-  else dim.size = parseAdditive();
+  if (accept(TokenKind::Ellipsis))
+    dim.isEllipsis = true;
+  else
+    dim.size = parseAdditive();
   dim.range = from(start);
   return dim;
 }

@@ -50,7 +50,8 @@ private:
     void link() {
       ++parser_.nesting_;
       ++links_;
-      if (parser_.nesting_ > kMaxNesting) parser_.fail(parser_.token_.range, "expression is nested or chained too deeply");
+      if (parser_.nesting_ > kMaxNesting)
+        parser_.fail(parser_.token_.range, "expression is nested or chained too deeply");
     }
     ~ChainGuard() { parser_.nesting_ -= links_; }
     ChainGuard(const ChainGuard &) = delete;
@@ -76,7 +77,9 @@ private:
   // A block inside brackets (an `if` in an argument) brings statement line breaks back.
   class StatementGuard {
   public:
-    explicit StatementGuard(Parser &parser) : parser_(parser), saved_(parser.bracketDepth_) { parser_.bracketDepth_ = 0; }
+    explicit StatementGuard(Parser &parser) : parser_(parser), saved_(parser.bracketDepth_) {
+      parser_.bracketDepth_ = 0;
+    }
     ~StatementGuard() { parser_.bracketDepth_ = saved_; }
     StatementGuard(const StatementGuard &) = delete;
     StatementGuard &operator=(const StatementGuard &) = delete;
@@ -128,8 +131,7 @@ private:
   // while skipping, a '}' that closes the enclosing block, or the end of the file.
   void synchroniseStatement();
   void synchroniseItem();
-  template <typename Parse>
-  void recovering(Parse parse, void (Parser::*synchronise)()) {
+  template <typename Parse> void recovering(Parse parse, void (Parser::*synchronise)()) {
     try {
       parse();
     } catch (const SyntaxError &) {
@@ -139,8 +141,7 @@ private:
 
   // The items of a `{ ... }` body after its '{': each ends a statement, a syntax error skips
   // to the next statement, and `closing` describes the expected '}'.
-  template <typename ParseOne>
-  void parseItemsUntilBrace(ParseOne parseOne, std::string_view closing) {
+  template <typename ParseOne> void parseItemsUntilBrace(ParseOne parseOne, std::string_view closing) {
     while (!is(TokenKind::RightBrace) && !is(TokenKind::EndOfFile) && !diagnostics_.tooManyErrors()) {
       if (accept(TokenKind::Semicolon)) continue;
       recovering(

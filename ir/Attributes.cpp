@@ -99,9 +99,12 @@ std::optional<AttrValue> coerceAttribute(AttrKind kind, const AttrValue &value, 
   case AttrKind::Elements: {
     // A scalar is a splat: stored as a list of one.
     AttrValue list = value;
-    if (const auto *integer = std::get_if<int64_t>(&value)) list = Ints{*integer};
-    else if (const auto *real = std::get_if<double>(&value)) list = Floats{*real};
-    else if (const auto *boolean = std::get_if<bool>(&value)) list = Ints{*boolean ? 1 : 0};
+    if (const auto *integer = std::get_if<int64_t>(&value))
+      list = Ints{*integer};
+    else if (const auto *real = std::get_if<double>(&value))
+      list = Floats{*real};
+    else if (const auto *boolean = std::get_if<bool>(&value))
+      list = Ints{*boolean ? 1 : 0};
     if (isFloat(elementType)) {
       if (auto floats = asFloats(list)) return roundedTo(elementType, std::move(*floats));
       return std::nullopt;
@@ -129,8 +132,10 @@ const AttrValue *Attributes::find(std::string_view name) const {
 
 void Attributes::set(std::string_view name, AttrValue value) {
   auto it = ranges::find_if(entries_, [&](const NamedAttribute &entry) { return entry.name == name; });
-  if (it != entries_.end()) it->value = std::move(value);
-  else entries_.push_back({std::string(name), std::move(value)});
+  if (it != entries_.end())
+    it->value = std::move(value);
+  else
+    entries_.push_back({std::string(name), std::move(value)});
 }
 
 const AttrValue &Attributes::get(std::string_view name) const {

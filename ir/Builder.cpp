@@ -15,7 +15,8 @@ llvm::Expected<Value *> Builder::tryCreate(OpKind kind, std::vector<Value *> ope
   if (!complete) return complete.takeError();
   auto resultType = inferResultType(kind, operandTypes, *complete, declared);
   if (!resultType) return resultType.takeError();
-  auto op = std::make_unique<Operation>(kind, std::move(operands), std::move(*complete), std::move(*resultType), location_);
+  auto op =
+      std::make_unique<Operation>(kind, std::move(operands), std::move(*complete), std::move(*resultType), location_);
   Value *result = op->result();
   function_->insert(point_, std::move(op));
   return result;
@@ -25,7 +26,8 @@ Value *Builder::create(OpKind kind, std::vector<Value *> operands, const std::ve
                        std::optional<TensorType> declared) {
   auto result = tryCreate(kind, std::move(operands), attributes, std::move(declared));
   if (!result)
-    llvm::report_fatal_error(llvm::Twine("Builder::create(") + opName(kind) + "): " + llvm::toString(result.takeError()));
+    llvm::report_fatal_error(llvm::Twine("Builder::create(") + opName(kind) +
+                             "): " + llvm::toString(result.takeError()));
   return *result;
 }
 
@@ -38,8 +40,8 @@ std::vector<Value *> Builder::call(const Function &callee, std::vector<Value *> 
   for (const Value *result : callee.results()) resultTypes.push_back(result->type());
   Attributes attributes;
   attributes.set("callee", Symbol{callee.name()});
-  auto op = std::make_unique<Operation>(OpKind::Call, std::move(operands), std::move(attributes), std::move(resultTypes),
-                                        location_);
+  auto op = std::make_unique<Operation>(OpKind::Call, std::move(operands), std::move(attributes),
+                                        std::move(resultTypes), location_);
   std::vector<Value *> results = op->results();
   function_->insert(point_, std::move(op));
   return results;

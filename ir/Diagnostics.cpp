@@ -38,11 +38,8 @@ void Diagnostics::error(const llvm::Twine &message) {
 }
 
 OpProblem::OpProblem(const ProblemAtOp &error)
-    : function(error.function),
-      op(error.op),
-      message(error.message),
-      location(error.op ? error.op->location() : error.function->location()),
-      functionName(error.function->name()) {
+    : function(error.function), op(error.op), message(error.message),
+      location(error.op ? error.op->location() : error.function->location()), functionName(error.function->name()) {
   if (op) {
     const std::string &result = op->result()->name();
     opText = result.empty() ? std::string(op->name()) : fmt::format("%{} = {}", result, op->name());
@@ -50,7 +47,8 @@ OpProblem::OpProblem(const ProblemAtOp &error)
 }
 
 std::string OpProblem::placedWithoutText() const {
-  if (location.known()) return fmt::format("{}:{}:{}: error: {}", location.file, location.line, location.column, message);
+  if (location.known())
+    return fmt::format("{}:{}:{}: error: {}", location.file, location.line, location.column, message);
   if (opText.empty()) return fmt::format("error: in @{}: {}", functionName, message);
   return fmt::format("error: in @{}: {}: {}", functionName, opText, message);
 }
@@ -69,7 +67,8 @@ void OpErrors::rekey(const std::unordered_map<const Operation *, const Operation
                      const std::unordered_map<const Function *, const Function *> &originalFunctions) {
   for (OpProblem &problem : problems_) {
     if (auto it = originalOps.find(problem.op); problem.op && it != originalOps.end()) problem.op = it->second;
-    if (auto it = originalFunctions.find(problem.function); it != originalFunctions.end()) problem.function = it->second;
+    if (auto it = originalFunctions.find(problem.function); it != originalFunctions.end())
+      problem.function = it->second;
   }
 }
 
@@ -88,7 +87,8 @@ llvm::SMLoc Diagnostics::find(const Location &location) {
 void Diagnostics::report(const OpProblem &problem, const TextPositions *positions) {
   if (positions) {
     if (problem.op) {
-      if (auto it = positions->ops.find(problem.op); it != positions->ops.end()) return error(it->second, problem.message);
+      if (auto it = positions->ops.find(problem.op); it != positions->ops.end())
+        return error(it->second, problem.message);
     } else if (auto it = positions->functions.find(problem.function); it != positions->functions.end()) {
       return error(it->second, problem.message);
     }

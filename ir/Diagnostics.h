@@ -36,9 +36,9 @@ struct OpProblem {
   const Function *function;
   const Operation *op;
   std::string message;
-  Location location;         // the op's loc(...), or the function's when `op` is null
+  Location location;  // the op's loc(...), or the function's when `op` is null
   std::string functionName;
-  std::string opText;        // `%c = cast`; empty for a problem with the function
+  std::string opText;  // `%c = cast`; empty for a problem with the function
 };
 
 // The problems a pass or analysis found with particular ops, kept apart so that the tool

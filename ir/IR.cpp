@@ -35,8 +35,9 @@ Operation::Operation(OpKind kind, std::vector<Value *> operands, Attributes attr
                      std::vector<TensorType> resultTypes, Location location, std::vector<std::string> resultNames)
     : kind_(kind), operands_(std::move(operands)), attributes_(std::move(attributes)), location_(std::move(location)) {
   for (size_t i = 0; i < resultTypes.size(); ++i) {
-    ownedResults_.push_back(std::make_unique<Value>(std::move(resultTypes[i]), this, static_cast<unsigned>(i),
-                                                    i < resultNames.size() ? std::move(resultNames[i]) : std::string()));
+    ownedResults_.push_back(
+        std::make_unique<Value>(std::move(resultTypes[i]), this, static_cast<unsigned>(i),
+                                i < resultNames.size() ? std::move(resultNames[i]) : std::string()));
     results_.push_back(ownedResults_.back().get());
   }
   for (size_t i = 0; i < operands_.size(); ++i) operands_[i]->addUse({this, static_cast<unsigned>(i)});
@@ -91,8 +92,8 @@ std::string_view argumentRoleKeyword(ArgumentRole role) {
 }
 
 std::optional<ArgumentRole> parseArgumentRole(std::string_view keyword) {
-  for (ArgumentRole role : {ArgumentRole::Input, ArgumentRole::Label, ArgumentRole::Parameter,
-                            ArgumentRole::OptimizerState})
+  for (ArgumentRole role :
+       {ArgumentRole::Input, ArgumentRole::Label, ArgumentRole::Parameter, ArgumentRole::OptimizerState})
     if (argumentRoleKeyword(role) == keyword) return role;
   return std::nullopt;
 }

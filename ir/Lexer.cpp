@@ -70,8 +70,7 @@ Token Lexer::next() {
   case '@': {
     const char *nameStart = position_;
     while (position_ != end && isNameCharacter(*position_)) ++position_;
-    if (position_ == nameStart)
-      return make(TokenKind::Error, start, std::string("expected a name after '") + c + "'");
+    if (position_ == nameStart) return make(TokenKind::Error, start, std::string("expected a name after '") + c + "'");
     return make(c == '%' ? TokenKind::ValueName : TokenKind::FunctionName, start, std::string(nameStart, position_));
   }
   case '-':

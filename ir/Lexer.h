@@ -10,15 +10,23 @@ namespace kiln::ir_text {
 
 enum class TokenKind {
   EndOfFile,
-  Error,       // text holds the message
-  Identifier,  // func, return, loc, true, false, op names, dtypes, attribute names
-  ValueName,   // %name (text without the %)
+  Error,         // text holds the message
+  Identifier,    // func, return, loc, true, false, op names, dtypes, attribute names
+  ValueName,     // %name (text without the %)
   FunctionName,  // @name (text without the @)
   Integer,
-  Float,       // including inf, -inf and nan
-  String,      // text holds the unescaped contents
-  LeftParen, RightParen, LeftBrace, RightBrace, LeftBracket, RightBracket,
-  Comma, Colon, Equals, Arrow,
+  Float,   // including inf, -inf and nan
+  String,  // text holds the unescaped contents
+  LeftParen,
+  RightParen,
+  LeftBrace,
+  RightBrace,
+  LeftBracket,
+  RightBracket,
+  Comma,
+  Colon,
+  Equals,
+  Arrow,
 };
 
 struct Token {

@@ -29,7 +29,7 @@ template <auto Rule> llvm::Expected<TensorTypes> resultTypesOf(const TypeRuleInp
 const std::vector<OpInfo> &table() {
   using namespace type_rules;
   static const std::vector<OpInfo> rows = {
-#define KILN_OP(Enum, mnemonic, operands, rule, opClass, traits, summary, ...) \
+#define KILN_OP(Enum, mnemonic, operands, rule, opClass, traits, summary, ...)                                         \
   OpInfo{OpKind::Enum, mnemonic, operands, &resultTypesOf<&rule>, OpClass::opClass, traits, summary, {__VA_ARGS__}},
 #include "ir/Ops.def"
   };
@@ -112,17 +112,18 @@ llvm::Expected<Attributes> completeAttributes(const OpInfo &info, const std::vec
     auto it = ranges::find_if(written, [&](const NamedAttribute &attribute) { return attribute.name == spec.name; });
     if (it == written.end()) {
       if (!spec.defaultValue)
-        return llvm::createStringError(fmt::format("'{}' needs attribute '{}' ({})", info.name, spec.name, attrKindName(spec.kind)));
+        return llvm::createStringError(
+            fmt::format("'{}' needs attribute '{}' ({})", info.name, spec.name, attrKindName(spec.kind)));
       complete.set(spec.name, *spec.defaultValue);
       continue;
     }
     std::optional<AttrValue> coerced = coerceAttribute(spec.kind, it->value, elementType);
     if (!coerced && spec.kind == AttrKind::Elements)
-      return llvm::createStringError(fmt::format("attribute '{}' of '{}' must hold {} elements, not {}", spec.name, info.name,
-                               dtypeName(elementType), toString(it->value)));
+      return llvm::createStringError(fmt::format("attribute '{}' of '{}' must hold {} elements, not {}", spec.name,
+                                                 info.name, dtypeName(elementType), toString(it->value)));
     if (!coerced)
       return llvm::createStringError(fmt::format("attribute '{}' of '{}' must be {}, not {}", spec.name, info.name,
-                               withArticle(attrKindName(spec.kind)), toString(it->value)));
+                                                 withArticle(attrKindName(spec.kind)), toString(it->value)));
     complete.set(spec.name, std::move(*coerced));
   }
   return complete;
@@ -143,7 +144,8 @@ llvm::Expected<TensorTypes> inferResultTypes(OpKind kind, std::span<const Tensor
 
 llvm::Expected<TensorType> inferResultType(OpKind kind, std::span<const TensorType> operands,
                                            const Attributes &attributes, std::optional<TensorType> declared) {
-  std::span<const TensorType> written = declared ? std::span<const TensorType>(&*declared, 1) : std::span<const TensorType>();
+  std::span<const TensorType> written =
+      declared ? std::span<const TensorType>(&*declared, 1) : std::span<const TensorType>();
   auto results = inferResultTypes(kind, operands, attributes, written);
   if (!results) return results.takeError();
   if (results->size() != 1)

@@ -25,8 +25,8 @@ inline constexpr size_t kOpCount = 0
 #include "ir/Ops.def"
     ;
 
-inline constexpr int kVariadic = -1;   // one or more operands
-inline constexpr int kAnyCount = -2;   // zero or more operands
+inline constexpr int kVariadic = -1;  // one or more operands
+inline constexpr int kAnyCount = -2;  // zero or more operands
 
 // How lowering and fusion treat an op; Ops.def's header says what each class means.
 enum class OpClass { Elementwise, IndexMap, Reduction, Contraction, Window, Creation, Random, Opaque };

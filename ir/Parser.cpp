@@ -130,8 +130,10 @@ std::optional<ParsedModule> Parser::parseModule() {
 // argument := role? '%' name ':' type          role := 'input' | 'label' | 'param' | 'state'
 std::unique_ptr<Function> Parser::parseFunction(ParsedModule &parsed) {
   FunctionKind kind = FunctionKind::Function;
-  if (isKeyword("kernel")) kind = FunctionKind::Kernel;
-  else if (!isKeyword("func")) failExpected("'func' or 'kernel'");
+  if (isKeyword("kernel"))
+    kind = FunctionKind::Kernel;
+  else if (!isKeyword("func"))
+    failExpected("'func' or 'kernel'");
   llvm::SMLoc where = token_.location;
   advance();
   Token name = expect(TokenKind::FunctionName, "a function name such as @forward");
@@ -176,8 +178,8 @@ std::unique_ptr<Function> Parser::parseFunction(ParsedModule &parsed) {
                                   resultTypes.size() == 1 ? "" : "s", results.size()));
   for (size_t i = 0; i < results.size(); ++i)
     if (results[i]->type() != resultTypes[i])
-      fail(resultsWhere, fmt::format("result {} of @{} is declared {} but the returned value is {}", i, function->name(),
-                                     toString(resultTypes[i]), toString(results[i]->type())));
+      fail(resultsWhere, fmt::format("result {} of @{} is declared {} but the returned value is {}", i,
+                                     function->name(), toString(resultTypes[i]), toString(results[i]->type())));
   function->setResults(std::move(results));
   expect(TokenKind::RightBrace, "'}' after the return");
   return function;
@@ -218,8 +220,7 @@ TensorType Parser::parseType() {
   expect(TokenKind::RightBracket, "']' after the shape");
   TensorType type{*dtype, std::move(shape)};
   // Keeps a mutated or hostile file from asking for more memory than any model needs.
-  if (!type.checkedElementCount())
-    fail(where, fmt::format("{} has more than 2^40 elements", toString(type)));
+  if (!type.checkedElementCount()) fail(where, fmt::format("{} has more than 2^40 elements", toString(type)));
   return type;
 }
 
@@ -269,10 +270,12 @@ void Parser::parseStatement(Function &function, ParsedModule &parsed) {
   llvm::SMLoc typesWhere = token_.location;
   std::vector<TensorType> resultTypes = parseResultTypes();
   if (resultNames.empty() && !resultTypes.empty())
-    fail(opName.location, fmt::format("expected a statement such as %y = add %a, %b : f32[4], found '{}'", opName.text));
+    fail(opName.location,
+         fmt::format("expected a statement such as %y = add %a, %b : f32[4], found '{}'", opName.text));
   if (resultTypes.size() != resultNames.size())
-    fail(typesWhere, fmt::format("{} result name{} but {} result type{}", resultNames.size(),
-                                 resultNames.size() == 1 ? "" : "s", resultTypes.size(), resultTypes.size() == 1 ? "" : "s"));
+    fail(typesWhere,
+         fmt::format("{} result name{} but {} result type{}", resultNames.size(), resultNames.size() == 1 ? "" : "s",
+                     resultTypes.size(), resultTypes.size() == 1 ? "" : "s"));
   Location location;
   if (isKeyword("loc")) location = parseLocation();
 

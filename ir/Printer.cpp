@@ -15,7 +15,8 @@ bool isNameCharacter(char c) { return std::isalnum(static_cast<unsigned char>(c)
 
 // Numbers are reserved for values without a name, so a hint that is all digits is not used.
 bool isNumeral(const std::string &name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  return !name.empty() &&
+         std::all_of(name.begin(), name.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
 }
 
 class ValueNames {

@@ -38,8 +38,10 @@ std::optional<int64_t> TensorType::checkedElementCount() const {
   if (ranges::any_of(shape, [](int64_t extent) { return extent == 0; })) return 0;
   int64_t count = 1;
   for (int64_t extent : shape)
-    if (extent > kMaxElementCount / count) return std::nullopt;
-    else count *= extent;
+    if (extent > kMaxElementCount / count)
+      return std::nullopt;
+    else
+      count *= extent;
   return count;
 }
 

@@ -22,7 +22,8 @@ std::string typesText(const std::vector<TensorType> &types) {
 // A call reads the callee's arguments and gives its results, type for type.
 void verifyCall(const Function &function, const Operation &call, std::vector<ProblemAtOp> &problems) {
   if (function.isKernel()) {
-    problems.push_back({&function, &call, fmt::format("kernel @{} calls a function: kernels are leaves", function.name())});
+    problems.push_back(
+        {&function, &call, fmt::format("kernel @{} calls a function: kernels are leaves", function.name())});
     return;
   }
   if (!function.parent()) return;
@@ -38,11 +39,13 @@ void verifyCall(const Function &function, const Operation &call, std::vector<Pro
   for (const Value *result : call.results()) resultTypes.push_back(result->type());
   for (const Value *result : callee->results()) calleeResultTypes.push_back(result->type());
   if (operandTypes != argumentTypes)
-    problems.push_back({&function, &call, fmt::format("call of @{} passes {}, but @{} takes {}", name, typesText(operandTypes),
-                                                      name, typesText(argumentTypes))});
+    problems.push_back({&function, &call,
+                        fmt::format("call of @{} passes {}, but @{} takes {}", name, typesText(operandTypes), name,
+                                    typesText(argumentTypes))});
   if (resultTypes != calleeResultTypes)
-    problems.push_back({&function, &call, fmt::format("call of @{} declares results {}, but @{} returns {}", name,
-                                                      typesText(resultTypes), name, typesText(calleeResultTypes))});
+    problems.push_back({&function, &call,
+                        fmt::format("call of @{} declares results {}, but @{} returns {}", name, typesText(resultTypes),
+                                    name, typesText(calleeResultTypes))});
 }
 
 // Depth-first search of the call graph; a call that reaches a function on the current path
@@ -58,10 +61,11 @@ public:
       const Function *callee = op->callee(module_);
       if (!callee) continue;
       if (onPath_.count(callee))
-        problems.push_back({&function, op.get(),
-                            fmt::format("call of @{} is recursive: a function may not reach itself through calls",
-                                        callee->name())});
-      else visit(*callee, problems);
+        problems.push_back(
+            {&function, op.get(),
+             fmt::format("call of @{} is recursive: a function may not reach itself through calls", callee->name())});
+      else
+        visit(*callee, problems);
     }
     onPath_.erase(&function);
     done_.insert(&function);
@@ -84,7 +88,8 @@ std::vector<ProblemAtOp> verify(const Function &function) {
     for (size_t i = 0; i < op->operands().size(); ++i) {
       const Value *operand = op->operand(i);
       if (!defined.count(operand)) {
-        errors.push_back({&function, op.get(), fmt::format("operand {} of '{}' is not defined before it is used", i, op->name())});
+        errors.push_back(
+            {&function, op.get(), fmt::format("operand {} of '{}' is not defined before it is used", i, op->name())});
         operandsDefined = false;
         continue;
       }
@@ -95,15 +100,16 @@ std::vector<ProblemAtOp> verify(const Function &function) {
     if (operandsDefined) {
       auto inferred = inferResultTypes(op->kind(), operandTypes, op->attributes(), declared);
       if (!inferred)
-        errors.push_back({&function, op.get(), fmt::format("'{}': {}", op->name(), llvm::toString(inferred.takeError()))});
+        errors.push_back(
+            {&function, op.get(), fmt::format("'{}': {}", op->name(), llvm::toString(inferred.takeError()))});
       else if (*inferred != declared && declared.size() == 1 && inferred->size() == 1)
         errors.push_back({&function, op.get(),
                           fmt::format("'{}' gives {}, but its result is declared {}", op->name(),
                                       toString(inferred->front()), toString(declared.front()))});
       else if (*inferred != declared)
         errors.push_back({&function, op.get(),
-                          fmt::format("'{}' gives {}, but its results are declared {}", op->name(), typesText(*inferred),
-                                      typesText(declared))});
+                          fmt::format("'{}' gives {}, but its results are declared {}", op->name(),
+                                      typesText(*inferred), typesText(declared))});
     }
     if (op->kind() == OpKind::Call) verifyCall(function, *op, errors);
     for (const Value *result : op->results()) defined.insert(result);

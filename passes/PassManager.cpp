@@ -20,8 +20,9 @@ std::string PassOptions::get(std::string_view key, std::string_view fallback) co
 llvm::Error PassOptions::checkOnly(std::initializer_list<std::string_view> known) const {
   for (const auto &[key, value] : values)
     if (ranges::find(known, key) == known.end())
-      return llvm::createStringError(known.size() == 0 ? fmt::format("no option '{}': this pass takes none", key)
-                                     : fmt::format("no option '{}': the options are {}", key, fmt::join(known, ", ")));
+      return llvm::createStringError(
+          known.size() == 0 ? fmt::format("no option '{}': this pass takes none", key)
+                            : fmt::format("no option '{}': the options are {}", key, fmt::join(known, ", ")));
   return llvm::Error::success();
 }
 
@@ -42,13 +43,15 @@ llvm::Expected<std::vector<PipelineStep>> parsePipeline(std::string_view text) {
     if (!pass) {
       std::vector<std::string_view> names;
       for (const PassInfo &each : allPasses()) names.push_back(each.name);
-      return llvm::createStringError(fmt::format("unknown pass '{}'; the passes are: {}", name, fmt::join(names, ", ")));
+      return llvm::createStringError(
+          fmt::format("unknown pass '{}'; the passes are: {}", name, fmt::join(names, ", ")));
     }
     PipelineStep step{pass, {}};
     position = nameEnd;
     if (position < text.size() && text[position] == '{') {
       size_t close = text.find('}', position);
-      if (close == std::string_view::npos) return llvm::createStringError(fmt::format("options of pass '{}' are not closed with '}}'", name));
+      if (close == std::string_view::npos)
+        return llvm::createStringError(fmt::format("options of pass '{}' are not closed with '}}'", name));
       llvm::SmallVector<llvm::StringRef> pairs;
       llvm::StringRef(text.substr(position + 1, close - position - 1)).split(pairs, ',', -1, false);
       for (llvm::StringRef pair : pairs) {

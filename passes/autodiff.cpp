@@ -78,7 +78,8 @@ std::vector<ProblemAtOp> findProblems(const Function &function, const Activity &
   for (const auto &op : function.ops()) {
     if (!activity.active(*op)) continue;
     if (op->kind() == OpKind::Call) {
-      problems.push_back({&function, op.get(), "autodiff does not differentiate through calls: run the inline pass first"});
+      problems.push_back(
+          {&function, op.get(), "autodiff does not differentiate through calls: run the inline pass first"});
       continue;
     }
     const GradientRule *rule = findGradientRule(op->kind());
@@ -89,14 +90,15 @@ std::vector<ProblemAtOp> findProblems(const Function &function, const Activity &
         break;
       }
       if (!rule->vectorJacobianProduct) {
-        problems.push_back({&function, op.get(),
-                            fmt::format("'{}' is not differentiable, but a gradient is requested through it", op->name())});
+        problems.push_back(
+            {&function, op.get(),
+             fmt::format("'{}' is not differentiable, but a gradient is requested through it", op->name())});
         break;
       }
       if (!isFloat(operand->type().dtype) && !rule->integerOperandsAreIndices)
-        problems.push_back({&function, op.get(),
-                            fmt::format("'{}' would pass a gradient to the integer-typed value {}", op->name(),
-                                        describe(operand))});
+        problems.push_back(
+            {&function, op.get(),
+             fmt::format("'{}' would pass a gradient to the integer-typed value {}", op->name(), describe(operand))});
     }
   }
   return problems;
@@ -128,8 +130,9 @@ llvm::Expected<std::unique_ptr<Function>> buildGradient(const Request &request, 
       const Value *operand = op.operand(i);
       if (!contributions[i] || !activity.active(operand)) continue;
       if (contributions[i]->type() != operand->type())
-        return llvm::createStringError(fmt::format("internal error: the gradient rule of '{}' gives {} for operand {} of type {}",
-                                   op.name(), toString(contributions[i]->type()), i, toString(operand->type())));
+        return llvm::createStringError(
+            fmt::format("internal error: the gradient rule of '{}' gives {} for operand {} of type {}", op.name(),
+                        toString(contributions[i]->type()), i, toString(operand->type())));
       auto [existing, inserted] = cotangents.try_emplace(operand, contributions[i]);
       if (!inserted) existing->second = build.add(existing->second, contributions[i]);
     }
@@ -170,7 +173,8 @@ llvm::Expected<Request> makeRequest(const Function &function, size_t resultIndex
       return llvm::createStringError(fmt::format("argument %{} of @{} is {}, not a float", argument->name(),
                                                  function.name(), toString(argument->type())));
     if (std::find(arguments.begin(), arguments.begin() + i, argument) != arguments.begin() + i)
-      return llvm::createStringError(fmt::format("argument %{} of @{} is asked for twice", argument->name(), function.name()));
+      return llvm::createStringError(
+          fmt::format("argument %{} of @{} is asked for twice", argument->name(), function.name()));
   }
   return Request{&function, resultIndex, std::move(arguments)};
 }

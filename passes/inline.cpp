@@ -23,8 +23,8 @@ public:
   llvm::Error visit(Function &function) {
     if (done_.count(&function)) return llvm::Error::success();
     if (!onPath_.insert(&function).second)
-      return llvm::createStringError(fmt::format("@{} reaches itself through calls: recursion cannot be inlined",
-                                                 function.name()));
+      return llvm::createStringError(
+          fmt::format("@{} reaches itself through calls: recursion cannot be inlined", function.name()));
     for (const auto &op : function.ops()) {
       Function *callee = op->callee(module_);
       if (op->kind() == OpKind::Call && !callee)

@@ -223,7 +223,9 @@ Value *simplifyConcat(Rewriter &rewriter, Operation &op) {
 
 // pad(x) by nothing on either side = x, whatever the padding value.
 Value *simplifyPad(Rewriter &rewriter, Operation &op) {
-  auto allZero = [](const Ints &widths) { return std::all_of(widths.begin(), widths.end(), [](int64_t w) { return w == 0; }); };
+  auto allZero = [](const Ints &widths) {
+    return std::all_of(widths.begin(), widths.end(), [](int64_t w) { return w == 0; });
+  };
   if (allZero(op.attributes().getInts("low")) && allZero(op.attributes().getInts("high"))) return op.operand(0);
   return nullptr;
 }

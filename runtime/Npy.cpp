@@ -244,7 +244,8 @@ Result<Array> decode(std::string_view bytes, std::string_view name) {
       known = true;
     }
   if (!known)
-    return failure(fmt::format("unsupported dtype '{}' (expected '<f4', '<f8', '<i4', '<i8' or '|b1')", *header.descriptor));
+    return failure(
+        fmt::format("unsupported dtype '{}' (expected '<f4', '<f8', '<i4', '<i8' or '|b1')", *header.descriptor));
   array.shape = *header.shape;
   std::optional<int64_t> count = checkedElementCount(array.shape);
   if (!count) return failure(fmt::format("the shape {} holds too many elements", shapeText(array.shape)));
@@ -253,18 +254,20 @@ Result<Array> decode(std::string_view bytes, std::string_view name) {
   size_t expectedBytes = static_cast<size_t>(*count) * byteSize(array.type);
   size_t foundBytes = bytes.size() - dataStart;
   if (foundBytes < expectedBytes)
-    return failure(fmt::format("truncated data: shape {} of '{}' needs {} bytes, the file holds {}", shapeText(array.shape),
-                               descriptor(array.type), expectedBytes, foundBytes));
+    return failure(fmt::format("truncated data: shape {} of '{}' needs {} bytes, the file holds {}",
+                               shapeText(array.shape), descriptor(array.type), expectedBytes, foundBytes));
   if (foundBytes > expectedBytes)
     return failure(fmt::format("{} bytes of trailing garbage after the {} bytes of shape {} of '{}'",
-                               foundBytes - expectedBytes, expectedBytes, shapeText(array.shape), descriptor(array.type)));
+                               foundBytes - expectedBytes, expectedBytes, shapeText(array.shape),
+                               descriptor(array.type)));
   array.data.resize(expectedBytes);
   if (expectedBytes > 0) std::memcpy(array.data.data(), bytes.data() + dataStart, expectedBytes);
   if (*header.fortranOrder) array.data = toRowMajor(array.data, array.shape, byteSize(array.type));
   if (array.type == ElementType::Bool)
     for (size_t i = 0; i < array.data.size(); ++i)
       if (array.data[i] != std::byte{0} && array.data[i] != std::byte{1})
-        return failure(fmt::format("element {} of a boolean array is {}, not 0 or 1", i, static_cast<int>(array.data[i])));
+        return failure(
+            fmt::format("element {} of a boolean array is {}, not 0 or 1", i, static_cast<int>(array.data[i])));
   return array;
 }
 
@@ -285,8 +288,8 @@ Result<Array> read(const std::string &path) {
 }
 
 std::string encode(const Array &array) {
-  std::string header =
-      fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}", descriptor(array.type), shapeText(array.shape));
+  std::string header = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}", descriptor(array.type),
+                                   shapeText(array.shape));
   // Pad with spaces so that magic, version, length and header end on a multiple of 64 bytes.
   size_t unpadded = kMagic.size() + 2 + 2 + header.size() + 1;
   header.append((64 - unpadded % 64) % 64, ' ');

@@ -4,8 +4,8 @@
 #include "runtime/Parallel.h"
 
 #include <atomic>
-#include <chrono>
 #include <charconv>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -167,7 +167,7 @@ private:
   std::condition_variable wake_, done_;
   std::vector<std::thread> workers_;
   bool stopping_ = false;
-  Job *current_ = nullptr;             // the published job, if any; guarded by stateMutex_
+  Job *current_ = nullptr;               // the published job, if any; guarded by stateMutex_
   std::atomic<uint64_t> generation_{0};  // counts publications, for workers spinning without the lock
 };
 
@@ -188,10 +188,13 @@ void parallelFor(int64_t begin, int64_t end, const std::function<void(int64_t)> 
     int64_t begin;
     const std::function<void(int64_t)> &body;
   } range{begin, body};
-  pool().run(end - begin, [](int64_t index, void *context) {
-    auto &range = *static_cast<Range *>(context);
-    range.body(range.begin + index);
-  }, &range);
+  pool().run(
+      end - begin,
+      [](int64_t index, void *context) {
+        auto &range = *static_cast<Range *>(context);
+        range.body(range.begin + index);
+      },
+      &range);
 }
 
 }  // namespace kiln::runtime

@@ -51,9 +51,9 @@ PhiloxCounter philox4x32(PhiloxCounter counter, PhiloxKey key) {
 UniformPair uniformPair(int64_t key, int64_t index) {
   auto unsignedKey = static_cast<uint64_t>(key);
   auto unsignedIndex = static_cast<uint64_t>(index);
-  PhiloxCounter bits = philox4x32(
-      {static_cast<uint32_t>(unsignedIndex), static_cast<uint32_t>(unsignedIndex >> 32), 0, 0},
-      {static_cast<uint32_t>(unsignedKey), static_cast<uint32_t>(unsignedKey >> 32)});
+  PhiloxCounter bits =
+      philox4x32({static_cast<uint32_t>(unsignedIndex), static_cast<uint32_t>(unsignedIndex >> 32), 0, 0},
+                 {static_cast<uint32_t>(unsignedKey), static_cast<uint32_t>(unsignedKey >> 32)});
   return {toUnitInterval(bits[0], bits[1]), toUnitInterval(bits[2], bits[3])};
 }
 

@@ -3,7 +3,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build python3
+  build-essential cmake ninja-build python3 clang-format
   llvm-19-dev llvm-19-tools
   libfmt-dev librange-v3-dev libgtest-dev
   zlib1g-dev libzstd-dev libxml2-dev libedit-dev libffi-dev libncurses-dev

@@ -67,8 +67,8 @@ llvm::Expected<llvm::SmallVector<char, 0>> emitMachineCode(llvm::Module &module,
   llvm::CodeGenFileType fileType =
       kind == OutputKind::Assembly ? llvm::CodeGenFileType::AssemblyFile : llvm::CodeGenFileType::ObjectFile;
   if (target.machine().addPassesToEmitFile(codeGenerator, stream, nullptr, fileType))
-    return llvm::createStringError(fmt::format("{} cannot emit {} files", target.cpuName(),
-                                               kind == OutputKind::Assembly ? "assembly" : "object"));
+    return llvm::createStringError(
+        fmt::format("{} cannot emit {} files", target.cpuName(), kind == OutputKind::Assembly ? "assembly" : "object"));
   codeGenerator.run(module);
   return code;
 }

@@ -22,8 +22,7 @@ llvm::Error optimizeModule(llvm::Module &module, const Target &target);
 enum class OutputKind { Assembly, Object };
 // The module's machine code as assembly text or an ELF object, for `--emit=asm|obj`. Runs
 // optimizeModule first; the module is changed by it.
-llvm::Expected<llvm::SmallVector<char, 0>> emitMachineCode(llvm::Module &module, const Target &target,
-                                                           OutputKind kind);
+llvm::Expected<llvm::SmallVector<char, 0>> emitMachineCode(llvm::Module &module, const Target &target, OutputKind kind);
 
 class Jit {
 public:

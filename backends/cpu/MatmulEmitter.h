@@ -13,10 +13,10 @@ namespace kiln::cpu::matmul {
 
 // Emits `for (index = 0; index < count; ++index)` carrying `initial` values from one iteration to
 // the next through `body`, which returns the next ones; returns the values after the loop.
-std::vector<llvm::Value *> emitLoop(llvm::IRBuilder<> &builder, llvm::Value *count,
-                                    const std::vector<llvm::Value *> &initial,
-                                    const std::function<std::vector<llvm::Value *>(
-                                        llvm::Value *index, const std::vector<llvm::Value *> &carried)> &body);
+std::vector<llvm::Value *>
+emitLoop(llvm::IRBuilder<> &builder, llvm::Value *count, const std::vector<llvm::Value *> &initial,
+         const std::function<std::vector<llvm::Value *>(llvm::Value *index, const std::vector<llvm::Value *> &carried)>
+             &body);
 void emitLoop(llvm::IRBuilder<> &builder, llvm::Value *count, const std::function<void(llvm::Value *index)> &body);
 
 // Everything the emitters need about one kernel.
@@ -24,8 +24,8 @@ struct KernelShape {
   const MatmulDescription &description;
   const MatmulPlan &plan;
   const Target &target;
-  llvm::Type *element;        // float or double
-  llvm::VectorType *vector;   // <lanes x element>
+  llvm::Type *element;       // float or double
+  llvm::VectorType *vector;  // <lanes x element>
   int64_t panelWidth() const { return plan.tiling.tileVectors * static_cast<int64_t>(plan.lanes); }  // NR
   int64_t panels() const { return (description.n + panelWidth() - 1) / panelWidth(); }
   bool packed() const { return plan.tiling.packB == 1; }

@@ -19,7 +19,6 @@ namespace {
 
 int64_t ceilDivide(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-
 // Estimated cycles per step along K of a micro-tile of `rows` × `vectors`: two FMA pipes, an
 // accumulator takes one FMA per 4 cycles of latency, two vector or broadcast loads per cycle.
 double tileCycles(int64_t rows, int64_t vectors) {
@@ -179,8 +178,8 @@ llvm::Expected<MatmulPlan> emitMatmulKernel(llvm::Module &module, const Target &
     return llvm::createStringError(fmt::format("the module already defines '{}'", name.str()));
 
   llvm::LLVMContext &context = module.getContext();
-  llvm::Type *element = d.element == MatmulElement::F32 ? llvm::Type::getFloatTy(context)
-                                                         : llvm::Type::getDoubleTy(context);
+  llvm::Type *element =
+      d.element == MatmulElement::F32 ? llvm::Type::getFloatTy(context) : llvm::Type::getDoubleTy(context);
   matmul::KernelShape shape{d, plan, target, element, llvm::FixedVectorType::get(element, plan.lanes)};
   llvm::Type *pointer = llvm::PointerType::get(context, 0), *i64 = llvm::Type::getInt64Ty(context);
   llvm::Type *voidType = llvm::Type::getVoidTy(context);
@@ -348,8 +347,9 @@ llvm::Expected<MatmulPlan> emitMatmulKernel(llvm::Module &module, const Target &
       if (plan.tiling.parallel)
         builder.CreateCall(parallelFor, {constant(builder, count), task, contextArray});
       else
-        matmul::emitLoop(builder, constant(builder, count),
-                         [&](llvm::Value *index) { builder.CreateCall(task, {index, contextArray}); });
+        matmul::emitLoop(builder, constant(builder, count), [&](llvm::Value *index) {
+          builder.CreateCall(task, {index, contextArray});
+        });
     };
     if (packTask) runTasks(packTask, distinctB * panels);
     runTasks(computeTask, plan.tasks);

@@ -49,18 +49,18 @@ using MatmulEpilogue = std::function<llvm::Value *(llvm::IRBuilder<> &builder, c
 // How the kernel is blocked. Chosen from the target and the shape by planMatmul; fields may be
 // fixed by hand (non-zero / non-negative) to compare tilings in bench/.
 struct MatmulTiling {
-  int tileRows = 0;          // MR: rows of C per micro-kernel (broadcasts of A)
-  int tileVectors = 0;       // NR / lanes: vectors of C per row in the micro-kernel
-  int64_t kBlock = 0;        // KC: the K range one micro-kernel call covers
-  int64_t rowBlock = 0;      // MC: rows of C per task, a multiple of MR
-  int64_t columnBlock = 0;   // NC: columns of C per task, a multiple of NR
-  int packB = -1;            // 1: copy B into panels first, 0: read B in place (transposing a
-                             // transposed B in the micro-kernel), -1: choose
-  int parallel = -1;         // 1: tasks through kiln_parallel_for, 0: in a loop, -1: choose
+  int tileRows = 0;         // MR: rows of C per micro-kernel (broadcasts of A)
+  int tileVectors = 0;      // NR / lanes: vectors of C per row in the micro-kernel
+  int64_t kBlock = 0;       // KC: the K range one micro-kernel call covers
+  int64_t rowBlock = 0;     // MC: rows of C per task, a multiple of MR
+  int64_t columnBlock = 0;  // NC: columns of C per task, a multiple of NR
+  int packB = -1;           // 1: copy B into panels first, 0: read B in place (transposing a
+                            // transposed B in the micro-kernel), -1: choose
+  int parallel = -1;        // 1: tasks through kiln_parallel_for, 0: in a loop, -1: choose
 };
 
 struct MatmulPlan {
-  unsigned lanes = 0;  // elements per vector
+  unsigned lanes = 0;   // elements per vector
   MatmulTiling tiling;  // every field decided
   int64_t rowBlocks = 0, columnBlocks = 0, tasks = 0;
   int64_t scratchBytes = 0;  // size of the scratch buffer the kernel wants (0: pass null)

@@ -9,10 +9,10 @@
 
 namespace kiln::cpu::matmul {
 
-std::vector<llvm::Value *> emitLoop(llvm::IRBuilder<> &builder, llvm::Value *count,
-                                    const std::vector<llvm::Value *> &initial,
-                                    const std::function<std::vector<llvm::Value *>(
-                                        llvm::Value *index, const std::vector<llvm::Value *> &carried)> &body) {
+std::vector<llvm::Value *>
+emitLoop(llvm::IRBuilder<> &builder, llvm::Value *count, const std::vector<llvm::Value *> &initial,
+         const std::function<std::vector<llvm::Value *>(llvm::Value *index, const std::vector<llvm::Value *> &carried)>
+             &body) {
   llvm::LLVMContext &context = builder.getContext();
   llvm::Function *function = builder.GetInsertBlock()->getParent();
   llvm::BasicBlock *before = builder.GetInsertBlock();
@@ -186,14 +186,15 @@ llvm::Function *emitMicroKernel(llvm::Module &module, const KernelShape &shape, 
             continue;
           }
           llvm::Value *address = offset(builder, element, b, builder.CreateAdd(builder.getInt64(column * k), k0));
-          bRows.push_back(steps == lanes ? static_cast<llvm::Value *>(
-                                               builder.CreateAlignedLoad(vectorType, address, elementAlign))
-                                         : builder.CreateMaskedLoad(vectorType, address, elementAlign, stepMask,
-                                                                    llvm::Constant::getNullValue(vectorType)));
+          bRows.push_back(steps == lanes
+                              ? static_cast<llvm::Value *>(builder.CreateAlignedLoad(vectorType, address, elementAlign))
+                              : builder.CreateMaskedLoad(vectorType, address, elementAlign, stepMask,
+                                                         llvm::Constant::getNullValue(vectorType)));
         }
         transposed.push_back(transpose(builder, bRows));
       }
-      return multiplyAdd(k0, steps, [&](int64_t step, int vector) { return transposed[vector][step]; }, accumulators);
+      return multiplyAdd(
+          k0, steps, [&](int64_t step, int vector) { return transposed[vector][step]; }, accumulators);
     };
     sums = emitLoop(builder, builder.getInt64(k / lanes), initial,
                     [&](llvm::Value *index, const std::vector<llvm::Value *> &accumulators) {
@@ -204,10 +205,13 @@ llvm::Function *emitMicroKernel(llvm::Module &module, const KernelShape &shape, 
     // One step along K: `vectors` loads of B, one broadcast of A per row, rows × vectors FMAs.
     sums = emitLoop(builder, depth, initial, [&](llvm::Value *k, const std::vector<llvm::Value *> &accumulators) {
       llvm::Value *bRow = offset(builder, element, b, builder.CreateMul(k, builder.getInt64(shape.bDepthStride())));
-      return multiplyAdd(k, 1, [&](int64_t, int vector) {
-        return loadVector(offset(builder, element, bRow, static_cast<int64_t>(vector) * lanes), vector,
-                          shape.packed() ? packedAlign : elementAlign);
-      }, accumulators);
+      return multiplyAdd(
+          k, 1,
+          [&](int64_t, int vector) {
+            return loadVector(offset(builder, element, bRow, static_cast<int64_t>(vector) * lanes), vector,
+                              shape.packed() ? packedAlign : elementAlign);
+          },
+          accumulators);
     });
   }
 
@@ -220,10 +224,9 @@ llvm::Function *emitMicroKernel(llvm::Module &module, const KernelShape &shape, 
     std::vector<llvm::Value *> finished;
     for (int tileRow = 0; tileRow < rows; ++tileRow)
       for (int vector = 0; vector < vectors; ++vector)
-        finished.push_back(epilogue(builder, {sums[tileRow * vectors + vector],
-                                              builder.CreateAdd(row, builder.getInt64(tileRow)),
-                                              builder.CreateAdd(column, builder.getInt64(int64_t(vector) * lanes)),
-                                              extraArguments}));
+        finished.push_back(
+            epilogue(builder, {sums[tileRow * vectors + vector], builder.CreateAdd(row, builder.getInt64(tileRow)),
+                               builder.CreateAdd(column, builder.getInt64(int64_t(vector) * lanes)), extraArguments}));
     llvm::BasicBlock *epilogueEnd = builder.GetInsertBlock();
     builder.CreateBr(storeBlock);
     builder.SetInsertPoint(storeBlock);
@@ -250,9 +253,9 @@ llvm::Function *emitMicroKernel(llvm::Module &module, const KernelShape &shape, 
 llvm::Function *emitPackPanel(llvm::Module &module, const KernelShape &shape, const llvm::Twine &name) {
   llvm::LLVMContext &context = module.getContext();
   llvm::Type *pointer = llvm::PointerType::get(context, 0), *i64 = llvm::Type::getInt64Ty(context);
-  auto *function = llvm::Function::Create(
-      llvm::FunctionType::get(llvm::Type::getVoidTy(context), {pointer, pointer, i64}, false),
-      llvm::GlobalValue::InternalLinkage, name, module);
+  auto *function =
+      llvm::Function::Create(llvm::FunctionType::get(llvm::Type::getVoidTy(context), {pointer, pointer, i64}, false),
+                             llvm::GlobalValue::InternalLinkage, name, module);
   shape.target.stampFunctionAttributes(*function);
   function->addFnAttr(llvm::Attribute::NoUnwind);
   llvm::Value *b = function->getArg(0), *packed = function->getArg(1), *panel = function->getArg(2);
@@ -295,25 +298,24 @@ llvm::Function *emitPackPanel(llvm::Module &module, const KernelShape &shape, co
         std::vector<llvm::Value *> transposed = transpose(builder, rows);
         for (int64_t step = 0; step < depthCount; ++step) {
           llvm::Value *row = builder.CreateAdd(depth, builder.getInt64(step));
-          llvm::Value *destination = offset(
-              builder, element, packed, builder.CreateAdd(builder.CreateMul(row, builder.getInt64(width)),
-                                                          builder.getInt64(int64_t(vector) * lanes)));
+          llvm::Value *destination = offset(builder, element, packed,
+                                            builder.CreateAdd(builder.CreateMul(row, builder.getInt64(width)),
+                                                              builder.getInt64(int64_t(vector) * lanes)));
           builder.CreateAlignedStore(transposed[step], destination, packedAlign);
         }
       }
     };
-    emitLoop(builder, builder.getInt64(k / lanes), [&](llvm::Value *block) {
-      packBlock(builder.CreateMul(block, builder.getInt64(lanes)), lanes);
-    });
+    emitLoop(builder, builder.getInt64(k / lanes),
+             [&](llvm::Value *block) { packBlock(builder.CreateMul(block, builder.getInt64(lanes)), lanes); });
     if (k % lanes) packBlock(builder.getInt64(k - k % lanes), k % lanes);
   } else {
     emitLoop(builder, builder.getInt64(k), [&](llvm::Value *depth) {
       llvm::Value *destination = offset(builder, element, packed, builder.CreateMul(depth, builder.getInt64(width)));
       for (int vector = 0; vector < shape.plan.tiling.tileVectors; ++vector) {
-        llvm::Value *source = offset(
-            builder, element, b,
-            builder.CreateAdd(builder.CreateMul(depth, builder.getInt64(n)),
-                              builder.CreateAdd(firstColumn, builder.getInt64(int64_t(vector) * lanes))));
+        llvm::Value *source =
+            offset(builder, element, b,
+                   builder.CreateAdd(builder.CreateMul(depth, builder.getInt64(n)),
+                                     builder.CreateAdd(firstColumn, builder.getInt64(int64_t(vector) * lanes))));
         llvm::Value *values = builder.CreateMaskedLoad(vectorType, source, elementAlign, masks[vector], zero);
         builder.CreateAlignedStore(values, offset(builder, element, destination, int64_t(vector) * lanes), packedAlign);
       }

@@ -81,9 +81,8 @@ llvm::Expected<std::unique_ptr<Target>> Target::create(const TargetOptions &opti
 
   target->subtarget_.reset(llvmTarget->createMCSubtargetInfo(target->triple_, target->cpu_, target->features_));
   unsigned widest = target->vectorBits(nullptr);
-  if (options.preferredVectorBits != 0 &&
-      (options.preferredVectorBits > widest || options.preferredVectorBits < 128 ||
-       (options.preferredVectorBits & (options.preferredVectorBits - 1)) != 0))
+  if (options.preferredVectorBits != 0 && (options.preferredVectorBits > widest || options.preferredVectorBits < 128 ||
+                                           (options.preferredVectorBits & (options.preferredVectorBits - 1)) != 0))
     return llvm::createStringError(fmt::format("preferred vector width {} is not a power of two in 128..{} for {}",
                                                options.preferredVectorBits, widest, target->cpu_));
   // The widest register by default. LLVM 19 itself prefers 512 bits on znver4/znver5 but 256 on

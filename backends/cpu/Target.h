@@ -18,8 +18,8 @@ class Type;
 namespace kiln::cpu {
 
 struct TargetOptions {
-  std::string cpu;                // empty: the host CPU with the host's exact features
-  unsigned optLevel = 3;          // 0..3, for the code generator and for LLVM's pass pipeline
+  std::string cpu;                   // empty: the host CPU with the host's exact features
+  unsigned optLevel = 3;             // 0..3, for the code generator and for LLVM's pass pipeline
   unsigned preferredVectorBits = 0;  // 0: the widest vector register the CPU has (see Target.cpp)
 };
 

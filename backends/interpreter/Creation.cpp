@@ -72,8 +72,10 @@ llvm::Expected<Tensor> castRule(const Operation &op, std::span<const Tensor> ope
   Tensor result(op.result()->type());
   bool exactIntegers = !isFloat(input.dtype()) && !isFloat(result.dtype());
   for (int64_t i = 0; i < result.elementCount(); ++i) {
-    if (exactIntegers) result.setInt(i, input.getInt(i));
-    else result.setDouble(i, input.getDouble(i));
+    if (exactIntegers)
+      result.setInt(i, input.getInt(i));
+    else
+      result.setDouble(i, input.getDouble(i));
   }
   return result;
 }

@@ -13,7 +13,7 @@ namespace kiln::interpreter {
 
 namespace {
 
-template <typename T> constexpr bool kIsSignedInteger = std::is_integral_v<T> && std::is_signed_v<T>;
+template <typename T> constexpr bool kIsSignedInteger = std::is_integral_v<T> &&std::is_signed_v<T>;
 
 // Two's-complement wrap-around: computed in the unsigned type, where overflow is defined.
 template <typename T> T wrap(std::make_unsigned_t<T> value) { return static_cast<T>(value); }
@@ -23,8 +23,10 @@ template <typename T> using Unsigned = std::make_unsigned_t<T>;
 
 struct Negate {
   template <typename T> T operator()(T x, const Attributes &) const {
-    if constexpr (kIsSignedInteger<T>) return wrap<T>(Unsigned<T>(0) - Unsigned<T>(x));
-    else return -x;
+    if constexpr (kIsSignedInteger<T>)
+      return wrap<T>(Unsigned<T>(0) - Unsigned<T>(x));
+    else
+      return -x;
   }
 };
 struct Absolute {
@@ -41,8 +43,10 @@ struct Sign {
 };
 struct Square {
   template <typename T> T operator()(T x, const Attributes &) const {
-    if constexpr (kIsSignedInteger<T>) return wrap<T>(Unsigned<T>(x) * Unsigned<T>(x));
-    else return x * x;
+    if constexpr (kIsSignedInteger<T>)
+      return wrap<T>(Unsigned<T>(x) * Unsigned<T>(x));
+    else
+      return x * x;
   }
 };
 struct Relu {
@@ -121,28 +125,36 @@ template <typename Function> llvm::Expected<Tensor> unaryRule(const Operation &o
 
 struct Add {
   template <typename T> T operator()(T a, T b) const {
-    if constexpr (kIsSignedInteger<T>) return wrap<T>(Unsigned<T>(a) + Unsigned<T>(b));
-    else return a + b;
+    if constexpr (kIsSignedInteger<T>)
+      return wrap<T>(Unsigned<T>(a) + Unsigned<T>(b));
+    else
+      return a + b;
   }
 };
 struct Subtract {
   template <typename T> T operator()(T a, T b) const {
-    if constexpr (kIsSignedInteger<T>) return wrap<T>(Unsigned<T>(a) - Unsigned<T>(b));
-    else return a - b;
+    if constexpr (kIsSignedInteger<T>)
+      return wrap<T>(Unsigned<T>(a) - Unsigned<T>(b));
+    else
+      return a - b;
   }
 };
 struct Multiply {
   template <typename T> T operator()(T a, T b) const {
-    if constexpr (kIsSignedInteger<T>) return wrap<T>(Unsigned<T>(a) * Unsigned<T>(b));
-    else return a * b;
+    if constexpr (kIsSignedInteger<T>)
+      return wrap<T>(Unsigned<T>(a) * Unsigned<T>(b));
+    else
+      return a * b;
   }
 };
 struct Divide {
   // Integer division truncates; divisors of zero are refused before this runs. The one
   // overflowing quotient, min / -1, wraps to min instead of trapping.
   template <typename T> T operator()(T a, T b) const {
-    if constexpr (kIsSignedInteger<T>) return b == -1 ? Negate{}(a, Attributes{}) : a / b;
-    else return a / b;
+    if constexpr (kIsSignedInteger<T>)
+      return b == -1 ? Negate{}(a, Attributes{}) : a / b;
+    else
+      return a / b;
   }
 };
 struct Power {
@@ -187,7 +199,8 @@ template <typename T> llvm::Error checkNoZeroDivisor(const Tensor &divisor) {
     std::span<const T> values = divisor.values<T>();
     for (size_t i = 0; i < values.size(); ++i)
       if (values[i] == 0)
-        return llvm::createStringError(fmt::format("integer division by zero (element {} of the divisor {})", i, toString(divisor.type())));
+        return llvm::createStringError(
+            fmt::format("integer division by zero (element {} of the divisor {})", i, toString(divisor.type())));
   }
   return llvm::Error::success();
 }
@@ -208,8 +221,9 @@ llvm::Expected<Tensor> binaryRule(const Operation &op, std::span<const Tensor> o
       std::span<const T> b = rhs.values<T>();
       std::span<Out> out = result.values<Out>();
       int64_t flat = 0;
-      forEachIndex<2>(shape, {broadcastStrides(lhs.shape(), shape), broadcastStrides(rhs.shape(), shape)},
-                      [&](const std::array<int64_t, 2> &at) { out[flat++] = static_cast<Out>(Function{}(a[at[0]], b[at[1]])); });
+      forEachIndex<2>(
+          shape, {broadcastStrides(lhs.shape(), shape), broadcastStrides(rhs.shape(), shape)},
+          [&](const std::array<int64_t, 2> &at) { out[flat++] = static_cast<Out>(Function{}(a[at[0]], b[at[1]])); });
       return llvm::Error::success();
     } else {
       return llvm::createStringError(fmt::format("no rule for {}", toString(lhs.type())));
@@ -230,12 +244,11 @@ llvm::Expected<Tensor> selectRule(const Operation &op, std::span<const Tensor> o
     std::span<const T> whenFalse = operands[2].values<T>();
     std::span<T> out = result.values<T>();
     int64_t flat = 0;
-    forEachIndex<3>(shape,
-                    {broadcastStrides(operands[0].shape(), shape), broadcastStrides(operands[1].shape(), shape),
-                     broadcastStrides(operands[2].shape(), shape)},
-                    [&](const std::array<int64_t, 3> &at) {
-                      out[flat++] = condition[at[0]] ? whenTrue[at[1]] : whenFalse[at[2]];
-                    });
+    forEachIndex<3>(
+        shape,
+        {broadcastStrides(operands[0].shape(), shape), broadcastStrides(operands[1].shape(), shape),
+         broadcastStrides(operands[2].shape(), shape)},
+        [&](const std::array<int64_t, 3> &at) { out[flat++] = condition[at[0]] ? whenTrue[at[1]] : whenFalse[at[2]]; });
   });
   return result;
 }

@@ -5,8 +5,8 @@
 #include <array>
 #include <unordered_map>
 
-#include "ir/Diagnostics.h"
 #include "backends/interpreter/Rules.h"
+#include "ir/Diagnostics.h"
 
 namespace kiln {
 
@@ -35,18 +35,20 @@ llvm::Error checkOperands(const Operation &op, std::span<const Tensor> operands)
   for (size_t i = 0; i < operands.size(); ++i)
     if (operands[i].type() != op.operand(i)->type())
       return llvm::createStringError(fmt::format("operand {} should be {}, not {}", i, toString(op.operand(i)->type()),
-                                           toString(operands[i].type())));
+                                                 toString(operands[i].type())));
   return llvm::Error::success();
 }
 }  // namespace
 
 // A call is evaluated by interpreting its callee (interpret, below), which no rule of one op sees.
-bool hasInterpreterRule(OpKind kind) { return kind == OpKind::Call || ruleTable()[static_cast<size_t>(kind)] != nullptr; }
+bool hasInterpreterRule(OpKind kind) {
+  return kind == OpKind::Call || ruleTable()[static_cast<size_t>(kind)] != nullptr;
+}
 
 llvm::Expected<Tensor> evaluateOp(const Operation &op, std::span<const Tensor> operands) {
   interpreter::EvaluationRule rule = ruleTable()[static_cast<size_t>(op.kind())];
-  llvm::Error problem = !rule ? llvm::createStringError("the interpreter has no rule for this op")
-                              : checkOperands(op, operands);
+  llvm::Error problem =
+      !rule ? llvm::createStringError("the interpreter has no rule for this op") : checkOperands(op, operands);
   if (!problem) problem = checkTensorSize(op.result()->type());
   if (problem) return llvm::createStringError(fmt::format("{}: {}", op.name(), llvm::toString(std::move(problem))));
   llvm::Expected<Tensor> result = rule(op, operands);
@@ -65,14 +67,15 @@ llvm::Error failedAt(const Function &function, const Operation &op, std::string 
 
 llvm::Expected<std::vector<Tensor>> interpret(const Function &function, std::span<const Tensor> arguments) {
   if (arguments.size() != function.arguments().size())
-    return llvm::createStringError(fmt::format("@{} takes {} arguments, not {}", function.name(),
-                                         function.arguments().size(), arguments.size()));
+    return llvm::createStringError(
+        fmt::format("@{} takes {} arguments, not {}", function.name(), function.arguments().size(), arguments.size()));
   std::unordered_map<const Value *, Tensor> values;
   for (size_t i = 0; i < arguments.size(); ++i) {
     const Value *argument = function.argument(i);
     if (arguments[i].type() != argument->type())
-      return llvm::createStringError(fmt::format("argument %{} of @{} should be {}, not {}", argument->name(), function.name(),
-                                           toString(argument->type()), toString(arguments[i].type())));
+      return llvm::createStringError(fmt::format("argument %{} of @{} should be {}, not {}", argument->name(),
+                                                 function.name(), toString(argument->type()),
+                                                 toString(arguments[i].type())));
     values.emplace(argument, arguments[i]);
   }
   for (const auto &op : function.ops()) {
@@ -87,8 +90,8 @@ llvm::Expected<std::vector<Tensor>> interpret(const Function &function, std::spa
     if (op->kind() == OpKind::Call) {
       const Function *callee = function.parent() ? op->callee(*function.parent()) : nullptr;
       if (!callee)
-        return failedAt(function, *op, fmt::format("call: @{} is not a function of the module",
-                                                   op->attributes().getSymbol("callee")));
+        return failedAt(function, *op,
+                        fmt::format("call: @{} is not a function of the module", op->attributes().getSymbol("callee")));
       llvm::Expected<std::vector<Tensor>> results = interpret(*callee, operands);
       if (!results) return results.takeError();
       for (size_t i = 0; i < op->resultCount(); ++i) values.insert_or_assign(op->result(i), std::move((*results)[i]));

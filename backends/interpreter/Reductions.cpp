@@ -34,7 +34,8 @@ template <typename T> T startValue(Start start) {
   switch (start) {
   case Start::Zero: return T(0);
   case Start::Lowest:
-    return std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::lowest();
+    return std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
+                                                : std::numeric_limits<T>::lowest();
   case Start::Highest:
     return std::numeric_limits<T>::has_infinity ? std::numeric_limits<T>::infinity() : std::numeric_limits<T>::max();
   }
@@ -101,23 +102,25 @@ template <typename T> T keepSmaller(T accumulator, T value) {
 auto identityFinish = [](double accumulator, int64_t) { return accumulator; };
 
 llvm::Expected<Tensor> sumRule(const Operation &op, std::span<const Tensor> operands) {
-  return reduce(op, operands[0], Start::Zero, [](auto a, auto b) { return addWrapping(a, b); }, identityFinish);
+  return reduce(
+      op, operands[0], Start::Zero, [](auto a, auto b) { return addWrapping(a, b); }, identityFinish);
 }
 
 // mean = sum / (number of reduced elements)
 llvm::Expected<Tensor> meanRule(const Operation &op, std::span<const Tensor> operands) {
-  return reduce(op, operands[0], Start::Zero, [](auto a, auto b) { return addWrapping(a, b); },
-                [](double sum, int64_t count) { return sum / static_cast<double>(count); });
+  return reduce(
+      op, operands[0], Start::Zero, [](auto a, auto b) { return addWrapping(a, b); },
+      [](double sum, int64_t count) { return sum / static_cast<double>(count); });
 }
 
 llvm::Expected<Tensor> maxRule(const Operation &op, std::span<const Tensor> operands) {
-  return reduce(op, operands[0], Start::Lowest,
-                [](auto a, auto b) { return keepLarger(a, b); }, identityFinish);
+  return reduce(
+      op, operands[0], Start::Lowest, [](auto a, auto b) { return keepLarger(a, b); }, identityFinish);
 }
 
 llvm::Expected<Tensor> minRule(const Operation &op, std::span<const Tensor> operands) {
-  return reduce(op, operands[0], Start::Highest,
-                [](auto a, auto b) { return keepSmaller(a, b); }, identityFinish);
+  return reduce(
+      op, operands[0], Start::Highest, [](auto a, auto b) { return keepSmaller(a, b); }, identityFinish);
 }
 
 // An axis splits a shape into outer x extent x inner: element (o, k, i) is at (o * extent + k) * inner + i.
@@ -161,7 +164,8 @@ llvm::Expected<Tensor> argmaxRule(const Operation &op, std::span<const Tensor> o
 // softmax(x) = e^(x - m) / sum e^(x - m) and log_softmax(x) = x - m - log(sum e^(x - m)),
 // with m = max x along the axis, so that no exponent is positive. Computed in double for both
 // float dtypes and rounded once.
-template <bool kLogarithm> llvm::Expected<Tensor> normalizationRule(const Operation &op, std::span<const Tensor> operands) {
+template <bool kLogarithm>
+llvm::Expected<Tensor> normalizationRule(const Operation &op, std::span<const Tensor> operands) {
   const Tensor &input = operands[0];
   Tensor result(op.result()->type());
   AxisSplit split(input.shape(), op.attributes().getInt("axis"));

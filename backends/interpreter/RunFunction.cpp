@@ -43,12 +43,13 @@ llvm::Expected<const Function *> chooseFunction(const Module &module, const std:
   for (const auto &function : module.functions()) names.push_back("@" + function->name());
   if (!name.empty()) {
     if (const Function *function = module.lookup(name)) return function;
-    return llvm::createStringError(fmt::format("no function @{} in the module (it has {})", name, fmt::join(names, ", ")));
+    return llvm::createStringError(
+        fmt::format("no function @{} in the module (it has {})", name, fmt::join(names, ", ")));
   }
   if (module.functions().size() == 1) return module.functions()[0].get();
   if (names.empty()) return llvm::createStringError("the module has no function to run");
-  return llvm::createStringError(fmt::format("the module has {} functions ({}); choose one with --function", names.size(),
-                          fmt::join(names, ", ")));
+  return llvm::createStringError(fmt::format("the module has {} functions ({}); choose one with --function",
+                                             names.size(), fmt::join(names, ", ")));
 }
 
 // One tensor per argument of `function`, read from the file named for it in NAME=FILE.
@@ -65,8 +66,9 @@ llvm::Expected<std::vector<Tensor>> readArguments(const Function &function, cons
     if (!isArgument) {
       std::vector<std::string> names;
       for (const auto &argument : function.arguments()) names.push_back("%" + argument->name());
-      return llvm::createStringError(fmt::format("--input names %{}, which is not an argument of @{} (its arguments: {})", name,
-                              function.name(), names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))));
+      return llvm::createStringError(
+          fmt::format("--input names %{}, which is not an argument of @{} (its arguments: {})", name, function.name(),
+                      names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))));
     }
     if (!files.emplace(name, input.substr(equals + 1)).second)
       return llvm::createStringError(fmt::format("argument %{} is given twice with --input", name));
@@ -75,15 +77,19 @@ llvm::Expected<std::vector<Tensor>> readArguments(const Function &function, cons
   for (const auto &argument : function.arguments()) {
     auto file = files.find(argument->name());
     if (file == files.end())
-      return llvm::createStringError(fmt::format("argument %{} of @{} ({}) has no --input {}=FILE.npy", argument->name(), function.name(),
-                              toString(argument->type()), argument->name()));
+      return llvm::createStringError(fmt::format("argument %{} of @{} ({}) has no --input {}=FILE.npy",
+                                                 argument->name(), function.name(), toString(argument->type()),
+                                                 argument->name()));
     npy::Result<npy::Array> array = npy::read(file->second);
     if (!array) return llvm::createStringError(fmt::format("argument %{}: {}", argument->name(), array.error()));
     llvm::Expected<Tensor> tensor = tensorFromNpy(*array);
-    if (!tensor) return llvm::createStringError(fmt::format("argument %{}: {}: {}", argument->name(), file->second, llvm::toString(tensor.takeError())));
+    if (!tensor)
+      return llvm::createStringError(
+          fmt::format("argument %{}: {}: {}", argument->name(), file->second, llvm::toString(tensor.takeError())));
     if (tensor->type() != argument->type())
-      return llvm::createStringError(fmt::format("argument %{} of @{} expects {}, but {} holds {}", argument->name(), function.name(),
-                              toString(argument->type()), file->second, toString(tensor->type())));
+      return llvm::createStringError(fmt::format("argument %{} of @{} expects {}, but {} holds {}", argument->name(),
+                                                 function.name(), toString(argument->type()), file->second,
+                                                 toString(tensor->type())));
     arguments.push_back(std::move(*tensor));
   }
   return arguments;
@@ -91,11 +97,13 @@ llvm::Expected<std::vector<Tensor>> readArguments(const Function &function, cons
 
 llvm::Error writeResults(const std::vector<Tensor> &results, const std::string &directory) {
   if (std::error_code error = llvm::sys::fs::create_directories(directory))
-    return llvm::createStringError(fmt::format("cannot create the output directory {}: {}", directory, error.message()));
+    return llvm::createStringError(
+        fmt::format("cannot create the output directory {}: {}", directory, error.message()));
   for (size_t i = 0; i < results.size(); ++i) {
     llvm::SmallString<256> path(directory);
     llvm::sys::path::append(path, fmt::format("result{}.npy", i));
-    if (std::string error = npy::write(std::string(path), npyFromTensor(results[i])); !error.empty()) return llvm::createStringError(error);
+    if (std::string error = npy::write(std::string(path), npyFromTensor(results[i])); !error.empty())
+      return llvm::createStringError(error);
   }
   return llvm::Error::success();
 }

@@ -98,11 +98,11 @@ llvm::Expected<Tensor> padRule(const Operation &op, std::span<const Tensor> oper
 //   result[o, m, n] = params[o, indices[batch(o), m], n]
 // where o runs over P[:a], m over I[b:], n over P[a+1:], and batch(o) is o's first b axes.
 struct GatherLayout {
-  int64_t outerCount;    // prod P[:a]
-  int64_t perBatch;      // prod P[b:a]: consecutive outer indices that share a batch
-  int64_t middleCount;   // prod I[b:]
-  int64_t axisExtent;    // P[a]
-  int64_t innerCount;    // prod P[a+1:]
+  int64_t outerCount;   // prod P[:a]
+  int64_t perBatch;     // prod P[b:a]: consecutive outer indices that share a batch
+  int64_t middleCount;  // prod I[b:]
+  int64_t axisExtent;   // P[a]
+  int64_t innerCount;   // prod P[a+1:]
 
   GatherLayout(const Shape &params, const Shape &indices, int64_t axis, int64_t batchDims)
       : outerCount(product(std::span(params).first(axis))),
@@ -128,8 +128,9 @@ llvm::Error forEachGathered(const GatherLayout &layout, const Tensor &indices, c
       int64_t position = layout.indexPosition(outer, middle);
       int64_t index = indices.getInt(position);
       if (index < 0 || index >= layout.axisExtent)
-        return llvm::createStringError(fmt::format("index {} (element {} of the indices) is out of range [0, {}) for axis {} of {}", index,
-                                position, layout.axisExtent, axis, toString(params)));
+        return llvm::createStringError(
+            fmt::format("index {} (element {} of the indices) is out of range [0, {}) for axis {} of {}", index,
+                        position, layout.axisExtent, axis, toString(params)));
       visit(outer, middle, index);
     }
   return llvm::Error::success();
@@ -168,7 +169,8 @@ llvm::Expected<Tensor> scatterAddRule(const Operation &op, std::span<const Tenso
     llvm::Error outOfRange =
         forEachGathered(layout, operands[1], result.type(), axis, [&](int64_t outer, int64_t middle, int64_t index) {
           for (int64_t inner = 0; inner < layout.innerCount; ++inner)
-            sums[layout.paramsPosition(outer, index, inner)] += static_cast<Sum>(in[layout.gatheredPosition(outer, middle, inner)]);
+            sums[layout.paramsPosition(outer, index, inner)] +=
+                static_cast<Sum>(in[layout.gatheredPosition(outer, middle, inner)]);
         });
     std::span<T> out = result.values<T>();
     for (size_t i = 0; i < sums.size(); ++i) out[i] = static_cast<T>(sums[i]);
@@ -190,15 +192,9 @@ llvm::Expected<Tensor> oneHotRule(const Operation &op, std::span<const Tensor> o
 }
 
 const RuleEntry kRules[] = {
-    {OpKind::Broadcast, broadcastRule},
-    {OpKind::Reshape, reshapeRule},
-    {OpKind::Transpose, transposeRule},
-    {OpKind::Slice, sliceRule},
-    {OpKind::Concat, concatRule},
-    {OpKind::Pad, padRule},
-    {OpKind::Gather, gatherRule},
-    {OpKind::ScatterAdd, scatterAddRule},
-    {OpKind::OneHot, oneHotRule},
+    {OpKind::Broadcast, broadcastRule}, {OpKind::Reshape, reshapeRule},       {OpKind::Transpose, transposeRule},
+    {OpKind::Slice, sliceRule},         {OpKind::Concat, concatRule},         {OpKind::Pad, padRule},
+    {OpKind::Gather, gatherRule},       {OpKind::ScatterAdd, scatterAddRule}, {OpKind::OneHot, oneHotRule},
 };
 }  // namespace
 

@@ -24,21 +24,27 @@ template <typename Integer> Integer truncateToInteger(double value) {
 }
 
 template <typename T> T fromDouble(double value) {
-  if constexpr (std::is_same_v<T, uint8_t>) return value != 0;
-  else if constexpr (std::is_floating_point_v<T>) return static_cast<T>(value);
-  else return truncateToInteger<T>(value);
+  if constexpr (std::is_same_v<T, uint8_t>)
+    return value != 0;
+  else if constexpr (std::is_floating_point_v<T>)
+    return static_cast<T>(value);
+  else
+    return truncateToInteger<T>(value);
 }
 
 template <typename T> T fromInteger(int64_t value) {
-  if constexpr (std::is_same_v<T, uint8_t>) return value != 0;
-  else return static_cast<T>(value);
+  if constexpr (std::is_same_v<T, uint8_t>)
+    return value != 0;
+  else
+    return static_cast<T>(value);
 }
 
 // f32 elements print as the shortest decimal that reads back to the same float (0.1, not
 // 0.10000000149011612): that decimal, read as a double, is what formatFloat then spells.
 std::string elementText(const Tensor &tensor, int64_t flatIndex) {
   switch (tensor.dtype()) {
-  case DType::F32: return formatFloat(std::strtod(fmt::format("{}", tensor.values<float>()[flatIndex]).c_str(), nullptr));
+  case DType::F32:
+    return formatFloat(std::strtod(fmt::format("{}", tensor.values<float>()[flatIndex]).c_str(), nullptr));
   case DType::F64: return formatFloat(tensor.getDouble(flatIndex));
   default: return fmt::format("{}", tensor.getInt(flatIndex));
   }
@@ -47,7 +53,6 @@ std::string elementText(const Tensor &tensor, int64_t flatIndex) {
 
 namespace {
 int64_t byteLimit = kDefaultTensorByteLimit;
-
 
 std::string byteText(double bytes) {
   if (bytes >= double(int64_t{1} << 30)) return fmt::format("{:.1f} GiB", bytes / double(int64_t{1} << 30));
@@ -95,8 +100,10 @@ int64_t Tensor::getInt(int64_t flatIndex) const {
   return std::visit(
       [&](const auto &elements) {
         using T = typename std::decay_t<decltype(elements)>::value_type;
-        if constexpr (std::is_floating_point_v<T>) return truncateToInteger<int64_t>(elements[flatIndex]);
-        else return static_cast<int64_t>(elements[flatIndex]);
+        if constexpr (std::is_floating_point_v<T>)
+          return truncateToInteger<int64_t>(elements[flatIndex]);
+        else
+          return static_cast<int64_t>(elements[flatIndex]);
       },
       storage_);
 }

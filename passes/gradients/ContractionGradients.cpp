@@ -24,8 +24,10 @@ Gradients matrixProduct(const GradientContext &c) {
   bool transposedLhs = c.attributes().getBool("transpose_a");
   bool transposedRhs = c.attributes().getBool("transpose_b");
   Value *a = c.operand(0), *b = c.operand(1), *g = c.cotangent;
-  Value *lhs = transposedLhs ? matmul(c.build, b, g, transposedRhs, true) : matmul(c.build, g, b, false, !transposedRhs);
-  Value *rhs = transposedRhs ? matmul(c.build, g, a, true, transposedLhs) : matmul(c.build, a, g, !transposedLhs, false);
+  Value *lhs =
+      transposedLhs ? matmul(c.build, b, g, transposedRhs, true) : matmul(c.build, g, b, false, !transposedRhs);
+  Value *rhs =
+      transposedRhs ? matmul(c.build, g, a, true, transposedLhs) : matmul(c.build, a, g, !transposedLhs, false);
   return {c.build.reduceToShape(lhs, a->type().shape), c.build.reduceToShape(rhs, b->type().shape)};
 }
 
@@ -81,10 +83,9 @@ Value *windowTaps(const GradientContext &c, Value *image, double padValue) {
   const Ints &padding = c.attributes().getInts("padding");
   int64_t taps = window[0] * window[1];
   Value *planes = c.build.reshape(image, {shape[0] * shape[1], 1, shape[2], shape[3]});
-  Value *padded = c.build.create(OpKind::Pad, {planes},
-                                 {{"low", Ints{0, 0, padding[0], padding[1]}},
-                                  {"high", Ints{0, 0, padding[2], padding[3]}},
-                                  {"value", padValue}});
+  Value *padded = c.build.create(
+      OpKind::Pad, {planes},
+      {{"low", Ints{0, 0, padding[0], padding[1]}}, {"high", Ints{0, 0, padding[2], padding[3]}}, {"value", padValue}});
   Floats oneHot(static_cast<size_t>(taps * taps), 0.0);
   for (int64_t tap = 0; tap < taps; ++tap) oneHot[static_cast<size_t>(tap * taps + tap)] = 1.0;
   Value *filter = c.build.builder().constant(TensorType{image->type().dtype, {taps, 1, window[0], window[1]}}, oneHot);

@@ -126,9 +126,7 @@ Gradients cosine(const GradientContext &c) {
 Gradients add(const GradientContext &c) { return toOperandShapes(c, {c.cotangent, c.cotangent}); }
 
 // d(a - b) = (g, -g)
-Gradients subtract(const GradientContext &c) {
-  return toOperandShapes(c, {c.cotangent, c.build.negate(c.cotangent)});
-}
+Gradients subtract(const GradientContext &c) { return toOperandShapes(c, {c.cotangent, c.build.negate(c.cotangent)}); }
 
 // d(a * b) = (g * b, g * a)
 Gradients multiply(const GradientContext &c) {

@@ -42,7 +42,8 @@ Value *GradientBuilder::reshape(Value *value, const Shape &shape) {
 Value *GradientBuilder::broadcastTo(Value *value, const Shape &shape) {
   if (value->type().shape == shape) return value;
   // A broadcast splat is a splat: folding it lets `multiply` see a factor 1.
-  if (std::optional<double> splat = splatValue(value)) return builder_.constant(value->type().withShape(shape), Floats{*splat});
+  if (std::optional<double> splat = splatValue(value))
+    return builder_.constant(value->type().withShape(shape), Floats{*splat});
   return create(OpKind::Broadcast, {value}, {}, value->type().withShape(shape));
 }
 

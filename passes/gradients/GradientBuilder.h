@@ -59,5 +59,4 @@ private:
   std::map<std::pair<DType, double>, Value *> scalars_;
 };
 
-
 }  // namespace kiln

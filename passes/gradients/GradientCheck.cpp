@@ -12,8 +12,8 @@
 #include <fmt/format.h>
 
 #include "backends/interpreter/Interpreter.h"
-#include "passes/Passes.h"
 #include "ir/Diagnostics.h"
+#include "passes/Passes.h"
 #include "passes/gradients/IndexBounds.h"
 
 namespace kiln {
@@ -35,8 +35,10 @@ Tensor randomTensor(const TensorType &type, bool positive, int64_t integerLimit,
   std::bernoulli_distribution coin(0.5);
   std::uniform_int_distribution<int64_t> integer(0, std::max<int64_t>(integerLimit, 1) - 1);
   for (int64_t i = 0; i < tensor.elementCount(); ++i) {
-    if (isFloat(type.dtype)) tensor.setDouble(i, (positive || coin(random) ? 1.0 : -1.0) * magnitude(random));
-    else tensor.setInt(i, integer(random));
+    if (isFloat(type.dtype))
+      tensor.setDouble(i, (positive || coin(random) ? 1.0 : -1.0) * magnitude(random));
+    else
+      tensor.setInt(i, integer(random));
   }
   return tensor;
 }
@@ -49,8 +51,8 @@ std::vector<int64_t> sampleElements(const Tensor &gradient, int64_t count, std::
   std::iota(elements.begin(), elements.end(), 0);
   std::shuffle(elements.begin(), elements.end(), random);
   // Keeps the shuffled order within each part, so each part is still a uniform sample.
-  auto firstZero = std::stable_partition(elements.begin(), elements.end(),
-                                         [&](int64_t i) { return gradient.getDouble(i) != 0; });
+  auto firstZero =
+      std::stable_partition(elements.begin(), elements.end(), [&](int64_t i) { return gradient.getDouble(i) != 0; });
   int64_t fromNonZero = std::min<int64_t>((count + 1) / 2, firstZero - elements.begin());
   std::vector<int64_t> chosen(elements.begin(), elements.begin() + fromNonZero);
   std::vector<int64_t> rest(elements.begin() + fromNonZero, elements.end());
@@ -135,7 +137,8 @@ llvm::Expected<GradientCheckReport> checkGradientOfCopy(const Function &function
     llvm::Error error = checkTensorSize(type);
     if (!error) return error;
     std::string message = fmt::format("{}: {}", what, llvm::toString(std::move(error)));
-    return llvm::make_error<OpErrors>("gradient check of @" + forward->name(), std::vector<ProblemAtOp>{{forward, nullptr, message}});
+    return llvm::make_error<OpErrors>("gradient check of @" + forward->name(),
+                                      std::vector<ProblemAtOp>{{forward, nullptr, message}});
   };
   for (const auto &argument : forward->arguments())
     if (auto error = tooLarge(fmt::format("argument %{}", argument->name()), argument->type())) return error;
@@ -214,7 +217,8 @@ void GradientCheckReport::print(llvm::raw_ostream &out) const {
                               : fmt::format(" ({} of {} elements)", argument.checkedElements, argument.elementCount);
     out << fmt::format("@{} %{}: worst relative error {:.3g}, worst absolute error {:.3g}{}{}: {}, "
                        "gradient non-zero at {} of {} checked elements\n",
-                       function, argument.argument, argument.agreement.worstRelativeError, argument.agreement.worstAbsoluteError, sampled,
+                       function, argument.argument, argument.agreement.worstRelativeError,
+                       argument.agreement.worstAbsoluteError, sampled,
                        argument.agreement.describeNaN("the analytic gradient", "the numeric gradient"),
                        argument.agreement.passed ? "PASS" : "FAIL", argument.nonZeroElements, argument.checkedElements);
   }
@@ -227,11 +231,11 @@ llvm::Expected<bool> checkGradients(const Module &module, std::string_view funct
   // A check that checked nothing would pass silently: each way to get there is an error.
   if (functionName.empty() && options.resultIndex != 0)
     return llvm::createStringError(
-        fmt::format("--result {} needs --function: without it every function with one float result is checked", options.resultIndex));
+        fmt::format("--result {} needs --function: without it every function with one float result is checked",
+                    options.resultIndex));
   if (!functionName.empty()) {
     const Function *function = module.lookup(functionName);
-    if (!function)
-      return llvm::createStringError(fmt::format("--function: no function @{}", functionName));
+    if (!function) return llvm::createStringError(fmt::format("--function: no function @{}", functionName));
     functions.push_back(function);
   } else {
     for (const auto &function : module.functions())
@@ -239,17 +243,18 @@ llvm::Expected<bool> checkGradients(const Module &module, std::string_view funct
         functions.push_back(function.get());
   }
   if (functions.empty())
-    return llvm::createStringError(module.functions().empty() ? "the module is empty: there is no gradient to check"
-                                                              : "no function has one float result: there is no gradient to "
-                                                                "check (choose one with --function and --result)");
+    return llvm::createStringError(module.functions().empty()
+                                       ? "the module is empty: there is no gradient to check"
+                                       : "no function has one float result: there is no gradient to "
+                                         "check (choose one with --function and --result)");
   for (const Function *function : functions) {
     std::string problem;
     if (options.resultIndex >= function->results().size())
       problem = fmt::format("--result {} is not a result of @{}, which has {}", options.resultIndex, function->name(),
                             function->results().size());
     else if (!isFloat(function->results()[options.resultIndex]->type().dtype))
-      problem = fmt::format("result {} of @{} is {}, not a float: it has no gradient", options.resultIndex, function->name(),
-                            toString(function->results()[options.resultIndex]->type()));
+      problem = fmt::format("result {} of @{} is {}, not a float: it has no gradient", options.resultIndex,
+                            function->name(), toString(function->results()[options.resultIndex]->type()));
     else if (std::none_of(function->arguments().begin(), function->arguments().end(),
                           [](const auto &argument) { return isFloat(argument->type().dtype); }))
       problem = fmt::format("@{} has no float argument: there is nothing to differentiate", function->name());
@@ -263,8 +268,8 @@ llvm::Expected<bool> checkGradients(const Module &module, std::string_view funct
     report->print(out);
     out.flush();  // the warning follows its report in a merged stream
     if (report->everyGradientZero)
-      errors << fmt::format("{}: warning: every gradient of @{} is zero: the check proves nothing\n",
-                            tool.str(), function->name());
+      errors << fmt::format("{}: warning: every gradient of @{} is zero: the check proves nothing\n", tool.str(),
+                            function->name());
     passed = passed && report->passed();
   }
   return passed;

@@ -46,7 +46,7 @@ std::vector<std::span<const GradientRule>> gradientRuleFamilies();
 
 // The rule of `kind`, or null when no family lists it (the unit test proves none is missing).
 const GradientRule *findGradientRule(OpKind kind);
-bool hasGradientRule(OpKind kind);       // differentiable, with a rule
-bool isNonDifferentiable(OpKind kind);   // listed, and marked not differentiable
+bool hasGradientRule(OpKind kind);      // differentiable, with a rule
+bool isNonDifferentiable(OpKind kind);  // listed, and marked not differentiable
 
 }  // namespace kiln

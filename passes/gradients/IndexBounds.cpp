@@ -48,8 +48,10 @@ std::optional<int64_t> indexBound(const Function &function, const Value &argumen
     for (size_t operandIndex = 0; operandIndex < op->operands().size(); ++operandIndex) {
       if (!carriers.count(op->operand(operandIndex))) continue;
       OperandRole role = roleOf(*op, operandIndex);
-      if (role.kind == OperandRole::Index) bound = std::min(bound.value_or(role.limit), role.limit);
-      else if (role.kind == OperandRole::CopiedToResult) carriers.insert(op->result());
+      if (role.kind == OperandRole::Index)
+        bound = std::min(bound.value_or(role.limit), role.limit);
+      else if (role.kind == OperandRole::CopiedToResult)
+        carriers.insert(op->result());
     }
   return bound;
 }

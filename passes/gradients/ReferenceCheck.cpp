@@ -65,7 +65,8 @@ llvm::Expected<ReferenceReport> compareWithReference(const Function &function, s
     if (!tensor) return tensor.takeError();
     // f64 values for an f32 argument (a reference computed in double precision) are rounded to
     // f32, as the model would hold them.
-    if (tensor->dtype() == DType::F64 && argument->type().dtype == DType::F32 && tensor->shape() == argument->type().shape) {
+    if (tensor->dtype() == DType::F64 && argument->type().dtype == DType::F32 &&
+        tensor->shape() == argument->type().shape) {
       report.notes.push_back(fmt::format("{} holds {}; rounded to f32 for argument %{}", path, toString(tensor->type()),
                                          argument->name()));
       *tensor = converted(*tensor, DType::F32);
@@ -108,10 +109,11 @@ void ReferenceReport::print(llvm::raw_ostream &out) const {
   for (size_t index = 0; index < comparisons.size(); ++index) {
     const ReferenceComparison &comparison = comparisons[index];
     std::string file = (index == 0 ? comparison.name : "d_" + comparison.name) + ".npy";
-    out << fmt::format("@{} {}: worst relative error {:.3g}, worst absolute error {:.3g} ({} elements){}: {}\n", function,
-                       index == 0 ? "value" : "gradient of %" + comparison.name, comparison.agreement.worstRelativeError,
-                       comparison.agreement.worstAbsoluteError, comparison.elementCount,
-                       comparison.agreement.describeNaN("Kiln's value", file), comparison.agreement.passed ? "PASS" : "FAIL");
+    out << fmt::format("@{} {}: worst relative error {:.3g}, worst absolute error {:.3g} ({} elements){}: {}\n",
+                       function, index == 0 ? "value" : "gradient of %" + comparison.name,
+                       comparison.agreement.worstRelativeError, comparison.agreement.worstAbsoluteError,
+                       comparison.elementCount, comparison.agreement.describeNaN("Kiln's value", file),
+                       comparison.agreement.passed ? "PASS" : "FAIL");
   }
 }
 

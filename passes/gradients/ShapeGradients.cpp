@@ -13,7 +13,9 @@ Gradients cast(const GradientContext &c) {
 }
 
 // d broadcast(x) = sum of g over the broadcast axes, reshaped to x
-Gradients broadcast(const GradientContext &c) { return {c.build.reduceToShape(c.cotangent, c.operand(0)->type().shape)}; }
+Gradients broadcast(const GradientContext &c) {
+  return {c.build.reduceToShape(c.cotangent, c.operand(0)->type().shape)};
+}
 
 // d reshape(x) = reshape(g, shape(x))
 Gradients reshape(const GradientContext &c) { return {c.build.reshape(c.cotangent, c.operand(0)->type().shape)}; }

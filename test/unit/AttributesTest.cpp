@@ -32,8 +32,8 @@ void expectExactRoundTrip(double value) {
 TEST(Attributes, SpecialFloatsReadBackBitForBit) {
   using limits = std::numeric_limits<double>;
   for (double value : {0.0, -0.0, 1.0, -1.0, 0.1, 1e-07, 1e22, 1e300, -1e-300, limits::max(), limits::lowest(),
-                       limits::min(), limits::denorm_min(), -limits::denorm_min(), limits::epsilon(), limits::infinity(),
-                       -limits::infinity(), 9007199254740993.0, 123456789.0})
+                       limits::min(), limits::denorm_min(), -limits::denorm_min(), limits::epsilon(),
+                       limits::infinity(), -limits::infinity(), 9007199254740993.0, 123456789.0})
     expectExactRoundTrip(value);
   EXPECT_EQ(formatFloat(std::nan("")), "nan");
   EXPECT_EQ(formatFloat(2.0), "2.0");

@@ -35,8 +35,8 @@ std::vector<Case> matmulCases(MatmulElement element) {
   auto add = [&](int64_t batch, int64_t m, int64_t n, int64_t k, bool broadcastA, bool broadcastB,
                  MatmulTiling tiling) {
     for (int transposes = 0; transposes < 4; ++transposes) {
-      MatmulDescription d{element, batch, broadcastA ? 0 : m * k, broadcastB ? 0 : k * n, m * n, m, n, k,
-                          (transposes & 1) != 0, (transposes & 2) != 0};
+      MatmulDescription d{element, batch, broadcastA ? 0 : m * k, broadcastB ? 0 : k * n, m * n, m,
+                          n,       k,     (transposes & 1) != 0,  (transposes & 2) != 0};
       cases.push_back({d, tiling});
     }
   };
@@ -123,8 +123,8 @@ template <typename T> void checkKernels(const TargetOptions &options, const std:
   auto module = std::make_unique<llvm::Module>("matmuls", *context);
   std::vector<MatmulPlan> plans;
   for (size_t i = 0; i < cases.size(); ++i) {
-    auto plan = emitMatmulKernel(*module, **target, cases[i].description, "matmul" + std::to_string(i), {},
-                                 cases[i].tiling);
+    auto plan =
+        emitMatmulKernel(*module, **target, cases[i].description, "matmul" + std::to_string(i), {}, cases[i].tiling);
     ASSERT_TRUE(bool(plan)) << llvm::toString(plan.takeError());
     plans.push_back(*plan);
   }

@@ -140,7 +140,8 @@ TEST(CpuJitTest, EmitsAssemblyAndObjects) {
   auto object = emitMachineCode(*module, **target, OutputKind::Object);
   ASSERT_TRUE(bool(object)) << errorOf(object.takeError());
   ASSERT_GE(object->size(), 4u);
-  EXPECT_EQ(std::string(object->begin(), object->begin() + 4), "\x7f" "ELF");
+  EXPECT_EQ(std::string(object->begin(), object->begin() + 4), "\x7f"
+                                                               "ELF");
 }
 
 }  // namespace

@@ -30,7 +30,8 @@ struct OpCase {
 
 std::vector<OpCase> unaryCases(bool positive = false, std::vector<NamedAttribute> attributes = {}) {
   std::vector<OpCase> cases;
-  for (Shape shape : {Shape{}, Shape{1}, Shape{3, 5}, Shape{2, 1, 3}}) cases.push_back({{f32(shape)}, attributes, {}, positive});
+  for (Shape shape : {Shape{}, Shape{1}, Shape{3, 5}, Shape{2, 1, 3}})
+    cases.push_back({{f32(shape)}, attributes, {}, positive});
   return cases;
 }
 
@@ -50,7 +51,9 @@ std::vector<OpCase> reductionCases() {
 }
 
 std::vector<OpCase> normalizationCases() {
-  return {{{f32({3, 5})}, {{"axis", int64_t{1}}}}, {{f32({4, 1})}, {{"axis", int64_t{0}}}}, {{f32({2, 3, 4})}, {{"axis", int64_t{1}}}}};
+  return {{{f32({3, 5})}, {{"axis", int64_t{1}}}},
+          {{f32({4, 1})}, {{"axis", int64_t{0}}}},
+          {{f32({2, 3, 4})}, {{"axis", int64_t{1}}}}};
 }
 
 std::vector<NamedAttribute> pool(Ints window, Ints stride, Ints padding = {0, 0, 0, 0}) {
@@ -213,7 +216,8 @@ TEST(GradientCheck, GradientsOfGradientsMatchCentralDifferences) {
         std::string text;
         llvm::raw_string_ostream out(text);
         report->print(out);
-        EXPECT_TRUE(report->passed()) << describe(kind, opCase) << ", gradient " << index << "\n" << text << toString(gradient);
+        EXPECT_TRUE(report->passed()) << describe(kind, opCase) << ", gradient " << index << "\n"
+                                      << text << toString(gradient);
       }
     }
 }

@@ -27,7 +27,9 @@ TEST(IndexBounds, GatherOnAxisZeroIsBoundByTheRows) {
 func @embed(%table: f32[10,3], %tokens: i32[6]) -> f32[6,3] {
   %rows = gather %table, %tokens {axis = 0} : f32[6,3]
   return %rows
-})", "tokens"), 10);
+})",
+                    "tokens"),
+            10);
 }
 
 TEST(IndexBounds, GatherOnAxisOneIsBoundByTheColumns) {
@@ -35,7 +37,9 @@ TEST(IndexBounds, GatherOnAxisOneIsBoundByTheColumns) {
 func @columns(%x: f32[4,7], %picks: i64[5]) -> f32[4,5] {
   %c = gather %x, %picks {axis = 1} : f32[4,5]
   return %c
-})", "picks"), 7);
+})",
+                    "picks"),
+            7);
 }
 
 TEST(IndexBounds, BatchDimsLeaveTheAxisExtent) {
@@ -43,7 +47,9 @@ TEST(IndexBounds, BatchDimsLeaveTheAxisExtent) {
 func @picked(%logits: f32[3,5], %labels: i32[3]) -> f32[3] {
   %p = gather %logits, %labels {axis = 1, batch_dims = 1} : f32[3]
   return %p
-})", "labels"), 5);
+})",
+                    "labels"),
+            5);
 }
 
 TEST(IndexBounds, FollowsReshapeAndTranspose) {
@@ -53,7 +59,9 @@ func @moved(%table: f32[9,2], %tokens: i32[2,3]) -> f32[6,2] {
   %flat = reshape %t : i32[6]
   %rows = gather %table, %flat {axis = 0} : f32[6,2]
   return %rows
-})", "tokens"), 9);
+})",
+                    "tokens"),
+            9);
 }
 
 TEST(IndexBounds, FollowsSliceConcatBroadcastPadSelectAndIntegerCast) {
@@ -80,7 +88,9 @@ TEST(IndexBounds, OneHotIsBoundByTheDepth) {
 func @encode(%labels: i32[5]) -> f32[5,4] {
   %h = one_hot %labels {depth = 4} : f32[5,4]
   return %h
-})", "labels"), 4);
+})",
+                    "labels"),
+            4);
 }
 
 TEST(IndexBounds, ScatterAddIsBoundByTheResultAxis) {
@@ -88,7 +98,9 @@ TEST(IndexBounds, ScatterAddIsBoundByTheResultAxis) {
 func @scatter(%updates: f32[3,5], %rows: i64[3]) -> f32[8,5] {
   %s = scatter_add %updates, %rows {axis = 0} : f32[8,5]
   return %s
-})", "rows"), 8);
+})",
+                    "rows"),
+            8);
 }
 
 TEST(IndexBounds, TheSmallestOfTwoUsesWins) {
@@ -98,7 +110,9 @@ func @both(%table: f32[10,3], %tokens: i32[6]) -> f32[6,3] {
   %h = one_hot %tokens {depth = 6} : f32[6,6]
   %mixed = matmul %h, %rows : f32[6,3]
   return %mixed
-})", "tokens"), 6);
+})",
+                    "tokens"),
+            6);
 }
 
 // The copied elements of an integer table are indices too, and the table's own indices

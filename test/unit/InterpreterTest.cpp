@@ -113,7 +113,8 @@ func @f(%p: f64[2,5,3], %u: f64[2,6,3], %i: i32[2,6]) -> (f64[2,6,3], f64[2,5,3]
   ASSERT_TRUE(module);
   Tensor indices(TensorType{DType::I32, {2, 6}});
   std::mt19937 generator(7);
-  for (int64_t k = 0; k < indices.elementCount(); ++k) indices.setInt(k, std::uniform_int_distribution<int>(0, 4)(generator));
+  for (int64_t k = 0; k < indices.elementCount(); ++k)
+    indices.setInt(k, std::uniform_int_distribution<int>(0, 4)(generator));
   std::vector<Tensor> arguments = {randomArgument(*module, 0, 8), randomArgument(*module, 1, 9), indices};
   std::vector<Tensor> results = run(*module, arguments);
   ASSERT_EQ(results.size(), 2u);

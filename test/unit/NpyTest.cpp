@@ -130,7 +130,8 @@ TEST(Npy, RejectsUnsupportedDTypes) {
 TEST(Npy, ReadsFortranOrderAsRowMajor) {
   std::string data;
   for (int32_t value : {0, 3, 1, 4, 2, 5}) data.append(reinterpret_cast<const char *>(&value), sizeof value);
-  Result<Array> array = decode(fileWithHeader("{'descr': '<i4', 'fortran_order': True, 'shape': (2, 3)}", 1, data), "t");
+  Result<Array> array =
+      decode(fileWithHeader("{'descr': '<i4', 'fortran_order': True, 'shape': (2, 3)}", 1, data), "t");
   ASSERT_TRUE(array) << array.error();
   std::vector<int32_t> values(6);
   std::memcpy(values.data(), array->data.data(), array->data.size());
@@ -162,7 +163,8 @@ TEST(Npy, RejectsDataOfTheWrongSize) {
 }
 
 TEST(Npy, RejectsBooleansOtherThanZeroAndOne) {
-  EXPECT_EQ(decodeError(fileWithHeader("{'descr': '|b1', 'fortran_order': False, 'shape': (3,)}", 1, std::string("\x01\x00\x02", 3))),
+  EXPECT_EQ(decodeError(fileWithHeader("{'descr': '|b1', 'fortran_order': False, 'shape': (3,)}", 1,
+                                       std::string("\x01\x00\x02", 3))),
             "input.npy: element 2 of a boolean array is 2, not 0 or 1");
 }
 

@@ -30,7 +30,8 @@ llvm::Error breakTheIr(Module &module, const PassOptions &) {
 
 TEST(OpErrors, InvalidIrAfterAPassIsReportedAtItsFunctionInTheText) {
   llvm::SourceMgr sources;
-  unsigned buffer = sources.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(kDoubling, "double.kir"), llvm::SMLoc());
+  unsigned buffer =
+      sources.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(kDoubling, "double.kir"), llvm::SMLoc());
   std::string text;
   llvm::raw_string_ostream stream(text);
   Diagnostics diagnostics(sources, stream);
@@ -43,11 +44,10 @@ TEST(OpErrors, InvalidIrAfterAPassIsReportedAtItsFunctionInTheText) {
   ASSERT_TRUE(failure.isA<OpErrors>());
   diagnostics.reportFailure(std::move(failure), &parsed->positions, "kiln-opt");
   // The new op has no place of its own: its function's header is shown, and the op is named.
-  EXPECT_EQ(text,
-            "double.kir:1:1: error: %wrong = neg: 'neg' gives f32[2], but its result is declared f32[3]\n"
-            "func @double(%x: f32[2]) -> f32[2] {\n"
-            "^\n"
-            "kiln-opt: error: pass 'break' produced invalid IR: 1 problem\n");
+  EXPECT_EQ(text, "double.kir:1:1: error: %wrong = neg: 'neg' gives f32[2], but its result is declared f32[3]\n"
+                  "func @double(%x: f32[2]) -> f32[2] {\n"
+                  "^\n"
+                  "kiln-opt: error: pass 'break' produced invalid IR: 1 problem\n");
   EXPECT_EQ(diagnostics.errorCount(), 2u);
 }
 
@@ -71,12 +71,11 @@ TEST(OpErrors, ALocationInALoadedModelFileShowsItsLine) {
   diagnostics.report(ProblemAtOp{&function, inModel->definingOp(), "first"}, nullptr);
   diagnostics.report(ProblemAtOp{&function, elsewhere->definingOp(), "second"}, nullptr);
   diagnostics.report(ProblemAtOp{&function, pastTheEnd->definingOp(), "third"}, nullptr);
-  EXPECT_EQ(text,
-            "model.kiln:2:9: error: first\n"
-            "let y = neg(x)\n"
-            "        ^\n"
-            "elsewhere.kiln:7:3: error: second\n"
-            "model.kiln:40:1: error: third\n");
+  EXPECT_EQ(text, "model.kiln:2:9: error: first\n"
+                  "let y = neg(x)\n"
+                  "        ^\n"
+                  "elsewhere.kiln:7:3: error: second\n"
+                  "model.kiln:40:1: error: third\n");
   EXPECT_EQ(diagnostics.errorCount(), 3u);
 }
 
@@ -94,14 +93,13 @@ TEST(OpErrors, OutliveTheirModuleAndStringifyWithoutText) {
     located->setName("e");
     failure = llvm::make_error<OpErrors>("cannot differentiate @f",
                                          std::vector<ProblemAtOp>{{function, unnamed->definingOp(), "first"},
-                                                                    {function, located->definingOp(), "second"},
-                                                                    {function, nullptr, "third"}});
+                                                                  {function, located->definingOp(), "second"},
+                                                                  {function, nullptr, "third"}});
   }
-  EXPECT_EQ(llvm::toString(std::move(failure)),
-            "cannot differentiate @f: 3 problems\n"
-            "error: in @f: neg: first\n"
-            "model.kiln:3:4: error: second\n"
-            "error: in @f: third");
+  EXPECT_EQ(llvm::toString(std::move(failure)), "cannot differentiate @f: 3 problems\n"
+                                                "error: in @f: neg: first\n"
+                                                "model.kiln:3:4: error: second\n"
+                                                "error: in @f: third");
 }
 
 // Past Diagnostics::kMaxErrors the rest are noise; the summary still counts them all.
@@ -114,7 +112,8 @@ TEST(OpErrors, ReportingStopsAtTheErrorCap) {
   Diagnostics diagnostics(sources, stream);
   diagnostics.reportFailure(llvm::make_error<OpErrors>("pass 'p' produced invalid IR", problems), nullptr, "kiln-opt");
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), Diagnostics::kMaxErrors + 1);
-  std::string summary = "kiln-opt: error: pass 'p' produced invalid IR: " + std::to_string(problems.size()) + " problems\n";
+  std::string summary =
+      "kiln-opt: error: pass 'p' produced invalid IR: " + std::to_string(problems.size()) + " problems\n";
   EXPECT_TRUE(llvm::StringRef(text).ends_with(summary)) << text;
 }
 

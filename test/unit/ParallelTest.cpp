@@ -18,8 +18,8 @@ TEST(ParallelTest, EveryItemRunsOnceAtAnyThreadCount) {
       std::vector<std::atomic<int>> runs(static_cast<size_t>(count));
       parallelFor(5, 5 + count, [&](int64_t index) { runs[static_cast<size_t>(index - 5)].fetch_add(1); });
       for (int64_t index = 0; index < count; ++index)
-        EXPECT_EQ(runs[static_cast<size_t>(index)].load(), 1) << "item " << index << " of " << count << ", "
-                                                              << threads << " threads";
+        EXPECT_EQ(runs[static_cast<size_t>(index)].load(), 1)
+            << "item " << index << " of " << count << ", " << threads << " threads";
     }
   }
   setThreadCount(1);

@@ -47,14 +47,15 @@ std::string errorOf(llvm::StringRef text) {
 }
 
 TEST(Parser, ErrorsCarryBufferLineAndColumn) {
-  EXPECT_NE(errorOf("func @f() -> f32[] {\n  %y = frobnicate : f32[]\n").find(
-                "input.kir:2:8: error: unknown op 'frobnicate'"),
+  EXPECT_NE(errorOf("func @f() -> f32[] {\n  %y = frobnicate : f32[]\n")
+                .find("input.kir:2:8: error: unknown op 'frobnicate'"),
             std::string::npos);
-  EXPECT_NE(errorOf("func @f(%x: f32[2]) -> f32[2] {\n  return %y\n}\n").find(
-                "input.kir:2:10: error: use of undefined value %y"),
+  EXPECT_NE(errorOf("func @f(%x: f32[2]) -> f32[2] {\n  return %y\n}\n")
+                .find("input.kir:2:10: error: use of undefined value %y"),
             std::string::npos);
-  EXPECT_NE(errorOf("\n\n   func").find("input.kir:3:8: error: expected a function name such as @forward, found end of file"),
-            std::string::npos);
+  EXPECT_NE(
+      errorOf("\n\n   func").find("input.kir:3:8: error: expected a function name such as @forward, found end of file"),
+      std::string::npos);
 }
 
 TEST(Parser, ErrorsShowTheLineAndACaret) {

@@ -53,7 +53,8 @@ llvm::Expected<std::unique_ptr<CompiledModel>> Compilation::run(llvm::StringRef 
   if (options_.stopAfter == CompileStage::Ast) return std::move(model_);
 
   model_->module = std::make_unique<Module>();
-  if (auto error = steps_.run("lower", model_->module.get(), [&] { return lower(); })) return reported(std::move(error));
+  if (auto error = steps_.run("lower", model_->module.get(), [&] { return lower(); }))
+    return reported(std::move(error));
   if (options_.stopAfter == CompileStage::Ir) return std::move(model_);
 
   Module &module = *model_->module;
@@ -64,7 +65,8 @@ llvm::Expected<std::unique_ptr<CompiledModel>> Compilation::run(llvm::StringRef 
     return reported(std::move(error));
   for (std::string_view name : kCleanUp) {
     const PassInfo *pass = lookupPass(name);
-    if (auto error = steps_.run(name, &module, [&] { return pass->run(module, {}); })) return reported(std::move(error));
+    if (auto error = steps_.run(name, &module, [&] { return pass->run(module, {}); }))
+      return reported(std::move(error));
   }
   return std::move(model_);
 }

@@ -20,9 +20,9 @@ namespace kiln {
 
 // How far compileModel goes. Later stages (kernels, LLVM, objects) extend this list.
 enum class CompileStage {
-  Ast,           // parsed and checked syntax tree
-  Ir,            // @forward, @init and @loss
-  GradientIr,    // plus @loss_grad: the loss and its gradient with respect to the parameters, cleaned up
+  Ast,         // parsed and checked syntax tree
+  Ir,          // @forward, @init and @loss
+  GradientIr,  // plus @loss_grad: the loss and its gradient with respect to the parameters, cleaned up
 };
 
 struct CompileOptions {

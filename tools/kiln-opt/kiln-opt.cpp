@@ -27,7 +27,8 @@ cl::opt<std::string> pipelineText("p", cl::desc("Passes to run, comma separated:
                                   cl::value_desc("passes"), cl::cat(kilnCategory));
 cl::opt<bool> verifyEach("verify-each", cl::desc("Verify the IR after every pass (default on)"), cl::init(true),
                          cl::cat(kilnCategory));
-cl::opt<bool> listOpsFlag("list-ops", cl::desc("Print the op table and which rules each op has"), cl::cat(kilnCategory));
+cl::opt<bool> listOpsFlag("list-ops", cl::desc("Print the op table and which rules each op has"),
+                          cl::cat(kilnCategory));
 cl::opt<bool> listPassesFlag("list-passes", cl::desc("Print the registered passes"), cl::cat(kilnCategory));
 cl::opt<bool> runFlag("run", cl::desc("Evaluate a function with the reference interpreter (after the passes)"),
                       cl::cat(kilnCategory));
@@ -37,8 +38,9 @@ cl::opt<std::string> runFunctionName("function",
                                      cl::value_desc("name"), cl::cat(kilnCategory));
 cl::list<std::string> runInputs("input", cl::desc("An argument for --run, read from a .npy file"),
                                 cl::value_desc("NAME=FILE.npy"), cl::cat(kilnCategory));
-cl::opt<std::string> runOutputDirectory("output", cl::desc("Write --run results to DIR/result0.npy, ... instead of printing them"),
-                                        cl::value_desc("DIR"), cl::cat(kilnCategory));
+cl::opt<std::string>
+    runOutputDirectory("output", cl::desc("Write --run results to DIR/result0.npy, ... instead of printing them"),
+                       cl::value_desc("DIR"), cl::cat(kilnCategory));
 cl::opt<bool> checkGradFlag("check-grad",
                             cl::desc("Compare autodiff's gradient with central differences in f64 (exit 1 on failure)"),
                             cl::cat(kilnCategory));
@@ -47,9 +49,9 @@ cl::opt<unsigned> checkGradResult("result", cl::desc("With --check-grad: the res
 cl::opt<bool> positiveInputs("positive-inputs", cl::desc("With --check-grad: positive inputs only (log, sqrt, pow)"),
                              cl::cat(kilnCategory));
 cl::opt<int64_t> maxTensorBytes("max-tensor-bytes",
-                                 cl::desc("With --run or --check-grad: the largest tensor, in bytes, the interpreter "
-                                          "allocates (default 4 GiB)"),
-                                 cl::init(kiln::kDefaultTensorByteLimit), cl::cat(kilnCategory));
+                                cl::desc("With --run or --check-grad: the largest tensor, in bytes, the interpreter "
+                                         "allocates (default 4 GiB)"),
+                                cl::init(kiln::kDefaultTensorByteLimit), cl::cat(kilnCategory));
 
 }  // namespace
 
@@ -109,7 +111,8 @@ int main(int argc, char **argv) {
     kiln::GradientCheckOptions options;
     options.positiveInputs = positiveInputs;
     options.resultIndex = checkGradResult;
-    auto passed = kiln::checkGradients(*parsed->module, runFunctionName, options, llvm::outs(), llvm::errs(), "kiln-opt");
+    auto passed =
+        kiln::checkGradients(*parsed->module, runFunctionName, options, llvm::outs(), llvm::errs(), "kiln-opt");
     if (!passed) {
       diagnostics.reportFailure(passed.takeError(), &parsed->positions, "kiln-opt");
       return 1;

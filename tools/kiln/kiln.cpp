@@ -30,8 +30,8 @@ cl::SubCommand checkGradCommand("check-grad",
                                 "Compare the symbolic gradient of the model's loss with central differences in f64");
 
 enum class EmitKind { Ast, Ir, GradientIr };
-cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model.kiln>"), cl::Required, cl::cat(kilnCategory), cl::sub(buildCommand),
-                               cl::sub(checkGradCommand));
+cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model.kiln>"), cl::Required, cl::cat(kilnCategory),
+                               cl::sub(buildCommand), cl::sub(checkGradCommand));
 cl::opt<EmitKind> emit("emit", cl::desc("What to print"), cl::init(EmitKind::Ir),
                        cl::values(clEnumValN(EmitKind::Ast, "ast", "the syntax tree"),
                                   clEnumValN(EmitKind::Ir, "ir", "the tensor IR"),
@@ -41,15 +41,19 @@ cl::opt<EmitKind> emit("emit", cl::desc("What to print"), cl::init(EmitKind::Ir)
                        cl::cat(kilnCategory), cl::sub(buildCommand));
 cl::opt<std::string> outputPath("o", cl::desc("Write the result here instead of standard output"),
                                 cl::value_desc("file"), cl::init("-"), cl::cat(kilnCategory), cl::sub(buildCommand));
-cl::list<std::string> dims("dim", cl::desc("Size of a symbolic dimension, e.g. --dim B=32"), cl::value_desc("NAME=SIZE"),
-                           cl::cat(kilnCategory), cl::sub(buildCommand), cl::sub(checkGradCommand));
+cl::list<std::string> dims("dim", cl::desc("Size of a symbolic dimension, e.g. --dim B=32"),
+                           cl::value_desc("NAME=SIZE"), cl::cat(kilnCategory), cl::sub(buildCommand),
+                           cl::sub(checkGradCommand));
 cl::opt<std::string> modelName("model", cl::desc("The model to lower when the file has several"),
-                               cl::value_desc("name"), cl::cat(kilnCategory), cl::sub(buildCommand), cl::sub(checkGradCommand));
-cl::opt<uint64_t> checkSeed("seed", cl::desc("Seed of the random inputs"), cl::init(1), cl::cat(kilnCategory), cl::sub(checkGradCommand));
-cl::opt<int64_t> checkSamples("samples",
-                              cl::desc("Elements checked per parameter, chosen at random, half of them among those with a "
-                                       "non-zero gradient (0: every element)"),
-                              cl::init(0), cl::cat(kilnCategory), cl::sub(checkGradCommand));
+                               cl::value_desc("name"), cl::cat(kilnCategory), cl::sub(buildCommand),
+                               cl::sub(checkGradCommand));
+cl::opt<uint64_t> checkSeed("seed", cl::desc("Seed of the random inputs"), cl::init(1), cl::cat(kilnCategory),
+                            cl::sub(checkGradCommand));
+cl::opt<int64_t>
+    checkSamples("samples",
+                 cl::desc("Elements checked per parameter, chosen at random, half of them among those with a "
+                          "non-zero gradient (0: every element)"),
+                 cl::init(0), cl::cat(kilnCategory), cl::sub(checkGradCommand));
 cl::opt<std::string> referenceDirectory(
     "reference",
     cl::desc("Instead of finite differences, compare the loss and its parameter gradients with DIR/loss.npy and "
@@ -64,9 +68,9 @@ cl::opt<double> relativeTolerance("rtol",
                                            "against --reference)"),
                                   cl::cat(kilnCategory), cl::sub(checkGradCommand));
 cl::opt<int64_t> maxTensorBytes("max-tensor-bytes",
-                                 cl::desc("The largest tensor, in bytes, the check may allocate (default 4 GiB)"),
-                                 cl::init(kiln::kDefaultTensorByteLimit), cl::cat(kilnCategory),
-                                 cl::sub(checkGradCommand));
+                                cl::desc("The largest tensor, in bytes, the check may allocate (default 4 GiB)"),
+                                cl::init(kiln::kDefaultTensorByteLimit), cl::cat(kilnCategory),
+                                cl::sub(checkGradCommand));
 
 bool isIdentifier(llvm::StringRef text) {
   if (text.empty() || !(std::isalpha(static_cast<unsigned char>(text[0])) || text[0] == '_')) return false;
@@ -135,8 +139,10 @@ int build() {
     llvm::errs() << "kiln: error: cannot write '" << outputPath << "': " << errorCode.message() << "\n";
     return 1;
   }
-  if (emit == EmitKind::Ast) kiln::lang::dump(model->file, model->sources, output.os());
-  else kiln::print(*model->module, output.os());
+  if (emit == EmitKind::Ast)
+    kiln::lang::dump(model->file, model->sources, output.os());
+  else
+    kiln::print(*model->module, output.os());
   output.keep();
   return 0;
 }
@@ -171,9 +177,10 @@ int64_t automaticSamples(const kiln::Function &loss) {
     if (kiln::isFloat(argument->type().dtype)) elements += double(argument->type().elementCount()), ++floatArguments;
   if (2 * elements * evaluation <= kFullCheckBudget) return 0;
   int64_t samples = std::max<int64_t>(8, int64_t(kFullCheckBudget / (2 * evaluation * std::max(floatArguments, 1.0))));
-  llvm::errs() << fmt::format("kiln: note: a full check would evaluate @loss {:.3g} times; checking a sample of {} elements "
-                              "per argument instead (--samples 0 checks every element)\n",
-                              2 * elements, samples);
+  llvm::errs() << fmt::format(
+      "kiln: note: a full check would evaluate @loss {:.3g} times; checking a sample of {} elements "
+      "per argument instead (--samples 0 checks every element)\n",
+      2 * elements, samples);
   return samples;
 }
 
@@ -199,7 +206,8 @@ int checkGradient() {
     llvm::errs() << "kiln: error: --samples must not be negative\n";
     return 1;
   }
-  options.samplesPerArgument = checkSamples.getNumOccurrences() ? int64_t(checkSamples) : automaticSamples(*model->module->lookup("loss"));
+  options.samplesPerArgument =
+      checkSamples.getNumOccurrences() ? int64_t(checkSamples) : automaticSamples(*model->module->lookup("loss"));
   auto passed = kiln::checkGradients(*model->module, "loss", options, llvm::outs(), llvm::errs(), "kiln");
   if (!passed) {
     kiln::Diagnostics(model->sources).reportFailure(passed.takeError(), nullptr, "kiln");
