@@ -12,6 +12,10 @@ const PassInfo kPasses[] = {
      runAutodiff},
     {"inline", "replace every call by a copy of the callee's ops (the callees stay in the module)",
      runInline},
+    {"outline-kernels",
+     "move each compute op, with the index maps and constants it reads, into a kernel function of its own; "
+     "functions become sequences of calls",
+     runOutlineKernels},
     {"cse", "merge ops that compute the same value from the same operands",
      forEachFunction<eliminateCommonSubexpressions>},
     {"dce", "remove ops whose results are never used", forEachFunction<eliminateDeadCode>},
