@@ -168,16 +168,30 @@ TEST_P(LoopKernelsTest, EveryLoweredOpMatchesTheInterpreter) {
 
 INSTANTIATE_TEST_SUITE_P(OptimizationLevels, LoopKernelsTest, testing::Values(0u, 3u));
 
-TEST(LoopKernels, UnsupportedOpIsAnErrorNamingIt) {
-  auto module = parseModule("kernel @k(%x: f32[1,1,4,4], %w: f32[1,1,3,3]) -> f32[1,1,2,2] {\n"
-                            "  %c = conv2d %x, %w : f32[1,1,2,2]\n  return %c\n}\n");
-  ASSERT_TRUE(static_cast<bool>(module)) << llvm::toString(module.takeError());
+// What compileModule refuses, each with the error it gives.
+TEST(LoopKernels, CompileErrorsNameTheProblem) {
+  const std::pair<const char *, const char *> cases[] = {
+      {"kernel @k(%x: f32[1,1,4,4], %w: f32[1,1,3,3]) -> f32[1,1,2,2] {\n"
+       "  %c = conv2d %x, %w : f32[1,1,2,2]\n  return %c\n}\n",
+       "kernel @k: 'conv2d' has no loop-kernel lowering rule yet"},
+      {"kernel @k(%a: i32[2,3], %b: i32[3,4]) -> i32[2,4] {\n  %c = matmul %a, %b : i32[2,4]\n  return %c\n}\n",
+       "kernel @k: matmul of i32 has no lowering yet (only f32 and f64)"},
+      {"kernel @k(%a: f32[2,3], %b: f32[3,4]) -> f32[2,4] {\n  %c = matmul %a, %b : f32[2,4]\n"
+       "  %r = relu %c : f32[2,4]\n  return %r\n}\n",
+       "kernel @k: a matmul lowers only as the result of its own kernel (run outline-kernels)"},
+      {"func @f(%x: f32[3]) -> f32[3] {\n  %n = neg %x : f32[3]\n  return %n\n}\n",
+       "@f: 'neg' is not a call of a kernel; run outline-kernels first"},
+  };
   auto target = Target::create();
   ASSERT_TRUE(static_cast<bool>(target));
-  llvm::LLVMContext context;
-  auto compiled = compileModule(**module, **target, context);
-  ASSERT_FALSE(static_cast<bool>(compiled));
-  EXPECT_EQ(llvm::toString(compiled.takeError()), "kernel @k: 'conv2d' has no loop-kernel lowering rule yet");
+  for (const auto &[text, message] : cases) {
+    auto module = parseModule(text);
+    ASSERT_TRUE(static_cast<bool>(module)) << llvm::toString(module.takeError());
+    llvm::LLVMContext context;
+    auto compiled = compileModule(**module, **target, context);
+    ASSERT_FALSE(static_cast<bool>(compiled)) << text;
+    EXPECT_EQ(llvm::toString(compiled.takeError()), message);
+  }
 }
 
 // An f32 elementwise kernel is vectorised at the width the target prefers (16 floats on AVX-512
