@@ -41,7 +41,8 @@ OpProblem::OpProblem(const ProblemAtOp &error)
     : function(error.function), op(error.op), message(error.message),
       location(error.op ? error.op->location() : error.function->location()), functionName(error.function->name()) {
   if (op) {
-    const std::string &result = op->result()->name();
+    // A call may have no results, or several (named after the first).
+    std::string result = op->resultCount() > 0 ? op->result(0)->name() : std::string();
     opText = result.empty() ? std::string(op->name()) : fmt::format("%{} = {}", result, op->name());
   }
 }

@@ -1,4 +1,4 @@
-// `kiln-opt --run`: picks the function, reads its arguments from .npy files, interprets it
+// `kiln-opt --run` and `--jit`: picks the function, reads its arguments from .npy files, evaluates it
 // and writes the results as .npy files or prints them as text.
 #include "backends/interpreter/RunFunction.h"
 
@@ -132,12 +132,13 @@ npy::Array npyFromTensor(const Tensor &tensor) {
   return array;
 }
 
-llvm::Error runFunction(const Module &module, const RunOptions &options, llvm::raw_ostream &out) {
+llvm::Error runFunction(const Module &module, const RunOptions &options, llvm::raw_ostream &out, Evaluator evaluate) {
   llvm::Expected<const Function *> function = chooseFunction(module, options.functionName);
   if (!function) return function.takeError();
   llvm::Expected<std::vector<Tensor>> arguments = readArguments(**function, options.inputs);
   if (!arguments) return arguments.takeError();
-  llvm::Expected<std::vector<Tensor>> results = interpret(**function, *arguments);
+  llvm::Expected<std::vector<Tensor>> results =
+      evaluate ? evaluate(**function, *arguments) : interpret(**function, *arguments);
   if (!results) return results.takeError();
   if (!options.outputDirectory.empty()) return writeResults(*results, options.outputDirectory);
   for (size_t i = 0; i < results->size(); ++i) out << "result " << i << ": " << toString((*results)[i]) << "\n";

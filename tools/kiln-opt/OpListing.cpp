@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "backends/cpu/Compile.h"
 #include "backends/interpreter/Interpreter.h"
 #include "ir/OpTable.h"
 #include "passes/gradients/GradientRules.h"
@@ -19,14 +20,11 @@ struct RuleColumn {
   bool (*exempt)(OpKind) = nullptr;
 };
 
-// The CPU backend has not been written yet.
-bool notYetWritten(OpKind) { return false; }
-
 // Every row names its result-type rule in Ops.def, so there is no column for it.
 const RuleColumn kColumns[] = {
     {"interp", hasInterpreterRule},
     {"grad", hasGradientRule, isNonDifferentiable},
-    {"lower", notYetWritten},
+    {"lower", cpu::hasLoweringRule},
 };
 
 // `commutative, copies 0, indexes 1`; `-` for none.

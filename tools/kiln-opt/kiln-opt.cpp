@@ -5,6 +5,7 @@
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/ToolOutputFile.h>
 
+#include "backends/cpu/Compile.h"
 #include "backends/interpreter/RunFunction.h"
 #include "backends/interpreter/Tensor.h"
 #include "ir/Parser.h"
@@ -32,6 +33,11 @@ cl::opt<bool> listOpsFlag("list-ops", cl::desc("Print the op table and which rul
 cl::opt<bool> listPassesFlag("list-passes", cl::desc("Print the registered passes"), cl::cat(kilnCategory));
 cl::opt<bool> runFlag("run", cl::desc("Evaluate a function with the reference interpreter (after the passes)"),
                       cl::cat(kilnCategory));
+cl::opt<bool> jitFlag("jit",
+                      cl::desc("Like --run, but outline kernels, compile them to native code and run it in a JIT"),
+                      cl::cat(kilnCategory));
+cl::opt<unsigned> jitOptLevel("O", cl::desc("With --jit: LLVM's optimisation level, 0 to 3 (default 3)"), cl::Prefix,
+                              cl::init(3), cl::value_desc("level"), cl::cat(kilnCategory));
 cl::opt<std::string> runFunctionName("function",
                                      cl::desc("The function --run evaluates (default: the only one) or --check-grad "
                                               "checks (default: all with one float result)"),
@@ -52,6 +58,23 @@ cl::opt<int64_t> maxTensorBytes("max-tensor-bytes",
                                 cl::desc("With --run or --check-grad: the largest tensor, in bytes, the interpreter "
                                          "allocates (default 4 GiB)"),
                                 cl::init(kiln::kDefaultTensorByteLimit), cl::cat(kilnCategory));
+
+// --jit: outlines the kernels (when the pipeline has not), compiles the chosen function and what it
+// calls for the host and runs it the way --run does.
+llvm::Error runNatively(kiln::Module &module, const kiln::RunOptions &run, llvm::raw_ostream &out) {
+  if (auto error = kiln::lookupPass("outline-kernels")->run(module, {})) return error;
+  kiln::cpu::TargetOptions targetOptions;
+  targetOptions.optLevel = jitOptLevel;
+  auto target = kiln::cpu::Target::create(targetOptions);
+  if (!target) return target.takeError();
+  return kiln::runFunction(module, run, out,
+                           [&](const kiln::Function &function,
+                               std::span<const kiln::Tensor> arguments) -> llvm::Expected<std::vector<kiln::Tensor>> {
+                             auto compiled = kiln::cpu::CompiledModule::create(module, **target, &function);
+                             if (!compiled) return compiled.takeError();
+                             return (*compiled)->run(function, arguments);
+                           });
+}
 
 }  // namespace
 
@@ -130,6 +153,15 @@ int main(int argc, char **argv) {
   if (auto error = kiln::runPipeline(*parsed->module, *pipeline, *options, output.os())) {
     diagnostics.reportFailure(std::move(error), &parsed->positions, "kiln-opt");
     return 1;
+  }
+  if (jitFlag) {
+    kiln::RunOptions run{runFunctionName, runInputs, runOutputDirectory};
+    if (auto error = runNatively(*parsed->module, run, output.os())) {
+      diagnostics.reportFailure(std::move(error), &parsed->positions, "kiln-opt");
+      return 1;
+    }
+    output.keep();
+    return 0;
   }
   if (runFlag) {
     kiln::RunOptions run{runFunctionName, runInputs, runOutputDirectory};

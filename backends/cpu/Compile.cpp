@@ -1,0 +1,275 @@
+// The backend's driver: kernels are lowered by their rule tables (loop kernels, the matmul
+// template), functions become a C-ABI entry that allocates buffers and calls its kernels.
+//
+// 1. Lower every kernel: one whose result is a matmul goes to the matmul template, with each
+//    operand that is not a plain row-major argument (a folded view, a broadcast batch)
+//    first materialised by a loop nest into a temporary; every other kernel is a loop kernel.
+// 2. Lower every `func` to `void name(void **arguments, void **results)`: one aligned buffer per
+//    call result (memory planning comes later), the calls in order (a call of a `func` goes
+//    through its entry with arrays of pointers), then each result copied into results[i] and
+//    every buffer freed.
+#include "backends/cpu/Compile.h"
+
+#include <cstring>
+#include <functional>
+#include <unordered_set>
+
+#include <fmt/format.h>
+#include <llvm/IR/IRBuilder.h>
+
+#include "backends/cpu/LoopEmitter.h"
+#include "backends/cpu/LoopKernels.h"
+#include "backends/cpu/MatmulEmitter.h"
+#include "backends/cpu/MatmulKernel.h"
+#include "backends/interpreter/Rules.h"
+
+namespace kiln::cpu {
+
+namespace {
+int64_t bufferBytes(const TensorType &type) {
+  int64_t bytes = type.elementCount() * dtypeByteSize(type.dtype);
+  return std::max<int64_t>((bytes + 63) / 64 * 64, 64);
+}
+
+llvm::FunctionCallee alignedAlloc(llvm::Module &module) {
+  llvm::LLVMContext &context = module.getContext();
+  auto *i64 = llvm::Type::getInt64Ty(context);
+  return module.getOrInsertFunction("aligned_alloc",
+                                    llvm::FunctionType::get(llvm::PointerType::get(context, 0), {i64, i64}, false));
+}
+llvm::FunctionCallee freeFunction(llvm::Module &module) {
+  llvm::LLVMContext &context = module.getContext();
+  return module.getOrInsertFunction("free", llvm::FunctionType::get(llvm::Type::getVoidTy(context),
+                                                                     {llvm::PointerType::get(context, 0)}, false));
+}
+
+llvm::Value *allocate(llvm::IRBuilder<> &builder, llvm::Module &module, int64_t bytes) {
+  return builder.CreateCall(alignedAlloc(module), {builder.getInt64(64), builder.getInt64((bytes + 63) / 64 * 64)});
+}
+
+// C[..., m, n] = op(A)[..., m, k] op(B)[..., k, n] through the matmul template.
+llvm::Error emitContractionKernel(llvm::Module &module, const Target &target, const Function &kernel) {
+  const Value *result = kernel.results()[0];
+  const Operation &matmul = *result->definingOp();
+  const TensorType &resultType = result->type();
+  if (resultType.dtype != DType::F32 && resultType.dtype != DType::F64)
+    return llvm::createStringError(fmt::format("kernel @{}: matmul of {} has no lowering yet (only f32 and f64)",
+                                               kernel.name(), dtypeName(resultType.dtype)));
+  llvm::LLVMContext &context = module.getContext();
+  llvm::IRBuilder<> builder(context);
+  size_t pointerCount = kernel.arguments().size() + 1;
+  auto *type = llvm::FunctionType::get(builder.getVoidTy(), std::vector<llvm::Type *>(pointerCount, builder.getPtrTy()),
+                                       false);
+  auto *function = llvm::Function::Create(type, llvm::Function::ExternalLinkage, kernel.name(), module);
+  target.stampFunctionAttributes(*function);
+  builder.SetInsertPoint(llvm::BasicBlock::Create(context, "entry", function));
+  loops::ElementEmitter emitter(builder, module);
+  for (size_t i = 0; i < kernel.arguments().size(); ++i) emitter.argumentPointers[kernel.argument(i)] = function->getArg(i);
+
+  const Shape &shape = resultType.shape;
+  Shape batchShape(shape.begin(), shape.end() - 2);
+  int64_t batch = 1;
+  for (int64_t extent : batchShape) batch *= extent;
+  bool transposeA = matmul.attributes().getBool("transpose_a"), transposeB = matmul.attributes().getBool("transpose_b");
+  MatmulDescription description;
+  description.element = resultType.dtype == DType::F32 ? MatmulElement::F32 : MatmulElement::F64;
+  description.batch = batch;
+  description.m = shape[shape.size() - 2];
+  description.n = shape.back();
+  const Shape &aShape = matmul.operand(0)->type().shape;
+  description.k = transposeA ? aShape[aShape.size() - 2] : aShape.back();
+  description.transposeA = transposeA;
+  description.transposeB = transposeB;
+
+  // Each operand as a row-major buffer: the argument itself when it is one matrix or has the
+  // result's batch axes, else a temporary holding it broadcast to them.
+  std::vector<llvm::Value *> operands, temporaries;
+  for (size_t i = 0; i < 2; ++i) {
+    const Value *operand = matmul.operand(i);
+    const Shape &operandShape = operand->type().shape;
+    Shape matrix(operandShape.end() - 2, operandShape.end());
+    bool single = operandShape.size() == 2;
+    bool sameBatch = Shape(operandShape.begin(), operandShape.end() - 2) == batchShape;
+    int64_t matrixElements = matrix[0] * matrix[1];
+    (i == 0 ? description.batchStrideA : description.batchStrideB) = single ? 0 : matrixElements;
+    if (operand->isArgument() && (single || sameBatch)) {
+      operands.push_back(emitter.argumentPointers.at(operand));
+      continue;
+    }
+    Shape full = single ? matrix : batchShape;
+    if (!single) full.insert(full.end(), matrix.begin(), matrix.end());
+    TensorType fullType{operand->type().dtype, full};
+    llvm::Value *buffer = allocate(builder, module, bufferBytes(fullType));
+    llvm::Type *element = emitter.memoryType(fullType.dtype);
+    loops::Index index;
+    std::function<void(size_t)> nest = [&](size_t axis) {
+      if (axis == full.size()) {
+        llvm::Value *value = emitter.element(operand, emitter.broadcastIndex(operandShape, full, index));
+        builder.CreateStore(value, builder.CreateInBoundsGEP(element, buffer, {emitter.linearOffset(full, index)}));
+        return;
+      }
+      matmul::emitLoop(builder, builder.getInt64(full[axis]), [&](llvm::Value *position) {
+        index.push_back(position);
+        nest(axis + 1);
+        index.pop_back();
+      });
+    };
+    nest(0);
+    operands.push_back(buffer);
+    temporaries.push_back(buffer);
+  }
+  description.batchStrideC = description.m * description.n;
+
+  llvm::Expected<MatmulPlan> plan = emitMatmulKernel(module, target, description, kernel.name() + ".matmul");
+  if (!plan) return plan.takeError();
+  llvm::Value *scratch = llvm::ConstantPointerNull::get(builder.getPtrTy());
+  if (plan->scratchBytes > 0) {
+    scratch = allocate(builder, module, plan->scratchBytes);
+    temporaries.push_back(scratch);
+  }
+  builder.CreateCall(module.getFunction(kernel.name() + ".matmul"),
+                     {operands[0], operands[1], function->getArg(pointerCount - 1), scratch});
+  for (llvm::Value *temporary : temporaries) builder.CreateCall(freeFunction(module), {temporary});
+  builder.CreateRetVoid();
+  return llvm::Error::success();
+}
+
+llvm::Error emitKernel(llvm::Module &module, const Target &target, const Function &kernel) {
+  if (kernel.results().size() == 1 && !kernel.results()[0]->isArgument() &&
+      kernel.results()[0]->definingOp()->kind() == OpKind::Matmul) {
+    for (const auto &op : kernel.ops())
+      if (op.get() != kernel.results()[0]->definingOp() && !hasLoopRule(op->kind()))
+        return llvm::createStringError(
+            fmt::format("kernel @{}: '{}' has no loop-kernel lowering rule yet", kernel.name(), op->name()));
+    return emitContractionKernel(module, target, kernel);
+  }
+  for (const auto &op : kernel.ops())
+    if (op->kind() == OpKind::Matmul)
+      return llvm::createStringError(fmt::format(
+          "kernel @{}: a matmul lowers only as the result of its own kernel (run outline-kernels)", kernel.name()));
+  llvm::Expected<llvm::Function *> function = emitLoopKernel(module, target, kernel, kernel.name());
+  if (!function) return function.takeError();
+  return llvm::Error::success();
+}
+
+// The entry of a `func`: void name(void **arguments, void **results).
+llvm::Error emitEntry(llvm::Module &module, const Target &target, const Module &source, const Function &function) {
+  llvm::LLVMContext &context = module.getContext();
+  llvm::IRBuilder<> builder(context);
+  auto *pointer = builder.getPtrTy();
+  auto *entryType = llvm::FunctionType::get(builder.getVoidTy(), {pointer, pointer}, false);
+  auto *entry = llvm::cast<llvm::Function>(module.getOrInsertFunction(function.name(), entryType).getCallee());
+  target.stampFunctionAttributes(*entry);
+  builder.SetInsertPoint(llvm::BasicBlock::Create(context, "entry", entry));
+
+  std::unordered_map<const Value *, llvm::Value *> buffers;
+  for (size_t i = 0; i < function.arguments().size(); ++i)
+    buffers[function.argument(i)] =
+        builder.CreateLoad(pointer, builder.CreateConstInBoundsGEP1_64(pointer, entry->getArg(0), i));
+  std::vector<llvm::Value *> owned;
+  for (const auto &op : function.ops()) {
+    const Function *callee = op->callee(source);
+    if (op->kind() != OpKind::Call || !callee)
+      return llvm::createStringError(fmt::format("@{}: '{}' is not a call of a kernel; run outline-kernels first",
+                                                 function.name(), op->name()));
+    std::vector<llvm::Value *> operands, results;
+    for (const Value *operand : op->operands()) operands.push_back(buffers.at(operand));
+    for (const Value *result : op->results()) {
+      llvm::Value *buffer = allocate(builder, module, bufferBytes(result->type()));
+      buffers[result] = buffer;
+      owned.push_back(buffer);
+      results.push_back(buffer);
+    }
+    llvm::Function *target = module.getFunction(callee->name());
+    if (!target) return llvm::createStringError(fmt::format("@{} has not been lowered", callee->name()));
+    if (callee->isKernel()) {
+      std::vector<llvm::Value *> all = operands;
+      all.insert(all.end(), results.begin(), results.end());
+      builder.CreateCall(target, all);
+      continue;
+    }
+    auto packPointers = [&](const std::vector<llvm::Value *> &pointers) {
+      llvm::Value *array = builder.CreateAlloca(pointer, builder.getInt64(std::max<size_t>(pointers.size(), 1)));
+      for (size_t i = 0; i < pointers.size(); ++i)
+        builder.CreateStore(pointers[i], builder.CreateConstInBoundsGEP1_64(pointer, array, i));
+      return array;
+    };
+    builder.CreateCall(target, {packPointers(operands), packPointers(results)});
+  }
+  for (size_t i = 0; i < function.results().size(); ++i) {
+    const Value *result = function.results()[i];
+    llvm::Value *destination = builder.CreateLoad(pointer, builder.CreateConstInBoundsGEP1_64(pointer, entry->getArg(1), i));
+    int64_t bytes = result->type().elementCount() * dtypeByteSize(result->type().dtype);
+    builder.CreateMemCpy(destination, llvm::MaybeAlign(), buffers.at(result), llvm::MaybeAlign(), bytes);
+  }
+  for (llvm::Value *buffer : owned) builder.CreateCall(freeFunction(module), {buffer});
+  builder.CreateRetVoid();
+  return llvm::Error::success();
+}
+}  // namespace
+
+bool hasLoweringRule(OpKind kind) { return kind == OpKind::Matmul || hasLoopRule(kind); }
+
+llvm::Expected<std::unique_ptr<llvm::Module>> compileModule(const Module &module, const Target &target,
+                                                            llvm::LLVMContext &context, const Function *entry) {
+  std::unordered_set<const Function *> reached;
+  std::function<void(const Function &)> reach = [&](const Function &function) {
+    if (!reached.insert(&function).second) return;
+    for (const auto &op : function.ops())
+      if (const Function *callee = op->callee(module)) reach(*callee);
+  };
+  if (entry) reach(*entry);
+  auto wanted = [&](const Function &function) { return !entry || reached.count(&function); };
+  auto llvmModule = std::make_unique<llvm::Module>("kiln", context);
+  for (const auto &function : module.functions())
+    if (function->isKernel() && wanted(*function))
+      if (llvm::Error error = emitKernel(*llvmModule, target, *function)) return error;
+  for (const auto &function : module.functions())
+    if (!function->isKernel() && wanted(*function))
+      if (llvm::Error error = emitEntry(*llvmModule, target, module, *function)) return error;
+  return llvmModule;
+}
+
+llvm::Expected<std::unique_ptr<CompiledModule>> CompiledModule::create(const Module &module, const Target &target,
+                                                                       const Function *entry) {
+  auto context = std::make_unique<llvm::LLVMContext>();
+  llvm::Expected<std::unique_ptr<llvm::Module>> compiled = compileModule(module, target, *context, entry);
+  if (!compiled) return compiled.takeError();
+  llvm::Expected<std::unique_ptr<Jit>> jit = Jit::create(target);
+  if (!jit) return jit.takeError();
+  if (llvm::Error error = (*jit)->addModule(std::move(*compiled), std::move(context))) return error;
+  return std::unique_ptr<CompiledModule>(new CompiledModule(std::move(*jit)));
+}
+
+llvm::Expected<std::vector<Tensor>> CompiledModule::run(const Function &function, std::span<const Tensor> arguments) {
+  if (function.isKernel())
+    return llvm::createStringError(fmt::format("@{} is a kernel; run a func", function.name()));
+  llvm::Expected<void (*)(void **, void **)> entry = jit_->lookup<void(void **, void **)>(function.name());
+  if (!entry) return entry.takeError();
+  std::vector<void *> argumentPointers, resultPointers;
+  auto elements = [](const Tensor &tensor) {
+    return interpreter::visitDType(tensor.dtype(), [&](auto zero) {
+      using T = decltype(zero);
+      return const_cast<void *>(static_cast<const void *>(tensor.values<T>().data()));
+    });
+  };
+  if (arguments.size() != function.arguments().size())
+    return llvm::createStringError(fmt::format("@{} takes {} arguments, not {}", function.name(),
+                                               function.arguments().size(), arguments.size()));
+  for (size_t i = 0; i < arguments.size(); ++i) {
+    if (arguments[i].type() != function.argument(i)->type())
+      return llvm::createStringError(fmt::format("argument {} of @{} should be {}, not {}", i, function.name(),
+                                                 toString(function.argument(i)->type()), toString(arguments[i].type())));
+    argumentPointers.push_back(elements(arguments[i]));
+  }
+  std::vector<Tensor> results;
+  for (const Value *result : function.results()) {
+    if (llvm::Error error = checkTensorSize(result->type())) return error;
+    results.emplace_back(result->type());
+  }
+  for (Tensor &result : results) resultPointers.push_back(elements(result));
+  (*entry)(argumentPointers.data(), resultPointers.data());
+  return results;
+}
+
+}  // namespace kiln::cpu
