@@ -10,8 +10,7 @@ const PassInfo kPasses[] = {
      "function=F (default: every function returning one float scalar that has no @F_grad yet), wrt=A:B "
      "(default: every float argument), of=K (the result to differentiate; default: the only one)",
      runAutodiff},
-    {"inline", "replace every call by a copy of the callee's ops (the callees stay in the module)",
-     runInline},
+    {"inline", "replace every call by a copy of the callee's ops (the callees stay in the module)", runInline},
     {"outline-kernels",
      "move each compute op, with the index maps and constants it reads, into a kernel function of its own; "
      "functions become sequences of calls",

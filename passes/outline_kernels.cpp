@@ -81,13 +81,16 @@ private:
       if (!members.insert(&op).second) return;
       for (Value *operand : op.operands()) {
         Operation *producer = operand->definingOp();
-        if (producer && isFoldable(*producer)) visit(*producer);
-        else if (seenInputs.insert(operand).second) inputs.push_back(operand);
+        if (producer && isFoldable(*producer))
+          visit(*producer);
+        else if (seenInputs.insert(operand).second)
+          inputs.push_back(operand);
       }
     };
     visit(root);
     std::vector<Operation *> group(members.begin(), members.end());
-    std::sort(group.begin(), group.end(), [&](Operation *a, Operation *b) { return positions_.at(a) < positions_.at(b); });
+    std::sort(group.begin(), group.end(),
+              [&](Operation *a, Operation *b) { return positions_.at(a) < positions_.at(b); });
     return group;
   }
 

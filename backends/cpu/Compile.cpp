@@ -39,8 +39,8 @@ llvm::FunctionCallee alignedAlloc(llvm::Module &module) {
 }
 llvm::FunctionCallee freeFunction(llvm::Module &module) {
   llvm::LLVMContext &context = module.getContext();
-  return module.getOrInsertFunction("free", llvm::FunctionType::get(llvm::Type::getVoidTy(context),
-                                                                     {llvm::PointerType::get(context, 0)}, false));
+  return module.getOrInsertFunction(
+      "free", llvm::FunctionType::get(llvm::Type::getVoidTy(context), {llvm::PointerType::get(context, 0)}, false));
 }
 
 llvm::Value *allocate(llvm::IRBuilder<> &builder, llvm::Module &module, int64_t bytes) {
@@ -58,13 +58,14 @@ llvm::Error emitContractionKernel(llvm::Module &module, const Target &target, co
   llvm::LLVMContext &context = module.getContext();
   llvm::IRBuilder<> builder(context);
   size_t pointerCount = kernel.arguments().size() + 1;
-  auto *type = llvm::FunctionType::get(builder.getVoidTy(), std::vector<llvm::Type *>(pointerCount, builder.getPtrTy()),
-                                       false);
+  auto *type =
+      llvm::FunctionType::get(builder.getVoidTy(), std::vector<llvm::Type *>(pointerCount, builder.getPtrTy()), false);
   auto *function = llvm::Function::Create(type, llvm::Function::ExternalLinkage, kernel.name(), module);
   target.stampFunctionAttributes(*function);
   builder.SetInsertPoint(llvm::BasicBlock::Create(context, "entry", function));
   loops::ElementEmitter emitter(builder, module);
-  for (size_t i = 0; i < kernel.arguments().size(); ++i) emitter.argumentPointers[kernel.argument(i)] = function->getArg(i);
+  for (size_t i = 0; i < kernel.arguments().size(); ++i)
+    emitter.argumentPointers[kernel.argument(i)] = function->getArg(i);
 
   const Shape &shape = resultType.shape;
   Shape batchShape(shape.begin(), shape.end() - 2);
@@ -170,8 +171,8 @@ llvm::Error emitEntry(llvm::Module &module, const Target &target, const Module &
   for (const auto &op : function.ops()) {
     const Function *callee = op->callee(source);
     if (op->kind() != OpKind::Call || !callee)
-      return llvm::createStringError(fmt::format("@{}: '{}' is not a call of a kernel; run outline-kernels first",
-                                                 function.name(), op->name()));
+      return llvm::createStringError(
+          fmt::format("@{}: '{}' is not a call of a kernel; run outline-kernels first", function.name(), op->name()));
     std::vector<llvm::Value *> operands, results;
     for (const Value *operand : op->operands()) operands.push_back(buffers.at(operand));
     for (const Value *result : op->results()) {
@@ -198,7 +199,8 @@ llvm::Error emitEntry(llvm::Module &module, const Target &target, const Module &
   }
   for (size_t i = 0; i < function.results().size(); ++i) {
     const Value *result = function.results()[i];
-    llvm::Value *destination = builder.CreateLoad(pointer, builder.CreateConstInBoundsGEP1_64(pointer, entry->getArg(1), i));
+    llvm::Value *destination =
+        builder.CreateLoad(pointer, builder.CreateConstInBoundsGEP1_64(pointer, entry->getArg(1), i));
     int64_t bytes = result->type().elementCount() * dtypeByteSize(result->type().dtype);
     builder.CreateMemCpy(destination, llvm::MaybeAlign(), buffers.at(result), llvm::MaybeAlign(), bytes);
   }
@@ -242,8 +244,7 @@ llvm::Expected<std::unique_ptr<CompiledModule>> CompiledModule::create(const Mod
 }
 
 llvm::Expected<std::vector<Tensor>> CompiledModule::run(const Function &function, std::span<const Tensor> arguments) {
-  if (function.isKernel())
-    return llvm::createStringError(fmt::format("@{} is a kernel; run a func", function.name()));
+  if (function.isKernel()) return llvm::createStringError(fmt::format("@{} is a kernel; run a func", function.name()));
   llvm::Expected<void (*)(void **, void **)> entry = jit_->lookup<void(void **, void **)>(function.name());
   if (!entry) return entry.takeError();
   std::vector<void *> argumentPointers, resultPointers;
@@ -254,12 +255,13 @@ llvm::Expected<std::vector<Tensor>> CompiledModule::run(const Function &function
     });
   };
   if (arguments.size() != function.arguments().size())
-    return llvm::createStringError(fmt::format("@{} takes {} arguments, not {}", function.name(),
-                                               function.arguments().size(), arguments.size()));
+    return llvm::createStringError(
+        fmt::format("@{} takes {} arguments, not {}", function.name(), function.arguments().size(), arguments.size()));
   for (size_t i = 0; i < arguments.size(); ++i) {
     if (arguments[i].type() != function.argument(i)->type())
       return llvm::createStringError(fmt::format("argument {} of @{} should be {}, not {}", i, function.name(),
-                                                 toString(function.argument(i)->type()), toString(arguments[i].type())));
+                                                 toString(function.argument(i)->type()),
+                                                 toString(arguments[i].type())));
     argumentPointers.push_back(elements(arguments[i]));
   }
   std::vector<Tensor> results;

@@ -26,8 +26,8 @@ bool hasLoweringRule(OpKind kind);
 // per call result, calls its kernels and copies what it returns into the caller's `results`.
 // Fails on a `func` op that is not a call (outline-kernels has not run) and on ops without a rule.
 // With `entry`, only the functions it reaches through calls are compiled.
-llvm::Expected<std::unique_ptr<llvm::Module>> compileModule(const Module &module, const Target &target,
-                                                            llvm::LLVMContext &context, const Function *entry = nullptr);
+llvm::Expected<std::unique_ptr<llvm::Module>>
+compileModule(const Module &module, const Target &target, llvm::LLVMContext &context, const Function *entry = nullptr);
 
 // A compiled module in the JIT, whose functions run on tensors.
 class CompiledModule {

@@ -88,7 +88,8 @@ llvm::Value *ElementEmitter::element(const Value *value, llvm::ArrayRef<llvm::Va
   const TensorType &type = value->type();
   if (value->isArgument()) {
     llvm::Type *memory = memoryType(type.dtype);
-    llvm::Value *address = builder.CreateInBoundsGEP(memory, argumentPointers.at(value), {linearOffset(type.shape, index)});
+    llvm::Value *address =
+        builder.CreateInBoundsGEP(memory, argumentPointers.at(value), {linearOffset(type.shape, index)});
     llvm::Value *loaded = builder.CreateLoad(memory, address);
     return type.dtype == DType::I1 ? builder.CreateTrunc(loaded, builder.getInt1Ty()) : loaded;
   }
@@ -102,8 +103,8 @@ llvm::Expected<llvm::Function *> emitLoopKernel(llvm::Module &module, const Targ
                                                 llvm::StringRef name) {
   for (const auto &op : kernel.ops())
     if (!hasLoopRule(op->kind()))
-      return llvm::createStringError(fmt::format("kernel @{}: '{}' has no loop-kernel lowering rule yet", kernel.name(),
-                                                 op->name()));
+      return llvm::createStringError(
+          fmt::format("kernel @{}: '{}' has no loop-kernel lowering rule yet", kernel.name(), op->name()));
   llvm::LLVMContext &context = module.getContext();
   llvm::IRBuilder<> builder(context);
   loops::ElementEmitter emitter(builder, module);
@@ -119,7 +120,8 @@ llvm::Expected<llvm::Function *> emitLoopKernel(llvm::Module &module, const Targ
     function->addParamAttr(i, llvm::Attribute::NoCapture);
     if (i < kernel.arguments().size()) function->addParamAttr(i, llvm::Attribute::ReadOnly);
   }
-  for (size_t i = 0; i < kernel.arguments().size(); ++i) emitter.argumentPointers[kernel.argument(i)] = function->getArg(i);
+  for (size_t i = 0; i < kernel.arguments().size(); ++i)
+    emitter.argumentPointers[kernel.argument(i)] = function->getArg(i);
 
   builder.SetInsertPoint(llvm::BasicBlock::Create(context, "entry", function));
   for (size_t r = 0; r < kernel.results().size(); ++r) {

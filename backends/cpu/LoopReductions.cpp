@@ -43,10 +43,10 @@ IRValue *foldOver(ElementEmitter &emitter, const Value *operand, const std::vect
 IRValue *keep(ElementEmitter &emitter, IRValue *accumulator, IRValue *value, bool larger, DType dtype) {
   llvm::IRBuilder<> &builder = emitter.builder;
   if (!isFloat(dtype)) {
-    IRValue *better = dtype == DType::I1 ? (larger ? builder.CreateICmpUGT(value, accumulator)
-                                                   : builder.CreateICmpULT(value, accumulator))
-                                         : (larger ? builder.CreateICmpSGT(value, accumulator)
-                                                   : builder.CreateICmpSLT(value, accumulator));
+    IRValue *better =
+        dtype == DType::I1
+            ? (larger ? builder.CreateICmpUGT(value, accumulator) : builder.CreateICmpULT(value, accumulator))
+            : (larger ? builder.CreateICmpSGT(value, accumulator) : builder.CreateICmpSLT(value, accumulator));
     return builder.CreateSelect(better, value, accumulator);
   }
   // accumulator NaN: keep it; value better or NaN: take it.
@@ -66,8 +66,10 @@ IRValue *reduction(ElementEmitter &emitter, const Operation &op, ArrayRef<IRValu
   Index fixed(shape.size(), nullptr);
   size_t next = 0;
   for (size_t axis = 0; axis < shape.size(); ++axis) {
-    if (!reduced[axis]) fixed[axis] = index[next++];
-    else if (keepdims) ++next;
+    if (!reduced[axis])
+      fixed[axis] = index[next++];
+    else if (keepdims)
+      ++next;
   }
   DType accumulatorType = floating ? DType::F64 : dtype;
   auto widen = [&](IRValue *value) { return floating ? emitter.convert(value, dtype, DType::F64) : value; };
@@ -90,8 +92,10 @@ IRValue *reduction(ElementEmitter &emitter, const Operation &op, ArrayRef<IRValu
   case OpKind::Min: {
     bool larger = op.kind() == OpKind::Max;
     IRValue *start;
-    if (floating) start = emitter.constant(DType::F64, larger ? -HUGE_VAL : HUGE_VAL);
-    else if (dtype == DType::I1) start = builder.getInt1(!larger);
+    if (floating)
+      start = emitter.constant(DType::F64, larger ? -HUGE_VAL : HUGE_VAL);
+    else if (dtype == DType::I1)
+      start = builder.getInt1(!larger);
     else {
       unsigned bits = dtype == DType::I32 ? 32 : 64;
       start = builder.getInt(larger ? llvm::APInt::getSignedMinValue(bits) : llvm::APInt::getSignedMaxValue(bits));
@@ -119,10 +123,9 @@ IRValue *normalization(ElementEmitter &emitter, const Operation &op, ArrayRef<IR
   reduced[axis] = true;
   Index fixed(index.begin(), index.end());
   auto widen = [&](IRValue *value) { return emitter.convert(value, dtype, DType::F64); };
-  IRValue *maximum = foldOver(emitter, operand, reduced, fixed, emitter.constant(DType::F64, -HUGE_VAL),
-                              [&](IRValue *accumulator, IRValue *value) {
-                                return keep(emitter, accumulator, widen(value), true, DType::F64);
-                              });
+  IRValue *maximum = foldOver(
+      emitter, operand, reduced, fixed, emitter.constant(DType::F64, -HUGE_VAL),
+      [&](IRValue *accumulator, IRValue *value) { return keep(emitter, accumulator, widen(value), true, DType::F64); });
   IRValue *infinite = builder.CreateFCmpOEQ(emitter.intrinsic(llvm::Intrinsic::fabs, {maximum}),
                                             emitter.constant(DType::F64, HUGE_VAL));
   IRValue *shift = builder.CreateSelect(infinite, emitter.constant(DType::F64, 0), maximum);
@@ -141,8 +144,12 @@ IRValue *normalization(ElementEmitter &emitter, const Operation &op, ArrayRef<IR
 
 LoopRule reductionRule(OpKind kind) {
   switch (kind) {
-  case OpKind::Sum: case OpKind::Mean: case OpKind::Max: case OpKind::Min: return reduction;
-  case OpKind::Softmax: case OpKind::LogSoftmax: return normalization;
+  case OpKind::Sum:
+  case OpKind::Mean:
+  case OpKind::Max:
+  case OpKind::Min: return reduction;
+  case OpKind::Softmax:
+  case OpKind::LogSoftmax: return normalization;
   default: return nullptr;
   }
 }

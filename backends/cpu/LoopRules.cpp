@@ -104,7 +104,7 @@ IRValue *binary(ElementEmitter &emitter, const Operation &op, ArrayRef<IRValue *
   case OpKind::Minimum: {
     bool maximum = op.kind() == OpKind::Maximum;
     // a < b ? b : a (maximum), b < a ? b : a (minimum); NaN in either wins.
-    IRValue *takeB = floating ? (maximum ? builder.CreateFCmpOLT(a, b) : builder.CreateFCmpOLT(b, a))
+    IRValue *takeB = floating             ? (maximum ? builder.CreateFCmpOLT(a, b) : builder.CreateFCmpOLT(b, a))
                      : dtype == DType::I1 ? (maximum ? builder.CreateICmpULT(a, b) : builder.CreateICmpULT(b, a))
                                           : (maximum ? builder.CreateICmpSLT(a, b) : builder.CreateICmpSLT(b, a));
     IRValue *chosen = builder.CreateSelect(takeB, b, a);
@@ -149,7 +149,8 @@ IRValue *constant(ElementEmitter &emitter, const Operation &op, ArrayRef<IRValue
   DType dtype = dtypeOf(op.result());
   const AttrValue *value = op.attributes().find("value");
   std::vector<double> elements;
-  if (const auto *floats = std::get_if<Floats>(value)) elements = *floats;
+  if (const auto *floats = std::get_if<Floats>(value))
+    elements = *floats;
   else
     for (int64_t integer : std::get<Ints>(*value)) elements.push_back(static_cast<double>(integer));
   if (elements.size() == 1) return emitter.constant(dtype, elements[0]);
@@ -157,10 +158,12 @@ IRValue *constant(ElementEmitter &emitter, const Operation &op, ArrayRef<IRValue
   std::vector<llvm::Constant *> constants;
   llvm::Type *memory = emitter.memoryType(dtype);
   for (size_t i = 0; i < elements.size(); ++i) {
-    if (isFloat(dtype)) constants.push_back(llvm::ConstantFP::get(memory, elements[i]));
+    if (isFloat(dtype))
+      constants.push_back(llvm::ConstantFP::get(memory, elements[i]));
     else if (const auto *integers = std::get_if<Ints>(value))
       constants.push_back(llvm::ConstantInt::get(memory, static_cast<uint64_t>((*integers)[i]), true));
-    else constants.push_back(llvm::ConstantInt::get(memory, static_cast<uint64_t>(static_cast<int64_t>(elements[i]))));
+    else
+      constants.push_back(llvm::ConstantInt::get(memory, static_cast<uint64_t>(static_cast<int64_t>(elements[i]))));
   }
   auto *arrayType = llvm::ArrayType::get(memory, constants.size());
   auto *global = new llvm::GlobalVariable(emitter.module, arrayType, true, llvm::GlobalValue::PrivateLinkage,
@@ -259,15 +262,37 @@ IRValue *pad(ElementEmitter &emitter, const Operation &op, ArrayRef<IRValue *> i
 
 LoopRule elementwiseRule(OpKind kind) {
   switch (kind) {
-  case OpKind::Neg: case OpKind::Abs: case OpKind::Sign: case OpKind::Square: case OpKind::Relu:
-  case OpKind::LeakyRelu: case OpKind::Exp: case OpKind::Log: case OpKind::Log1p: case OpKind::Sqrt:
-  case OpKind::Rsqrt: case OpKind::Reciprocal: case OpKind::Tanh: case OpKind::Sigmoid: case OpKind::Gelu:
-  case OpKind::Erf: case OpKind::Sin: case OpKind::Cos:
-    return unary;
-  case OpKind::Add: case OpKind::Sub: case OpKind::Mul: case OpKind::Div: case OpKind::Pow: case OpKind::Maximum:
-  case OpKind::Minimum: case OpKind::Eq: case OpKind::Ne: case OpKind::Lt: case OpKind::Le: case OpKind::Gt:
-  case OpKind::Ge:
-    return binary;
+  case OpKind::Neg:
+  case OpKind::Abs:
+  case OpKind::Sign:
+  case OpKind::Square:
+  case OpKind::Relu:
+  case OpKind::LeakyRelu:
+  case OpKind::Exp:
+  case OpKind::Log:
+  case OpKind::Log1p:
+  case OpKind::Sqrt:
+  case OpKind::Rsqrt:
+  case OpKind::Reciprocal:
+  case OpKind::Tanh:
+  case OpKind::Sigmoid:
+  case OpKind::Gelu:
+  case OpKind::Erf:
+  case OpKind::Sin:
+  case OpKind::Cos: return unary;
+  case OpKind::Add:
+  case OpKind::Sub:
+  case OpKind::Mul:
+  case OpKind::Div:
+  case OpKind::Pow:
+  case OpKind::Maximum:
+  case OpKind::Minimum:
+  case OpKind::Eq:
+  case OpKind::Ne:
+  case OpKind::Lt:
+  case OpKind::Le:
+  case OpKind::Gt:
+  case OpKind::Ge: return binary;
   case OpKind::Select: return select;
   case OpKind::Cast: return cast;
   case OpKind::OneHot: return oneHot;

@@ -25,8 +25,8 @@ struct RunOptions {
 };
 
 // How a function is evaluated on its arguments: the interpreter's `interpret`, or a JIT's.
-using Evaluator =
-    llvm::function_ref<llvm::Expected<std::vector<Tensor>>(const Function &function, std::span<const Tensor> arguments)>;
+using Evaluator = llvm::function_ref<llvm::Expected<std::vector<Tensor>>(const Function &function,
+                                                                         std::span<const Tensor> arguments)>;
 
 // A failed op comes back as OpErrors, for the tool to place with Diagnostics::reportFailure;
 // other failures (options, files) as plain errors. `evaluate` null: the reference interpreter.

@@ -30,7 +30,8 @@ struct Case {
 
 const int64_t kInnerExtents[] = {1, 7, 17, 33};
 
-std::string function(const std::vector<std::string> &arguments, const std::string &resultType, const std::string &body) {
+std::string function(const std::vector<std::string> &arguments, const std::string &resultType,
+                     const std::string &body) {
   std::string list;
   for (size_t i = 0; i < arguments.size(); ++i) list += fmt::format("{}%a{}: {}", i ? ", " : "", i, arguments[i]);
   return fmt::format("func @f({}) -> {} {{\n  %r = {} : {}\n  return %r\n}}\n", list, resultType, body, resultType);
@@ -58,9 +59,12 @@ std::vector<Case> casesFor(OpKind kind) {
       if (info.opClass == OpClass::Elementwise && info.operandCount == 1 && kind != OpKind::Cast &&
           kind != OpKind::OneHot)
         add({t}, t, name + " %a0");
-      else if (kind >= OpKind::Eq && kind <= OpKind::Ge) add({t, row}, boolean, name + " %a0, %a1");
-      else if (info.opClass == OpClass::Elementwise && info.operandCount == 2) add({t, row}, t, name + " %a0, %a1");
-      else switch (kind) {
+      else if (kind >= OpKind::Eq && kind <= OpKind::Ge)
+        add({t, row}, boolean, name + " %a0, %a1");
+      else if (info.opClass == OpClass::Elementwise && info.operandCount == 2)
+        add({t, row}, t, name + " %a0, %a1");
+      else
+        switch (kind) {
         case OpKind::Select: add({boolean, t, row}, t, "select %a0, %a1, %a2"); break;
         case OpKind::Cast:
           for (std::string to : {"f32", "f64", "i32", "i64", "i1"})
@@ -75,28 +79,34 @@ std::vector<Case> casesFor(OpKind kind) {
         case OpKind::Reshape: add({t}, fmt::format("{}[{},3]", dtype, n), "reshape %a0"); break;
         case OpKind::Transpose: add({t}, fmt::format("{}[{},3]", dtype, n), "transpose %a0 {perm = [1, 0]}"); break;
         case OpKind::Slice:
-          add({t}, fmt::format("{}[2,{}]", dtype, (n + 1) / 2), fmt::format("slice %a0 {{start = [1, 0], limit = [3, {}], stride = [1, 2]}}", n));
+          add({t}, fmt::format("{}[2,{}]", dtype, (n + 1) / 2),
+              fmt::format("slice %a0 {{start = [1, 0], limit = [3, {}], stride = [1, 2]}}", n));
           break;
         case OpKind::Concat: add({t, t}, fmt::format("{}[3,{}]", dtype, 2 * n), "concat %a0, %a1 {axis = 1}"); break;
         case OpKind::Pad:
           add({t}, fmt::format("{}[4,{}]", dtype, n + 3), "pad %a0 {low = [1, 2], high = [0, 1], value = -1.5}");
           break;
-        case OpKind::Sum: case OpKind::Mean: case OpKind::Max: case OpKind::Min:
+        case OpKind::Sum:
+        case OpKind::Mean:
+        case OpKind::Max:
+        case OpKind::Min:
           add({t}, fmt::format("{}[3]", dtype), name + " %a0 {axes = [1]}");
           add({t}, fmt::format("{}[1,{}]", dtype, n), name + " %a0 {axes = [0], keepdims = true}");
           add({t}, fmt::format("{}[]", dtype), name + " %a0 {axes = []}");
           break;
-        case OpKind::Softmax: case OpKind::LogSoftmax:
+        case OpKind::Softmax:
+        case OpKind::LogSoftmax:
           add({t}, t, name + " %a0 {axis = 1}");
           add({t}, t, name + " %a0 {axis = 0}");
           break;
         case OpKind::Matmul:
-          add({fmt::format("{}[5,{}]", dtype, n), fmt::format("{}[{},{}]", dtype, n, 9)}, fmt::format("{}[5,9]", dtype), "matmul %a0, %a1");
+          add({fmt::format("{}[5,{}]", dtype, n), fmt::format("{}[{},{}]", dtype, n, 9)}, fmt::format("{}[5,9]", dtype),
+              "matmul %a0, %a1");
           add({fmt::format("{}[2,{},5]", dtype, n), fmt::format("{}[9,{}]", dtype, n)}, fmt::format("{}[2,5,9]", dtype),
               "matmul %a0, %a1 {transpose_a = true, transpose_b = true}");
           break;
         default: break;
-      }
+        }
     }
   return cases;
 }
@@ -106,8 +116,10 @@ Tensor randomTensor(const TensorType &type, std::mt19937 &random, bool positive,
   std::uniform_real_distribution<double> real(positive ? 0.1 : -2.0, positive ? 3.0 : 2.0);
   std::uniform_int_distribution<int64_t> integer(-6, 6);
   for (int64_t i = 0; i < tensor.elementCount(); ++i) {
-    if (isFloat(type.dtype)) tensor.setDouble(i, real(random));
-    else if (type.dtype == DType::I1) tensor.setInt(i, random() & 1);
+    if (isFloat(type.dtype))
+      tensor.setDouble(i, real(random));
+    else if (type.dtype == DType::I1)
+      tensor.setInt(i, random() & 1);
     else {
       int64_t value = integer(random);
       tensor.setInt(i, nonzero && value == 0 ? -1 : value);
