@@ -70,7 +70,7 @@ private:
   }
 
   void component(const ComponentDecl &decl) {
-    line(decl.nameRange, fmt::format("{} {}", decl.isModel ? "model" : "layer", decl.name));
+    line(decl.nameRange, fmt::format("{} {}", decl.keyword(), decl.name));
     nested([&] {
       for (const Parameter &hyper : decl.hyperParameters) parameter("hyper", hyper);
       for (const MemberDecl &member : decl.members) {
@@ -80,6 +80,10 @@ private:
       for (const ParamDecl &param : decl.params) {
         line(param.nameRange, fmt::format("param {}: {}", param.name, type(param.type)));
         nested([&] { expr(*param.initializer); });
+      }
+      for (const StateDecl &state : decl.states) {
+        line(state.nameRange, fmt::format("state {}", state.name));
+        nested([&] { expr(*state.initializer); });
       }
       for (const FnDecl &method : decl.methods) fn(method);
     });

@@ -264,17 +264,30 @@ struct MemberDecl {
   ExprPtr value;
 };
 
-// `layer` and `model` share one form; a model is what `train` and the driver start from.
+// `state m = zeros()` in an optimizer: one tensor per parameter, of the parameter's type, that
+// the update method reads and assigns.
+struct StateDecl {
+  std::string name;
+  llvm::SMRange nameRange;
+  ExprPtr initializer;
+};
+
+// `layer`, `model` and `optimizer` share one form; a model is what `train` and the driver start
+// from, and an optimizer (`state` items and a call method `fn (p, g, step)`) is what a train
+// block's `optimizer = ...` creates.
 struct ComponentDecl {
   bool isModel = false;
+  bool isOptimizer = false;
   std::string name;
   llvm::SMRange nameRange;
   std::vector<Parameter> hyperParameters;
   std::vector<MemberDecl> members;
   std::vector<ParamDecl> params;
+  std::vector<StateDecl> states;
   std::vector<FnDecl> methods;
   llvm::SMRange range;
 
+  std::string_view keyword() const { return isModel ? "model" : isOptimizer ? "optimizer" : "layer"; }
   const FnDecl *findMethod(std::string_view methodName) const;
 };
 

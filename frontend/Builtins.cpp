@@ -322,6 +322,10 @@ enum class Distribution { Uniform, Normal };
 // Draws the parameter being initialized from uniform(-limit, limit) or normal(0, stddev).
 Object randomParameter(BuiltinCall &call, Distribution distribution, double first, double second) {
   const ParameterSlot &parameter = *call.lowerer.initializing;
+  if (!call.lowerer.randomKey())
+    return call.error(call.where, fmt::format("'{}' draws random numbers, but an optimizer's state starts from fixed "
+                                              "values",
+                                              call.name));
   if (!isFloat(parameter.type.dtype))
     return call.error(call.where, fmt::format("'{}' draws floats, but '{}' is {}", call.name, parameter.path,
                                               toString(parameter.type)));

@@ -4,7 +4,8 @@
 // no argument shapes to check against.
 //
 // 1. Names that may be visible: globals (library and user), `--dim` and `dim` sizes, built-ins,
-//    dtype names and `inf`; inside a layer its hyper-parameters, members, params and methods.
+//    dtype names and `inf`; inside a layer its hyper-parameters, members, params, states and
+//    methods.
 // 2. For each function of the user's file, the names it defines anywhere (parameters, `let`,
 //    `for` and comprehension variables, and dimension names in its type annotations) are added:
 //    order and nesting are left to lowering, which sees them when the code runs.
@@ -157,6 +158,7 @@ void Lowerer::checkNames(const File &user) {
     for (const Parameter &parameter : component->hyperParameters) inside.insert(parameter.name);
     for (const MemberDecl &member : component->members) inside.insert(member.name);
     for (const ParamDecl &param : component->params) inside.insert(param.name);
+    for (const StateDecl &state : component->states) inside.insert(state.name);
     for (const FnDecl &method : component->methods)
       if (!method.name.empty()) inside.insert(method.name);
     for (const FnDecl &method : component->methods) checkFunction(method, inside);

@@ -61,7 +61,11 @@ bool Lowerer::bindArguments(const std::vector<Parameter> &parameters, Arguments 
       for (size_t i = 0; i < parameters.size(); ++i)
         if (parameters[i].name == entry.name) slot = i;
       if (slot == parameters.size()) {
-        diagnostics_.error(entry.range, fmt::format("'{}' has no parameter '{}'", calleeName, entry.name));
+        std::vector<std::string_view> names;
+        for (const Parameter &parameter : parameters) names.push_back(parameter.name);
+        diagnostics_.error(entry.range,
+                           fmt::format("'{}' has no parameter '{}' (it has: {})", calleeName, entry.name,
+                                       names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))));
         ok = false;
         continue;
       }
@@ -133,6 +137,13 @@ Object Lowerer::instantiate(const ComponentDecl &decl, Arguments arguments, llvm
     diagnostics_.error(where, fmt::format("layers are created as members of a layer or model, not here: move "
                                           "'{}(...)' into a member like `name = {}(...)`",
                                           decl.name, decl.name));
+    return Object::poison();
+  }
+  if (decl.isOptimizer != creatingOptimizer_) {
+    diagnostics_.error(where, decl.isOptimizer
+                                  ? fmt::format("'{}' is an optimizer: a train block creates it, `optimizer = {}(...)`",
+                                                decl.name, decl.name)
+                                  : fmt::format("'{}' is a {}, not an optimizer", decl.name, decl.keyword()));
     return Object::poison();
   }
   if (decl.isModel && !instancePath.empty()) {

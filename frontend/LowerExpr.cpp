@@ -21,8 +21,7 @@ std::string describe(const Object &object) {
   case Object::Kind::Tensor: return "a tensor " + toString(object.tensor->type());
   case Object::Kind::List: return fmt::format("a list of {}", object.elements->size());
   case Object::Kind::Tuple: return fmt::format("a tuple of {}", object.elements->size());
-  case Object::Kind::Component:
-    return fmt::format("the {} {}", object.component->isModel ? "model" : "layer", object.component->name);
+  case Object::Kind::Component: return fmt::format("the {} {}", object.component->keyword(), object.component->name);
   case Object::Kind::Instance: return fmt::format("an instance of {}", object.instance->decl->name);
   case Object::Kind::Function:
     return fmt::format("the function {}", object.function->name.empty() ? "<call>" : object.function->name);

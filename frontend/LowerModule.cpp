@@ -8,8 +8,8 @@
 // 3. @forward: the inputs of `fn forward` (types fully known) and every parameter become
 //    arguments; the body is evaluated, which builds the ops.
 // 4. @init: each parameter's initializer is evaluated with key seed + its index.
-// 5. @loss, for a train block: its inputs, labels and the parameters are arguments; the
-//    `loss` expression must give a float scalar. The other settings are checked.
+// 5. For a train block (LowerTrain.cpp): @loss over its inputs, labels and the parameters, the
+//    settings checked, and @update and @init_optimizer from its optimizer.
 // 6. The module is verified; a verifier error here is a compiler bug, reported as such.
 #include <cmath>
 
@@ -120,9 +120,9 @@ bool Lowerer::setResults(Function &function, const Object &result, llvm::SMRange
 }
 
 // Arguments of @forward and @loss: an input's type must be fully known.
-static bool addInputs(Lowerer &lowerer, Function &function, const std::vector<Parameter> &inputs, Scope &scope,
-                      Arguments &arguments, std::unordered_map<const kiln::Value *, llvm::SMRange> &declaredAt,
-                      ArgumentRole role) {
+bool addInputs(Lowerer &lowerer, Function &function, const std::vector<Parameter> &inputs, Scope &scope,
+               Arguments &arguments, std::unordered_map<const kiln::Value *, llvm::SMRange> &declaredAt,
+               ArgumentRole role) {
   bool ok = true;
   for (const Parameter &input : inputs) {
     std::string what = fmt::format("{} '{}'", role == ArgumentRole::Label ? "label" : "input", input.name);
@@ -212,253 +212,16 @@ void Lowerer::lowerInit(Module &module) {
   builder_.reset();
 }
 
-// Each parameter draws from its own stream: key = seed + index.
+// Each parameter draws from its own stream: key = seed + index. Null where nothing is random
+// (an optimizer's initial state).
 kiln::Value *Lowerer::randomKey() {
+  if (!seed_) return nullptr;
   if (!key_)
     key_ = initializingIndex_ == 0
                ? seed_
                : builder_->create(OpKind::Add,
                                   {seed_, builder_->constant(TensorType{DType::I64, {}}, Ints{initializingIndex_})});
   return key_;
-}
-
-void Lowerer::lowerLoss(Module &module, const TrainDecl &train, const std::shared_ptr<Instance> &model) {
-  // The model's members and methods are visible by their bare names: `forward(x)`.
-  Scope scope(model->scope.get());
-  Function *function = beginFunction(module, "loss", train.modelRange);
-  Arguments arguments;
-  bool ok = addInputs(*this, *function, train.inputs, scope, arguments, declaredAt_, ArgumentRole::Input);
-  ok &= addInputs(*this, *function, train.labels, scope, arguments, declaredAt_, ArgumentRole::Label);
-  std::vector<const Parameter *> all;
-  for (const Parameter &parameter : train.inputs) all.push_back(&parameter);
-  for (const Parameter &parameter : train.labels) all.push_back(&parameter);
-  for (size_t i = 0; ok && i < all.size(); ++i) {
-    if (Binding *previous = scope.findHere(all[i]->name);
-        previous && previous->where.isValid() && previous->value.kind == Object::Kind::Tensor) {
-      diagnostics_.error(all[i]->nameRange, fmt::format("'{}' is declared twice", all[i]->name));
-      diagnostics_.note(previous->where, "first declared here");
-    }
-    scope.define(all[i]->name, Binding{arguments.entries[i].value, all[i]->nameRange, false, false, true, "input"});
-    scope.namesInOrder.push_back(all[i]->name);
-  }
-  addParameterArguments(*function);
-  checkTrainSettings(train, scope);
-  const TrainEntry *loss = train.find("loss");
-  if (!loss) {
-    diagnostics_.error(train.modelRange, "the train block needs `loss = ...`");
-    builder_.reset();
-    return;
-  }
-  if (ok) {
-    Object value = evaluate(*loss->value, scope);
-    if (value.kind == Object::Kind::Tensor &&
-        (value.tensor->type().rank() != 0 || !isFloat(value.tensor->type().dtype))) {
-      diagnostics_.error(loss->value->range,
-                         fmt::format("the loss must be a float scalar, but is {}", toString(value.tensor->type())));
-    } else if (!value.isPoison()) {
-      if (value.kind == Object::Kind::Tensor && value.tensor->name().empty() && !value.tensor->isArgument())
-        value.tensor->setName("loss");
-      setResults(*function, value, loss->value->range);
-    }
-    finishScope(scope);
-  }
-  builder_.reset();
-}
-
-namespace {
-// An optimizer's setting, by PyTorch's name. Numbers must lie in [low, high] (an open end where
-// the flag says so); `betas` is a pair of such numbers.
-enum class SettingKind { Number, Bool, Pair };
-struct OptimizerSetting {
-  std::string_view name;
-  SettingKind kind = SettingKind::Number;
-  double low = 0, high = INFINITY;
-  bool lowOpen = false, highOpen = false;
-};
-constexpr OptimizerSetting kLearningRate{"lr", SettingKind::Number, 0, INFINITY, true};
-constexpr OptimizerSetting kFraction{"", SettingKind::Number, 0, 1, false, true};  // [0, 1): decay rates
-constexpr OptimizerSetting nonNegative(std::string_view name) { return {name}; }
-constexpr OptimizerSetting fraction(std::string_view name) {
-  OptimizerSetting setting = kFraction;
-  setting.name = name;
-  return setting;
-}
-constexpr OptimizerSetting flag(std::string_view name) { return {name, SettingKind::Bool}; }
-
-struct OptimizerRow {
-  std::string_view name;
-  std::vector<OptimizerSetting> settings;
-};
-// The defaults are PyTorch's, listed in docs/language.md; `beta1` and `beta2` may replace `betas`.
-const OptimizerRow kOptimizers[] = {
-    {"sgd",
-     {kLearningRate,
-      fraction("momentum"),
-      {"dampening", SettingKind::Number, 0, 1},
-      nonNegative("weight_decay"),
-      flag("nesterov")}},
-    {"adam",
-     {kLearningRate,
-      {"betas", SettingKind::Pair, 0, 1, false, true},
-      fraction("beta1"),
-      fraction("beta2"),
-      nonNegative("eps"),
-      nonNegative("weight_decay"),
-      flag("amsgrad")}},
-    {"adamw",
-     {kLearningRate,
-      {"betas", SettingKind::Pair, 0, 1, false, true},
-      fraction("beta1"),
-      fraction("beta2"),
-      nonNegative("eps"),
-      nonNegative("weight_decay"),
-      flag("amsgrad")}},
-    {"rmsprop",
-     {kLearningRate, fraction("alpha"), nonNegative("eps"), nonNegative("weight_decay"), fraction("momentum"),
-      flag("centered")}},
-    {"adagrad",
-     {kLearningRate, nonNegative("lr_decay"), nonNegative("weight_decay"), nonNegative("initial_accumulator_value"),
-      nonNegative("eps")}},
-};
-
-std::string rangeText(const OptimizerSetting &setting) {
-  if (setting.high == INFINITY) return setting.lowOpen ? "a positive number" : "a non-negative number";
-  return fmt::format("a number in {}{}, {}{}", setting.lowOpen ? "(" : "[", setting.low, setting.high,
-                     setting.highOpen ? ")" : "]");
-}
-
-bool inRange(const OptimizerSetting &setting, const Object &value) {
-  if (value.kind != Object::Kind::Int && value.kind != Object::Kind::Float) return false;
-  double number = value.asDouble();
-  return (setting.lowOpen ? number > setting.low : number >= setting.low) &&
-         (setting.highOpen ? number < setting.high : number <= setting.high);
-}
-const std::string_view kMetrics[] = {"accuracy", "loss", "mse", "mae", "perplexity"};
-const std::string_view kSettings[] = {"data",           "loss", "optimizer", "batch", "epochs", "validation_split",
-                                      "early_stopping", "seed", "metrics"};
-}  // namespace
-
-void Lowerer::checkTrainSettings(const TrainDecl &train, Scope &scope) {
-  llvm::StringMap<llvm::SMRange> seen;
-  for (const TrainEntry &entry : train.entries) {
-    if (auto [it, inserted] = seen.try_emplace(entry.key, entry.keyRange); !inserted) {
-      diagnostics_.error(entry.keyRange, fmt::format("'{}' is set twice", entry.key));
-      diagnostics_.note(it->second, "first set here");
-      continue;
-    }
-    if (std::find(std::begin(kSettings), std::end(kSettings), entry.key) == std::end(kSettings)) {
-      diagnostics_.error(entry.keyRange, fmt::format("unknown train setting '{}' (known: data, loss, optimizer, batch, "
-                                                     "epochs, validation_split, early_stopping, seed, metrics)",
-                                                     entry.key));
-      continue;
-    }
-    const Expr &value = *entry.value;
-    if (entry.key == "loss") continue;
-    if (entry.key == "optimizer") {
-      const auto *call = llvm::dyn_cast<CallExpr>(&value);
-      const auto *callee = call ? llvm::dyn_cast<NameExpr>(call->callee.get()) : nullptr;
-      const OptimizerRow *row = nullptr;
-      for (const OptimizerRow &candidate : kOptimizers)
-        if (callee && candidate.name == callee->name) row = &candidate;
-      if (!row) {
-        diagnostics_.error(value.range,
-                           "the optimizer must be one of sgd(...), adam(...), adamw(...), rmsprop(...), adagrad(...)");
-        continue;
-      }
-      std::vector<std::string_view> names;
-      for (const OptimizerSetting &setting : row->settings) names.push_back(setting.name);
-      llvm::StringMap<llvm::SMRange> given;
-      for (const Argument &argument : call->arguments) {
-        const OptimizerSetting *setting = nullptr;
-        for (const OptimizerSetting &candidate : row->settings)
-          if (!argument.name.empty() && candidate.name == argument.name) setting = &candidate;
-        if (!setting) {
-          diagnostics_.error(argument.name.empty() ? argument.value->range : argument.nameRange,
-                             fmt::format("{} takes named settings: {}", row->name, fmt::join(names, ", ")));
-          continue;
-        }
-        given[argument.name] = argument.nameRange;
-        Object value = evaluate(*argument.value, scope);
-        if (value.isPoison()) continue;
-        bool valid = false;
-        std::string expected;
-        switch (setting->kind) {
-        case SettingKind::Bool:
-          valid = value.kind == Object::Kind::Bool;
-          expected = "a bool";
-          break;
-        case SettingKind::Number:
-          valid = inRange(*setting, value);
-          expected = rangeText(*setting);
-          break;
-        case SettingKind::Pair:
-          valid = value.isSequence() && value.elements->size() == 2 && inRange(*setting, (*value.elements)[0]) &&
-                  inRange(*setting, (*value.elements)[1]);
-          expected = "a pair (beta1, beta2) of numbers in [0, 1)";
-          break;
-        }
-        if (!valid)
-          diagnostics_.error(argument.value->range, fmt::format("{}: '{}' must be {}, not {}", row->name, argument.name,
-                                                                expected, describe(value)));
-      }
-      if (given.contains("betas"))
-        for (std::string_view single : {"beta1", "beta2"})
-          if (given.contains(single)) {
-            diagnostics_.error(given[single],
-                               fmt::format("{}: give either 'betas' or '{}', not both", row->name, single));
-            diagnostics_.note(given["betas"], "'betas' is given here");
-          }
-      continue;
-    }
-    if (entry.key == "metrics") {
-      const auto *list = llvm::dyn_cast<ListExpr>(&value);
-      if (!list) {
-        diagnostics_.error(value.range, "metrics is a list of names: [accuracy, loss]");
-        continue;
-      }
-      for (const ExprPtr &element : list->elements) {
-        const auto *name = llvm::dyn_cast<NameExpr>(element.get());
-        if (!name || std::find(std::begin(kMetrics), std::end(kMetrics), name->name) == std::end(kMetrics))
-          diagnostics_.error(element->range, "unknown metric (known: accuracy, loss, mse, mae, perplexity)");
-      }
-      continue;
-    }
-    Object setting = evaluate(value, scope);
-    if (setting.isPoison()) continue;
-    auto require = [&](bool valid, std::string_view expected) {
-      if (!valid)
-        diagnostics_.error(value.range, fmt::format("'{}' must be {}, not {}", entry.key, expected, describe(setting)));
-    };
-    if (entry.key == "data")
-      require(setting.kind == Object::Kind::String, "a string naming the data file");
-    else if (entry.key == "batch" || entry.key == "epochs")
-      require(setting.kind == Object::Kind::Int && setting.integer > 0, "a positive int");
-    if (entry.key == "batch" && setting.kind == Object::Kind::Int) {
-      // One rule: a batch is the first axis of every input and label, so `batch` must be its size.
-      std::vector<const Parameter *> all;
-      for (const Parameter &input : train.inputs) all.push_back(&input);
-      for (const Parameter &label : train.labels) all.push_back(&label);
-      for (const Parameter *input : all) {
-        Binding *binding = scope.findHere(input->name);
-        if (!binding || binding->value.kind != Object::Kind::Tensor) continue;
-        const TensorType &type = binding->value.tensor->type();
-        if (type.rank() == 0 || type.shape[0] == setting.integer) continue;
-        diagnostics_.error(value.range,
-                           fmt::format("'batch' is {}, but the first axis of '{}', which is the batch, has {} "
-                                       "elements: make them one size (`batch = B` with `{}: f32[B, ...]`)",
-                                       setting.integer, input->name, type.shape[0], input->name));
-        diagnostics_.note(input->nameRange, fmt::format("'{}' is {}, declared here", input->name, toString(type)));
-        break;
-      }
-    } else if (entry.key == "early_stopping")
-      require(setting.kind == Object::Kind::Int && setting.integer >= 0, "a non-negative int (patience in epochs)");
-    else if (entry.key == "seed")
-      require(setting.kind == Object::Kind::Int, "an int");
-    else if (entry.key == "validation_split")
-      require((setting.kind == Object::Kind::Float || setting.kind == Object::Kind::Int) && setting.asDouble() >= 0 &&
-                  setting.asDouble() < 1,
-              "a number in [0, 1)");
-  }
 }
 
 std::unique_ptr<Module> Lowerer::run(const File &user, const std::vector<const File *> &library) {
@@ -509,8 +272,22 @@ std::unique_ptr<Module> Lowerer::run(const File &user, const std::vector<const F
   auto module = std::make_unique<Module>();
   lowerForward(*module, model);
   lowerInit(*module);
-  for (const auto &train : user.trains)
-    if (train->modelName == modelDecl->name) lowerLoss(*module, *train, model);
+  const TrainDecl *first = nullptr;
+  for (const auto &train : user.trains) {
+    if (train->modelName != modelDecl->name) continue;
+    // Every block is checked, but a model trains one way: its functions are made once.
+    if (first) {
+      diagnostics_.error(train->modelRange,
+                         fmt::format("'{}' has a train block already; a model has one", train->modelName));
+      diagnostics_.note(first->modelRange, "the first is here");
+    }
+    optimizer_.reset();
+    schedule_.reset();
+    clipNorm_.reset();
+    lowerLoss(*module, *train, model);
+    if (optimizer_) lowerUpdate(*module, train->find("optimizer")->value->range);
+    if (!first) first = train.get();
+  }
   checkNames(user);
   // A --dim that neither a `dim` declares nor any shape reads would be ignored silently.
   for (const std::string &name : unknownDims)

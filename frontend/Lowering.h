@@ -107,8 +107,18 @@ private:
   std::shared_ptr<Instance> instantiateModel(const ComponentDecl &model);
   void lowerForward(Module &module, const std::shared_ptr<Instance> &model);
   void lowerInit(Module &module);
+
+  // LowerTrain.cpp
   void lowerLoss(Module &module, const TrainDecl &train, const std::shared_ptr<Instance> &model);
   void checkTrainSettings(const TrainDecl &train, Scope &scope);
+  std::shared_ptr<Instance> createOptimizer(const Expr &expr, Scope &scope);
+  std::shared_ptr<Instance> createSchedule(const Expr &expr, Scope &scope);
+  void lowerUpdate(Module &module, llvm::SMRange where);
+  bool clipGradients(std::vector<kiln::Value *> &gradients, llvm::SMRange where);
+  kiln::Value *scheduleRate(kiln::Value *step, llvm::SMRange where);
+  void lowerOptimizerInit(Module &module,
+                          const std::vector<std::pair<kiln::Value *, const StateDecl *>> &stateArguments,
+                          llvm::SMRange where);
   Function *beginFunction(Module &module, const std::string &name, llvm::SMRange where);
   void addParameterArguments(Function &function);
   bool setResults(Function &function, const Object &result, llvm::SMRange where);
@@ -123,6 +133,8 @@ public:
   std::vector<std::string> instancePath;
   bool creatingInstances = false;
   int callDepth = 0;
+  // Set while a train block's `optimizer = ...` is evaluated: the one place an optimizer is made.
+  bool creatingOptimizer_ = false;
 
 private:
   DiagnosticEngine &diagnostics_;
@@ -138,6 +150,9 @@ private:
   int64_t evaluationWork_ = 0;
   int evaluationDepth_ = 0;
   kiln::Value *seed_ = nullptr;
+  // The train block's optimizer, lr schedule and clip_grad_norm, once checked.
+  std::shared_ptr<Instance> optimizer_, schedule_;
+  std::optional<double> clipNorm_;
   int64_t initializingIndex_ = 0;
   kiln::Value *key_ = nullptr;
   std::unordered_map<const kiln::Value *, llvm::SMRange> declaredAt_;

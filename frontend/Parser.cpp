@@ -26,9 +26,17 @@ static bool startsItem(TokenKind kind) {
          kind == TokenKind::KwTrain || kind == TokenKind::KwDim;
 }
 
+// `optimizer` is a keyword only where an item starts (followed by its name), so that code may
+// still call a variable `optimizer`; likewise `state` inside an optimizer's body.
+bool Parser::atContextualKeyword(std::string_view keyword) const {
+  return is(TokenKind::Identifier) && token_.text == keyword && next_.kind == TokenKind::Identifier;
+}
+
 void Parser::synchroniseItem() {
   advance();
-  while (!is(TokenKind::EndOfFile) && !(token_.startsLine && startsItem(token_.kind))) advance();
+  while (!is(TokenKind::EndOfFile) &&
+         !(token_.startsLine && (startsItem(token_.kind) || atContextualKeyword("optimizer"))))
+    advance();
 }
 
 // file := item*
@@ -41,23 +49,28 @@ File Parser::parseFile() {
 
 // item := component | fn | train | dim_decl
 void Parser::parseItem(File &file) {
+  if (atContextualKeyword("optimizer")) {
+    file.components.push_back(parseComponent());
+    return;
+  }
   switch (token_.kind) {
   case TokenKind::KwLayer:
   case TokenKind::KwModel: file.components.push_back(parseComponent()); return;
   case TokenKind::KwFn: file.functions.push_back(parseFn()); return;
   case TokenKind::KwTrain: file.trains.push_back(parseTrain()); return;
   case TokenKind::KwDim: file.dims.push_back(parseDimDecl()); return;
-  default: failExpected("'layer', 'model', 'fn', 'train' or 'dim'");
+  default: failExpected("'layer', 'model', 'optimizer', 'fn', 'train' or 'dim'");
   }
 }
 
-// component := ('layer' | 'model') IDENT ('(' parameters ')')? '{' component_item* '}'
+// component := ('layer' | 'model' | 'optimizer') IDENT ('(' parameters ')')? '{' component_item* '}'
 std::unique_ptr<ComponentDecl> Parser::parseComponent() {
   auto component = std::make_unique<ComponentDecl>();
   llvm::SMLoc start = token_.location();
   component->isModel = is(TokenKind::KwModel);
+  component->isOptimizer = is(TokenKind::Identifier);
   advance();
-  Token name = expect(TokenKind::Identifier, component->isModel ? "a model name" : "a layer name");
+  Token name = expect(TokenKind::Identifier, fmt::format("a name for the {}", component->keyword()));
   component->name = name.text;
   component->nameRange = name.range;
   if (accept(TokenKind::LeftParen)) {
@@ -71,12 +84,27 @@ std::unique_ptr<ComponentDecl> Parser::parseComponent() {
   return component;
 }
 
-// component_item := 'param' IDENT ':' type '=' expr | fn | IDENT '=' expr
+// component_item := 'param' IDENT ':' type '=' expr | 'state' IDENT '=' expr | fn | IDENT '=' expr
 void Parser::parseComponentItem(ComponentDecl &component) {
+  if (atContextualKeyword("state")) {
+    if (!component.isOptimizer)
+      fail(token_.range, "only an optimizer declares 'state'; a layer's tensors are 'param's");
+    advance();
+    StateDecl state;
+    Token name = expect(TokenKind::Identifier, "a state name");
+    state.name = name.text;
+    state.nameRange = name.range;
+    expect(TokenKind::Equals, "'=' and the state's initial value");
+    state.initializer = parseExpr();
+    component.states.push_back(std::move(state));
+    return;
+  }
   if (is(TokenKind::KwFn)) {
     component.methods.push_back(std::move(*parseFn()));
     return;
   }
+  if (is(TokenKind::KwParam) && component.isOptimizer)
+    fail(token_.range, "an optimizer has no trainable 'param's; its per-parameter tensors are 'state'");
   if (accept(TokenKind::KwParam)) {
     ParamDecl param;
     Token name = expect(TokenKind::Identifier, "a parameter name");

@@ -95,6 +95,7 @@ private:
     next_ = lexer_.next();
   }
   bool is(TokenKind kind) const { return token_.kind == kind; }
+  bool atContextualKeyword(std::string_view keyword) const;
   // Whether the current token continues the expression on the previous line.
   bool onSameLine() const { return bracketDepth_ > 0 || !token_.startsLine; }
   bool accept(TokenKind kind) {

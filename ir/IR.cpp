@@ -110,6 +110,13 @@ Value *Function::addArgument(TensorType type, std::string name, ArgumentRole rol
   return arguments_.back().get();
 }
 
+void Function::eraseArgument(size_t index) {
+  assert(!arguments_[index]->hasUses() && !returns(arguments_[index].get()) && "erasing an argument still in use");
+  arguments_.erase(arguments_.begin() + static_cast<std::ptrdiff_t>(index));
+  roles_.erase(roles_.begin() + static_cast<std::ptrdiff_t>(index));
+  for (size_t i = index; i < arguments_.size(); ++i) arguments_[i]->index_ = static_cast<unsigned>(i);
+}
+
 std::vector<Value *> Function::argumentsWithRole(ArgumentRole role) const {
   std::vector<Value *> chosen;
   for (size_t i = 0; i < arguments_.size(); ++i)

@@ -67,6 +67,7 @@ public:
 
 private:
   friend class Operation;
+  friend class Function;
   void addUse(Use use) { uses_.push_back(use); }
   void removeUse(Use use);
 
@@ -151,6 +152,9 @@ public:
   bool isKernel() const { return kind_ == FunctionKind::Kernel; }
 
   Value *addArgument(TensorType type, std::string name, ArgumentRole role = ArgumentRole::None);
+  // Removes an argument that no op reads and the function does not return; the arguments after
+  // it move down one position.
+  void eraseArgument(size_t index);
   const std::vector<std::unique_ptr<Value>> &arguments() const { return arguments_; }
   Value *argument(size_t index) const { return arguments_[index].get(); }
   ArgumentRole role(size_t argumentIndex) const { return roles_[argumentIndex]; }

@@ -15,6 +15,11 @@ const PassInfo kPasses[] = {
      "move each compute op, with the index maps and constants it reads, into a kernel function of its own; "
      "functions become sequences of calls",
      runOutlineKernels},
+    {"train-step",
+     "add @train_step(inputs, labels, params, states) -> (loss, new params and states): a call of the loss's "
+     "gradient function then of the optimizer's @update; options gradient=F (default loss_grad), update=F "
+     "(default update)",
+     runTrainStep},
     {"cse", "merge ops that compute the same value from the same operands",
      forEachFunction<eliminateCommonSubexpressions>},
     {"dce", "remove ops whose results are never used", forEachFunction<eliminateDeadCode>},

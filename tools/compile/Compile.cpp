@@ -41,6 +41,8 @@ private:
 // 1. parse: the model file and the standard library, checked.
 // 2. lower: @forward, @init and @loss, with every shape checked.
 // 3. autodiff: @loss_grad, the loss and its gradient with respect to @loss's parameters.
+// 3a. train-step, inline: with an optimizer, @train_step calls @loss_grad and @update, and then
+//    holds their ops itself.
 // 4. simplify, constant-fold, cse, dce: the clean-up autodiff leaves to the general passes.
 // (Next: outline-kernels, fusion, memory planning, LLVM.)
 llvm::Expected<std::unique_ptr<CompiledModel>> Compilation::run(llvm::StringRef path) {
@@ -63,6 +65,12 @@ llvm::Expected<std::unique_ptr<CompiledModel>> Compilation::run(llvm::StringRef 
         fmt::format("'{}' has no train block, so there is no loss to differentiate", path.str())));
   if (auto error = steps_.run("autodiff", &module, [&] { return differentiateLoss(); }))
     return reported(std::move(error));
+  if (module.lookup("update"))
+    for (std::string_view name : {"train-step", "inline"}) {
+      const PassInfo *pass = lookupPass(name);
+      if (auto error = steps_.run(name, &module, [&] { return pass->run(module, {}); }))
+        return reported(std::move(error));
+    }
   for (std::string_view name : kCleanUp) {
     const PassInfo *pass = lookupPass(name);
     if (auto error = steps_.run(name, &module, [&] { return pass->run(module, {}); }))
@@ -114,7 +122,7 @@ llvm::Error Compilation::reported(llvm::Error failure) {
 }  // namespace
 
 std::vector<std::string> compileStepNames() {
-  std::vector<std::string> names{"parse", "lower", "autodiff"};
+  std::vector<std::string> names{"parse", "lower", "autodiff", "train-step", "inline"};
   names.insert(names.end(), std::begin(kCleanUp), std::end(kCleanUp));
   return names;
 }

@@ -22,7 +22,8 @@ namespace kiln {
 enum class CompileStage {
   Ast,         // parsed and checked syntax tree
   Ir,          // @forward, @init and @loss
-  GradientIr,  // plus @loss_grad: the loss and its gradient with respect to the parameters, cleaned up
+  GradientIr,  // plus @loss_grad (the loss and its gradient with respect to the parameters) and, with an
+               // optimizer, @train_step; cleaned up
 };
 
 struct CompileOptions {
