@@ -308,12 +308,14 @@ Outcome predictCommand(const std::vector<std::string_view> &words) {
   std::map<std::string, std::string, std::less<>> files;
   if (Outcome failure = parseInputs(*function, "predict", given, files)) return failure;
 
+  for (int32_t i = 0; i < function->argumentCount; ++i)
+    if (function->arguments[i].role == KILN_ROLE_PARAMETER && files.count(function->arguments[i].name))
+      return usageError(
+          fmt::format("predict: %{} is a parameter, read from --load, not an --input", function->arguments[i].name));
   std::vector<npy::Array> arguments(size_t(function->argumentCount));
   for (int32_t i = 0; i < function->argumentCount; ++i) {
     const KilnTensorInfo &argument = function->arguments[i];
     if (argument.role == KILN_ROLE_PARAMETER) {
-      if (files.count(argument.name))
-        return usageError(fmt::format("predict: %{} is a parameter, read from --load, not an --input", argument.name));
       if (Outcome failure = loadParameter(*load, *function, argument, arguments[i])) return failure;
       continue;
     }

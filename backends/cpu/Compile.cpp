@@ -251,11 +251,15 @@ llvm::Expected<std::unique_ptr<llvm::Module>> compileModule(const Module &module
   for (const auto &function : module.functions())
     if (!function->isKernel() && wanted(*function))
       if (llvm::Error error = emitEntry(*llvmModule, target, module, *function, options.planMemory)) return error;
-  // Only the entries are seen from outside, so that LLVM may inline and drop the kernels.
-  for (const auto &function : module.functions())
-    if (llvm::Function *lowered =
-            llvmModule->getFunction(function->isKernel() ? function->name() : entrySymbol(function->name())))
-      if (function->isKernel() || !options.externalEntries) lowered->setLinkage(llvm::GlobalValue::InternalLinkage);
+  // Only the entries are seen from outside (with externalEntries), so that LLVM may inline and
+  // drop the kernels and their helpers, and no generated name can clash with another library's.
+  std::unordered_set<std::string> exported;
+  if (options.externalEntries)
+    for (const auto &function : module.functions())
+      if (!function->isKernel()) exported.insert(entrySymbol(function->name()));
+  for (llvm::Function &lowered : *llvmModule)
+    if (!lowered.isDeclaration() && !exported.count(lowered.getName().str()))
+      lowered.setLinkage(llvm::GlobalValue::InternalLinkage);
   if (!options.programTableModel.empty()) emitProgramTable(*llvmModule, module, options.programTableModel);
   if (!options.libraryPrefix.empty()) emitLibraryFunctions(*llvmModule, module, options.libraryPrefix);
   return llvmModule;

@@ -195,7 +195,8 @@ std::string libraryHeader(std::span<const Function *const> functions, std::strin
       std::string &last = parameters.back();
       last.erase(last.find(",  /*"), 1);
     }
-    text += fmt::format("\n// @{}\nvoid {}_{}(\n{});\n", function->name(), prefix, cIdentifier(function->name()),
+    if (parameters.empty()) parameters.emplace_back("    void");
+    text += fmt::format("\n// @{}\nvoid {}_{}(\n{}\n);\n", function->name(), prefix, cIdentifier(function->name()),
                         fmt::join(parameters, "\n"));
   }
   text += fmt::format("\n#ifdef __cplusplus\n}}\n#endif\n\n#endif  // {}\n", guard);

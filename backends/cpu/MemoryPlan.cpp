@@ -23,10 +23,11 @@ bool bytesOverlap(const PlannedBuffer &a, const PlannedBuffer &b) {
   return a.offset < b.offset + b.bytes && b.offset < a.offset + a.bytes;
 }
 
-// The value's name as printed, or where it is defined when it has none.
+// Where the buffer's value is defined, and its name when it has one (the printer numbers the
+// others, which the plan does not repeat).
 std::string bufferName(const PlannedBuffer &buffer) {
-  if (!buffer.value->name().empty()) return "%" + buffer.value->name();
-  return fmt::format("(result {} of op {})", buffer.value->index(), buffer.firstUse);
+  std::string where = fmt::format("op {} result {}", buffer.firstUse, buffer.value->index());
+  return buffer.value->name().empty() ? where : fmt::format("{} %{}", where, buffer.value->name());
 }
 }  // namespace
 

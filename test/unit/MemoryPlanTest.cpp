@@ -48,7 +48,7 @@ TEST(MemoryPlanTest, CheckerFindsOverlappingLiveBuffers) {
   plan.arenaBytes += 4096;
   std::vector<std::string> problems = checkMemoryPlan(plan);
   ASSERT_FALSE(problems.empty());
-  EXPECT_EQ(problems.front(), "%a and %b are live together and overlap");
+  EXPECT_EQ(problems.front(), "op 0 result 0 %a and op 1 result 0 %b are live together and overlap");
 }
 
 }  // namespace

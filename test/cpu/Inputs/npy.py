@@ -56,19 +56,23 @@ def compare(actual_path, expected_path, rtol, atol):
 
 
 def main(arguments):
-    """npy.py random FILE DTYPE SHAPE SEED   writes seeded values (floats in [-1, 1), integers in [0, 8))
+    """npy.py random FILE DTYPE SHAPE SEED [SCALE]
+                                            writes seeded values (floats in [-1, 1) times SCALE, integers
+                                            in [0, 8)); weights scaled by 1/sqrt(fan-in) keep sums near 1,
+                                            where f32 rounding is within the tolerance whatever the order
     npy.py compare ACTUAL EXPECTED          exits 1, saying where, unless they agree (rtol 1e-5, atol 1e-6
                                             for f32; 1e-12, 1e-14 for f64; exact for integers)
     npy.py identical ACTUAL EXPECTED        the same, every element exactly equal"""
     import random
     import sys
-    if len(arguments) == 5 and arguments[0] == "random":
-        _, path, dtype, shape_text, seed = arguments
+    if len(arguments) in (5, 6) and arguments[0] == "random":
+        _, path, dtype, shape_text, seed = arguments[:5]
+        scale = float(arguments[5]) if len(arguments) == 6 else 1.0
         shape = [int(extent) for extent in shape_text.split(",") if extent]
         generator = random.Random(int(seed))
         count = math.prod(shape)
         if dtype in ("f32", "f64"):
-            values = [generator.uniform(-1.0, 1.0) for _ in range(count)]
+            values = [generator.uniform(-1.0, 1.0) * scale for _ in range(count)]
         elif dtype == "i1":
             values = [generator.random() < 0.5 for _ in range(count)]
         else:
