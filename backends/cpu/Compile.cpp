@@ -253,10 +253,18 @@ llvm::Expected<std::unique_ptr<llvm::Module>> compileModule(const Module &module
       if (llvm::Error error = emitEntry(*llvmModule, target, module, *function, options.planMemory)) return error;
   // Only the entries are seen from outside (with externalEntries), so that LLVM may inline and
   // drop the kernels and their helpers, and no generated name can clash with another library's.
-  std::unordered_set<std::string> exported;
-  if (options.externalEntries)
-    for (const auto &function : module.functions())
-      if (!function->isKernel()) exported.insert(entrySymbol(function->name()));
+  // A kernel no compiled func calls is compiled for its own sake (a kernel tested alone), so it
+  // stays visible too.
+  std::unordered_set<std::string> exported, called;
+  for (const auto &function : module.functions())
+    if (!function->isKernel() && wanted(*function))
+      for (const auto &op : function->ops())
+        if (const Function *callee = op->callee(module)) called.insert(callee->name());
+  for (const auto &function : module.functions())
+    if (!function->isKernel() && options.externalEntries)
+      exported.insert(entrySymbol(function->name()));
+    else if (function->isKernel() && wanted(*function) && !called.count(function->name()))
+      exported.insert(function->name());
   for (llvm::Function &lowered : *llvmModule)
     if (!lowered.isDeclaration() && !exported.count(lowered.getName().str()))
       lowered.setLinkage(llvm::GlobalValue::InternalLinkage);
