@@ -16,3 +16,29 @@ config.substitutions.append(("%kiln-opt", os.path.join(config.kiln_bin_dir, "kil
 config.substitutions.append(("%kiln", os.path.join(config.kiln_bin_dir, "kiln")))
 config.substitutions.append(("%python", "/usr/bin/python3"))
 config.substitutions.append(("%test-root", config.test_source_root))
+
+# The register the CPU backend's FMAs use on this host (it takes the widest vector register): zmm
+# with AVX-512, ymm with AVX2 and FMA; tests of emitted assembly check it. Read from the host's
+# CPU flags, so nothing about a particular CPU is written in a test.
+def host_cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+flags = host_cpu_flags()
+if "avx512f" in flags:
+    config.available_features.add("host-fma")
+    config.substitutions.append(("%host-fma-register", "zmm"))
+    config.substitutions.append(("%host-fma-lanes", "16"))
+    config.substitutions.append(("%host-narrow-registers", "(xmm|ymm)"))
+elif "avx2" in flags and "fma" in flags:
+    config.available_features.add("host-fma")
+    config.substitutions.append(("%host-fma-register", "ymm"))
+    config.substitutions.append(("%host-fma-lanes", "8"))
+    config.substitutions.append(("%host-narrow-registers", "xmm"))

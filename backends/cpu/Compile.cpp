@@ -4,10 +4,13 @@
 // 1. Lower every kernel: one whose result is a matmul goes to the matmul template, with each
 //    operand that is not a plain row-major argument (a folded view, a broadcast batch)
 //    first materialised by a loop nest into a temporary; every other kernel is a loop kernel.
-// 2. Lower every `func` to `void name(void **arguments, void **results)`: one aligned buffer per
-//    call result (memory planning comes later), the calls in order (a call of a `func` goes
-//    through its entry with arrays of pointers), then each result copied into results[i] and
-//    every buffer freed.
+// 2. Lower every `func` to `void kiln_func_NAME(void **arguments, void **results)`: one arena
+//    holding every call result at the offsets of the memory plan (MemoryPlan.h; or with
+//    planMemory off, one aligned buffer per call result), the calls in order (a call of a `func`
+//    goes through its entry with arrays of pointers), then each result copied into results[i] and
+//    the memory freed.
+// 3. Only the entries stay visible (or nothing but the program table or a library's functions),
+//    so that a func or kernel named like a C function cannot clash with it.
 #include "backends/cpu/Compile.h"
 
 #include <cstring>
@@ -17,11 +20,14 @@
 #include <fmt/format.h>
 #include <llvm/IR/IRBuilder.h>
 
+#include "backends/cpu/Exports.h"
 #include "backends/cpu/LoopEmitter.h"
 #include "backends/cpu/LoopKernels.h"
 #include "backends/cpu/MatmulEmitter.h"
 #include "backends/cpu/MatmulKernel.h"
+#include "backends/cpu/MemoryPlan.h"
 #include "backends/interpreter/Rules.h"
+#include "passes/Pass.h"
 
 namespace kiln::cpu {
 
@@ -153,13 +159,16 @@ llvm::Error emitKernel(llvm::Module &module, const Target &target, const Functio
   return llvm::Error::success();
 }
 
-// The entry of a `func`: void name(void **arguments, void **results).
-llvm::Error emitEntry(llvm::Module &module, const Target &target, const Module &source, const Function &function) {
+// The entry of a `func`: void name(void **arguments, void **results). With `usePlan`, its
+// buffers are parts of one arena at the offsets of planMemory; else each is allocated alone.
+llvm::Error emitEntry(llvm::Module &module, const Target &target, const Module &source, const Function &function,
+                      bool usePlan) {
   llvm::LLVMContext &context = module.getContext();
   llvm::IRBuilder<> builder(context);
   auto *pointer = builder.getPtrTy();
   auto *entryType = llvm::FunctionType::get(builder.getVoidTy(), {pointer, pointer}, false);
-  auto *entry = llvm::cast<llvm::Function>(module.getOrInsertFunction(function.name(), entryType).getCallee());
+  auto *entry =
+      llvm::cast<llvm::Function>(module.getOrInsertFunction(entrySymbol(function.name()), entryType).getCallee());
   target.stampFunctionAttributes(*entry);
   builder.SetInsertPoint(llvm::BasicBlock::Create(context, "entry", entry));
 
@@ -168,6 +177,18 @@ llvm::Error emitEntry(llvm::Module &module, const Target &target, const Module &
     buffers[function.argument(i)] =
         builder.CreateLoad(pointer, builder.CreateConstInBoundsGEP1_64(pointer, entry->getArg(0), i));
   std::vector<llvm::Value *> owned;
+  std::unordered_map<const Value *, int64_t> offsets;
+  llvm::Value *arena = nullptr;
+  if (usePlan) {
+    MemoryPlan plan = planMemory(function);
+    if (std::vector<std::string> problems = checkMemoryPlan(plan); !problems.empty())
+      return llvm::createStringError(fmt::format("@{}: invalid memory plan: {}", function.name(), problems.front()));
+    for (const PlannedBuffer &buffer : plan.buffers) offsets[buffer.value] = buffer.offset;
+    if (!plan.buffers.empty()) {
+      arena = allocate(builder, module, plan.arenaBytes);
+      owned.push_back(arena);
+    }
+  }
   for (const auto &op : function.ops()) {
     const Function *callee = op->callee(source);
     if (op->kind() != OpKind::Call || !callee)
@@ -176,12 +197,13 @@ llvm::Error emitEntry(llvm::Module &module, const Target &target, const Module &
     std::vector<llvm::Value *> operands, results;
     for (const Value *operand : op->operands()) operands.push_back(buffers.at(operand));
     for (const Value *result : op->results()) {
-      llvm::Value *buffer = allocate(builder, module, bufferBytes(result->type()));
+      llvm::Value *buffer = arena ? builder.CreateConstInBoundsGEP1_64(builder.getInt8Ty(), arena, offsets.at(result))
+                                  : allocate(builder, module, bufferBytes(result->type()));
+      if (!arena) owned.push_back(buffer);
       buffers[result] = buffer;
-      owned.push_back(buffer);
       results.push_back(buffer);
     }
-    llvm::Function *target = module.getFunction(callee->name());
+    llvm::Function *target = module.getFunction(callee->isKernel() ? callee->name() : entrySymbol(callee->name()));
     if (!target) return llvm::createStringError(fmt::format("@{} has not been lowered", callee->name()));
     if (callee->isKernel()) {
       std::vector<llvm::Value *> all = operands;
@@ -213,23 +235,49 @@ llvm::Error emitEntry(llvm::Module &module, const Target &target, const Module &
 bool hasLoweringRule(OpKind kind) { return kind == OpKind::Matmul || hasLoopRule(kind); }
 
 llvm::Expected<std::unique_ptr<llvm::Module>> compileModule(const Module &module, const Target &target,
-                                                            llvm::LLVMContext &context, const Function *entry) {
+                                                            llvm::LLVMContext &context, const ModuleOptions &options) {
   std::unordered_set<const Function *> reached;
   std::function<void(const Function &)> reach = [&](const Function &function) {
     if (!reached.insert(&function).second) return;
     for (const auto &op : function.ops())
       if (const Function *callee = op->callee(module)) reach(*callee);
   };
-  if (entry) reach(*entry);
-  auto wanted = [&](const Function &function) { return !entry || reached.count(&function); };
+  for (const Function *entry : options.entries) reach(*entry);
+  auto wanted = [&](const Function &function) { return options.entries.empty() || reached.count(&function); };
   auto llvmModule = std::make_unique<llvm::Module>("kiln", context);
   for (const auto &function : module.functions())
     if (function->isKernel() && wanted(*function))
       if (llvm::Error error = emitKernel(*llvmModule, target, *function)) return error;
   for (const auto &function : module.functions())
     if (!function->isKernel() && wanted(*function))
-      if (llvm::Error error = emitEntry(*llvmModule, target, module, *function)) return error;
+      if (llvm::Error error = emitEntry(*llvmModule, target, module, *function, options.planMemory)) return error;
+  // Only the entries are seen from outside (with externalEntries), so that LLVM may inline and
+  // drop the kernels and their helpers, and no generated name can clash with another library's.
+  // A kernel no compiled func calls is compiled for its own sake (a kernel tested alone), so it
+  // stays visible too.
+  std::unordered_set<std::string> exported, called;
+  for (const auto &function : module.functions())
+    if (!function->isKernel() && wanted(*function))
+      for (const auto &op : function->ops())
+        if (const Function *callee = op->callee(module)) called.insert(callee->name());
+  for (const auto &function : module.functions())
+    if (!function->isKernel() && options.externalEntries)
+      exported.insert(entrySymbol(function->name()));
+    else if (function->isKernel() && wanted(*function) && !called.count(function->name()))
+      exported.insert(function->name());
+  for (llvm::Function &lowered : *llvmModule)
+    if (!lowered.isDeclaration() && !exported.count(lowered.getName().str()))
+      lowered.setLinkage(llvm::GlobalValue::InternalLinkage);
+  if (!options.programTableModel.empty()) emitProgramTable(*llvmModule, module, options.programTableModel);
+  if (!options.libraryPrefix.empty()) emitLibraryFunctions(*llvmModule, module, options.libraryPrefix);
   return llvmModule;
+}
+
+llvm::Expected<std::unique_ptr<llvm::Module>> compileModule(const Module &module, const Target &target,
+                                                            llvm::LLVMContext &context, const Function *entry) {
+  ModuleOptions options;
+  if (entry) options.entries.push_back(entry);
+  return compileModule(module, target, context, options);
 }
 
 llvm::Expected<std::unique_ptr<CompiledModule>> CompiledModule::create(const Module &module, const Target &target,
@@ -237,15 +285,21 @@ llvm::Expected<std::unique_ptr<CompiledModule>> CompiledModule::create(const Mod
   auto context = std::make_unique<llvm::LLVMContext>();
   llvm::Expected<std::unique_ptr<llvm::Module>> compiled = compileModule(module, target, *context, entry);
   if (!compiled) return compiled.takeError();
+  return create(std::move(*compiled), std::move(context), target);
+}
+
+llvm::Expected<std::unique_ptr<CompiledModule>> CompiledModule::create(std::unique_ptr<llvm::Module> compiled,
+                                                                       std::unique_ptr<llvm::LLVMContext> context,
+                                                                       const Target &target) {
   llvm::Expected<std::unique_ptr<Jit>> jit = Jit::create(target);
   if (!jit) return jit.takeError();
-  if (llvm::Error error = (*jit)->addModule(std::move(*compiled), std::move(context))) return error;
+  if (llvm::Error error = (*jit)->addModule(std::move(compiled), std::move(context))) return error;
   return std::unique_ptr<CompiledModule>(new CompiledModule(std::move(*jit)));
 }
 
 llvm::Expected<std::vector<Tensor>> CompiledModule::run(const Function &function, std::span<const Tensor> arguments) {
   if (function.isKernel()) return llvm::createStringError(fmt::format("@{} is a kernel; run a func", function.name()));
-  llvm::Expected<void (*)(void **, void **)> entry = jit_->lookup<void(void **, void **)>(function.name());
+  llvm::Expected<void (*)(void **, void **)> entry = jit_->lookup<void(void **, void **)>(entrySymbol(function.name()));
   if (!entry) return entry.takeError();
   std::vector<void *> argumentPointers, resultPointers;
   auto elements = [](const Tensor &tensor) {
@@ -272,6 +326,22 @@ llvm::Expected<std::vector<Tensor>> CompiledModule::run(const Function &function
   for (Tensor &result : results) resultPointers.push_back(elements(result));
   (*entry)(argumentPointers.data(), resultPointers.data());
   return results;
+}
+
+llvm::Error runNatively(Module &module, const RunOptions &options, const Target &target, llvm::raw_ostream &out) {
+  bool outlined = llvm::all_of(module.functions(), [&](const auto &function) {
+    return function->isKernel() ||
+           llvm::all_of(function->ops(), [](const auto &op) { return op->kind() == OpKind::Call; });
+  });
+  if (!outlined)
+    if (auto error = lookupPass("outline-kernels")->run(module, {})) return error;
+  return runFunction(
+      module, options, out,
+      [&](const Function &function, std::span<const Tensor> arguments) -> llvm::Expected<std::vector<Tensor>> {
+        auto compiled = CompiledModule::create(module, target, &function);
+        if (!compiled) return compiled.takeError();
+        return (*compiled)->run(function, arguments);
+      });
 }
 
 }  // namespace kiln::cpu

@@ -61,6 +61,11 @@ llvm::Error optimizeModule(llvm::Module &module, const Target &target) {
 llvm::Expected<llvm::SmallVector<char, 0>> emitMachineCode(llvm::Module &module, const Target &target,
                                                            OutputKind kind) {
   if (llvm::Error error = optimizeModule(module, target)) return error;
+  return generateMachineCode(module, target, kind);
+}
+
+llvm::Expected<llvm::SmallVector<char, 0>> generateMachineCode(llvm::Module &module, const Target &target,
+                                                               OutputKind kind) {
   llvm::SmallVector<char, 0> code;
   llvm::raw_svector_ostream stream(code);
   llvm::legacy::PassManager codeGenerator;

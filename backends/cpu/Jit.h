@@ -23,6 +23,9 @@ enum class OutputKind { Assembly, Object };
 // The module's machine code as assembly text or an ELF object, for `--emit=asm|obj`. Runs
 // optimizeModule first; the module is changed by it.
 llvm::Expected<llvm::SmallVector<char, 0>> emitMachineCode(llvm::Module &module, const Target &target, OutputKind kind);
+// The same without optimizeModule, for a module it has run on (timed apart from it).
+llvm::Expected<llvm::SmallVector<char, 0>> generateMachineCode(llvm::Module &module, const Target &target,
+                                                               OutputKind kind);
 
 class Jit {
 public:

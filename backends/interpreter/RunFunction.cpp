@@ -39,14 +39,18 @@ npy::ElementType elementTypeOf(DType dtype) {
 }
 
 llvm::Expected<const Function *> chooseFunction(const Module &module, const std::string &name) {
+  // Kernels are run through the funcs that call them, so only funcs are offered, if any.
   std::vector<std::string> names;
-  for (const auto &function : module.functions()) names.push_back("@" + function->name());
+  for (const auto &function : module.functions())
+    if (!function->isKernel()) names.push_back("@" + function->name());
+  if (names.empty())
+    for (const auto &function : module.functions()) names.push_back("@" + function->name());
   if (!name.empty()) {
     if (const Function *function = module.lookup(name)) return function;
     return llvm::createStringError(
         fmt::format("no function @{} in the module (it has {})", name, fmt::join(names, ", ")));
   }
-  if (module.functions().size() == 1) return module.functions()[0].get();
+  if (names.size() == 1) return module.lookup(names[0].substr(1));
   if (names.empty()) return llvm::createStringError("the module has no function to run");
   return llvm::createStringError(fmt::format("the module has {} functions ({}); choose one with --function",
                                              names.size(), fmt::join(names, ", ")));

@@ -19,8 +19,10 @@ constexpr std::string_view kCleanUp[] = {"simplify", "constant-fold", "cse", "dc
 class Compilation {
 public:
   Compilation(const CompileOptions &options, llvm::raw_ostream &out, llvm::raw_ostream &errors)
-      : options_(options), model_(std::make_unique<CompiledModel>()), diagnostics_(model_->sources, errors),
-        steps_(options.steps, out) {}
+      : options_(options), model_(std::make_unique<CompiledModel>()), diagnostics_(model_->sources, errors) {
+    model_->stepOptions = options.steps;
+    model_->steps = std::make_unique<StepRunner>(model_->stepOptions, out);
+  }
 
   llvm::Expected<std::unique_ptr<CompiledModel>> run(llvm::StringRef path);
 
@@ -35,7 +37,7 @@ private:
   std::unique_ptr<CompiledModel> model_;
   Diagnostics diagnostics_;
   std::vector<lang::File> library_;
-  StepRunner steps_;
+  StepRunner &steps() { return *model_->steps; }
 };
 
 // 1. parse: the model file and the standard library, checked.
@@ -44,38 +46,46 @@ private:
 // 3a. train-step, inline: with an optimizer, @train_step calls @loss_grad and @update, and then
 //    holds their ops itself.
 // 4. simplify, constant-fold, cse, dce: the clean-up autodiff leaves to the general passes.
-// (Next: outline-kernels, fusion, memory planning, LLVM.)
+// 5. outline-kernels: every func becomes a sequence of kernel calls, for the backend
+//    (tools/compile/Backend.cpp continues from there).
 llvm::Expected<std::unique_ptr<CompiledModel>> Compilation::run(llvm::StringRef path) {
   auto buffer = llvm::MemoryBuffer::getFileOrSTDIN(path, /*IsText=*/true);
   if (!buffer)
     return reported(
         llvm::createStringError(fmt::format("cannot read '{}': {}", path.str(), buffer.getError().message())));
-  if (auto error = steps_.run("parse", nullptr, [&] { return parse(std::move(*buffer)); }))
+  if (auto error = steps().run("parse", nullptr, [&] { return parse(std::move(*buffer)); }))
     return reported(std::move(error));
   if (options_.stopAfter == CompileStage::Ast) return std::move(model_);
 
   model_->module = std::make_unique<Module>();
-  if (auto error = steps_.run("lower", model_->module.get(), [&] { return lower(); }))
+  if (auto error = steps().run("lower", model_->module.get(), [&] { return lower(); }))
     return reported(std::move(error));
   if (options_.stopAfter == CompileStage::Ir) return std::move(model_);
 
   Module &module = *model_->module;
-  if (!module.lookup("loss"))
+  if (!module.lookup("loss") && options_.stopAfter == CompileStage::GradientIr)
     return reported(llvm::createStringError(
         fmt::format("'{}' has no train block, so there is no loss to differentiate", path.str())));
-  if (auto error = steps_.run("autodiff", &module, [&] { return differentiateLoss(); }))
-    return reported(std::move(error));
-  if (module.lookup("update"))
-    for (std::string_view name : {"train-step", "inline"}) {
+  if (module.lookup("loss")) {
+    if (auto error = steps().run("autodiff", &module, [&] { return differentiateLoss(); }))
+      return reported(std::move(error));
+    if (module.lookup("update"))
+      for (std::string_view name : {"train-step", "inline"}) {
+        const PassInfo *pass = lookupPass(name);
+        if (auto error = steps().run(name, &module, [&] { return pass->run(module, {}); }))
+          return reported(std::move(error));
+      }
+    for (std::string_view name : kCleanUp) {
       const PassInfo *pass = lookupPass(name);
-      if (auto error = steps_.run(name, &module, [&] { return pass->run(module, {}); }))
+      if (auto error = steps().run(name, &module, [&] { return pass->run(module, {}); }))
         return reported(std::move(error));
     }
-  for (std::string_view name : kCleanUp) {
-    const PassInfo *pass = lookupPass(name);
-    if (auto error = steps_.run(name, &module, [&] { return pass->run(module, {}); }))
-      return reported(std::move(error));
   }
+  if (options_.stopAfter == CompileStage::GradientIr) return std::move(model_);
+
+  const PassInfo *outline = lookupPass("outline-kernels");
+  if (auto error = steps().run("outline-kernels", &module, [&] { return outline->run(module, {}); }))
+    return reported(std::move(error));
   return std::move(model_);
 }
 
@@ -124,6 +134,7 @@ llvm::Error Compilation::reported(llvm::Error failure) {
 std::vector<std::string> compileStepNames() {
   std::vector<std::string> names{"parse", "lower", "autodiff", "train-step", "inline"};
   names.insert(names.end(), std::begin(kCleanUp), std::end(kCleanUp));
+  names.emplace_back("outline-kernels");
   return names;
 }
 

@@ -18,12 +18,14 @@
 
 namespace kiln {
 
-// How far compileModel goes. Later stages (kernels, LLVM, objects) extend this list.
+// How far compileModel goes. The backend's stages (LLVM, objects, programs) follow in
+// tools/compile/Backend.h, timed by the same steps.
 enum class CompileStage {
   Ast,         // parsed and checked syntax tree
   Ir,          // @forward, @init and @loss
   GradientIr,  // plus @loss_grad (the loss and its gradient with respect to the parameters) and, with an
                // optimizer, @train_step; cleaned up
+  Kernels,     // GradientIr when the model has a loss, then every func outlined into kernel calls
 };
 
 struct CompileOptions {
@@ -36,6 +38,10 @@ struct CompiledModel {
   llvm::SourceMgr sources;  // the model file and the standard library, for located diagnostics
   lang::File file;
   std::unique_ptr<Module> module;  // null at CompileStage::Ast
+  // The steps' timers and printing, for the stages after compileModel; --time-passes reports
+  // when the model is destroyed.
+  PassManagerOptions stepOptions;
+  std::unique_ptr<StepRunner> steps;
 };
 
 // The names of the steps, in order, for --print-after and the documentation.

@@ -59,23 +59,6 @@ cl::opt<int64_t> maxTensorBytes("max-tensor-bytes",
                                          "allocates (default 4 GiB)"),
                                 cl::init(kiln::kDefaultTensorByteLimit), cl::cat(kilnCategory));
 
-// --jit: outlines the kernels (when the pipeline has not), compiles the chosen function and what it
-// calls for the host and runs it the way --run does.
-llvm::Error runNatively(kiln::Module &module, const kiln::RunOptions &run, llvm::raw_ostream &out) {
-  if (auto error = kiln::lookupPass("outline-kernels")->run(module, {})) return error;
-  kiln::cpu::TargetOptions targetOptions;
-  targetOptions.optLevel = jitOptLevel;
-  auto target = kiln::cpu::Target::create(targetOptions);
-  if (!target) return target.takeError();
-  return kiln::runFunction(module, run, out,
-                           [&](const kiln::Function &function,
-                               std::span<const kiln::Tensor> arguments) -> llvm::Expected<std::vector<kiln::Tensor>> {
-                             auto compiled = kiln::cpu::CompiledModule::create(module, **target, &function);
-                             if (!compiled) return compiled.takeError();
-                             return (*compiled)->run(function, arguments);
-                           });
-}
-
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -156,7 +139,12 @@ int main(int argc, char **argv) {
   }
   if (jitFlag) {
     kiln::RunOptions run{runFunctionName, runInputs, runOutputDirectory};
-    if (auto error = runNatively(*parsed->module, run, output.os())) {
+    kiln::cpu::TargetOptions targetOptions;
+    targetOptions.optLevel = jitOptLevel;
+    auto target = kiln::cpu::Target::create(targetOptions);
+    llvm::Error error =
+        target ? kiln::cpu::runNatively(*parsed->module, run, **target, output.os()) : target.takeError();
+    if (error) {
       diagnostics.reportFailure(std::move(error), &parsed->positions, "kiln-opt");
       return 1;
     }

@@ -1,8 +1,10 @@
 // kiln: the model compiler's driver. `kiln build MODEL.kiln` parses and checks a model and
-// prints its syntax tree (--emit=ast), its tensor IR (--emit=ir) or that IR with the loss's
-// gradient with respect to the parameters (--emit=grad-ir); `kiln check-grad MODEL.kiln`
-// verifies that gradient numerically, or against another framework's with --reference.
-// Exit code 1 on any error.
+// prints its syntax tree (--emit=ast), its tensor IR (--emit=ir), that IR with the loss's
+// gradient with respect to the parameters (--emit=grad-ir) or outlined into kernels
+// (--emit=kernels), or compiles it to LLVM IR, assembly, an object, a static library with a C
+// header, or (-o PROGRAM, --emit=exe) a program linked with the runtime. `kiln run MODEL.kiln`
+// compiles a function in process and runs it; `kiln check-grad MODEL.kiln` verifies the gradient
+// numerically, or against another framework's with --reference. Exit code 1 on any error.
 #include <charconv>
 
 #include <fmt/format.h>
@@ -11,12 +13,16 @@
 #include <llvm/Support/FileSystem.h>
 #include <llvm/Support/InitLLVM.h>
 #include <llvm/Support/MemoryBuffer.h>
+#include <llvm/Support/Path.h>
 #include <llvm/Support/ToolOutputFile.h>
 
+#include "backends/cpu/Exports.h"
 #include "backends/interpreter/Tensor.h"
 #include "ir/Printer.h"
 #include "passes/gradients/GradientCheck.h"
 #include "passes/gradients/ReferenceCheck.h"
+#include "runtime/Parallel.h"
+#include "tools/compile/Backend.h"
 #include "tools/compile/Compile.h"
 #include "tools/compile/ToolOptions.h"
 
@@ -25,28 +31,60 @@ namespace cl = llvm::cl;
 namespace {
 cl::OptionCategory kilnCategory("kiln options");
 
-cl::SubCommand buildCommand("build", "Parse, check and lower a model file");
+cl::SubCommand buildCommand("build", "Parse, check and lower a model file; compile it to a program with -o");
+cl::SubCommand runCommand("run", "Compile a function of a model to native code in process and run it");
 cl::SubCommand checkGradCommand("check-grad",
                                 "Compare the symbolic gradient of the model's loss with central differences in f64");
 
-enum class EmitKind { Ast, Ir, GradientIr };
+enum class EmitKind { Ast, Ir, GradientIr, Kernels, MemoryPlan, Llvm, Assembly, Object, Library, Program };
 cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model.kiln>"), cl::Required, cl::cat(kilnCategory),
-                               cl::sub(buildCommand), cl::sub(checkGradCommand));
-cl::opt<EmitKind> emit("emit", cl::desc("What to print"), cl::init(EmitKind::Ir),
-                       cl::values(clEnumValN(EmitKind::Ast, "ast", "the syntax tree"),
-                                  clEnumValN(EmitKind::Ir, "ir", "the tensor IR"),
-                                  clEnumValN(EmitKind::GradientIr, "grad-ir",
-                                             "the tensor IR with @loss_grad: the loss and its gradient "
-                                             "with respect to every parameter, simplified")),
-                       cl::cat(kilnCategory), cl::sub(buildCommand));
+                               cl::sub(buildCommand), cl::sub(runCommand), cl::sub(checkGradCommand));
+cl::opt<EmitKind> emit(
+    "emit", cl::desc("What to produce (default: ir, or exe with -o)"), cl::init(EmitKind::Ir),
+    cl::values(clEnumValN(EmitKind::Ast, "ast", "the syntax tree"), clEnumValN(EmitKind::Ir, "ir", "the tensor IR"),
+               clEnumValN(EmitKind::GradientIr, "grad-ir",
+                          "the tensor IR with @loss_grad: the loss and its gradient with respect to every parameter, "
+                          "simplified"),
+               clEnumValN(EmitKind::Kernels, "kernels",
+                          "that IR with every func outlined into kernel calls (kiln-opt reads it back)"),
+               clEnumValN(EmitKind::MemoryPlan, "memory-plan",
+                          "each func's buffers: bytes, offset in the arena and live range, the arena's size and "
+                          "the unplanned total, checked"),
+               clEnumValN(EmitKind::Llvm, "llvm", "LLVM IR after LLVM's optimisation pipeline"),
+               clEnumValN(EmitKind::Assembly, "asm", "assembly for the target"),
+               clEnumValN(EmitKind::Object, "obj", "an object file for the target (needs -o)"),
+               clEnumValN(EmitKind::Library, "lib",
+                          "a static library with the runtime and a C header next to it, FILE.h (needs -o)"),
+               clEnumValN(EmitKind::Program, "exe",
+                          "a program linked with the runtime by the system's c++ (needs -o; see PROGRAM --help)")),
+    cl::cat(kilnCategory), cl::sub(buildCommand));
 cl::opt<std::string> outputPath("o", cl::desc("Write the result here instead of standard output"),
                                 cl::value_desc("file"), cl::init("-"), cl::cat(kilnCategory), cl::sub(buildCommand));
 cl::list<std::string> dims("dim", cl::desc("Size of a symbolic dimension, e.g. --dim B=32"),
                            cl::value_desc("NAME=SIZE"), cl::cat(kilnCategory), cl::sub(buildCommand),
-                           cl::sub(checkGradCommand));
+                           cl::sub(runCommand), cl::sub(checkGradCommand));
 cl::opt<std::string> modelName("model", cl::desc("The model to lower when the file has several"),
                                cl::value_desc("name"), cl::cat(kilnCategory), cl::sub(buildCommand),
-                               cl::sub(checkGradCommand));
+                               cl::sub(runCommand), cl::sub(checkGradCommand));
+cl::opt<unsigned> optLevel("O", cl::desc("LLVM's optimisation level, 0 to 3 (default 3)"), cl::Prefix, cl::init(3),
+                           cl::value_desc("level"), cl::cat(kilnCategory), cl::sub(buildCommand), cl::sub(runCommand));
+cl::opt<std::string> targetCpu("target-cpu",
+                               cl::desc("The CPU to compile for (default: the host's, with its features)"),
+                               cl::value_desc("name"), cl::cat(kilnCategory), cl::sub(buildCommand),
+                               cl::sub(runCommand));
+cl::opt<std::string> runFunctionName("function", cl::desc("The function to run (default: forward)"),
+                                     cl::value_desc("name"), cl::init("forward"), cl::cat(kilnCategory),
+                                     cl::sub(runCommand));
+cl::list<std::string> runInputs("input", cl::desc("An argument of the function, read from a .npy file"),
+                                cl::value_desc("NAME=FILE.npy"), cl::cat(kilnCategory), cl::sub(runCommand));
+cl::opt<std::string> runOutputDirectory("output",
+                                        cl::desc("Write the results to DIR/result0.npy, ... instead of printing them"),
+                                        cl::value_desc("DIR"), cl::cat(kilnCategory), cl::sub(runCommand));
+cl::opt<bool> noMemoryPlan("no-memory-plan",
+                           cl::desc("Allocate every buffer apart instead of in one planned arena (to test the plan)"),
+                           cl::cat(kilnCategory), cl::sub(buildCommand), cl::sub(runCommand));
+cl::opt<int> runThreads("threads", cl::desc("Threads to run on (default: KILN_NUM_THREADS, else every core)"),
+                        cl::value_desc("N"), cl::cat(kilnCategory), cl::sub(runCommand));
 cl::opt<uint64_t> checkSeed("seed", cl::desc("Seed of the random inputs"), cl::init(1), cl::cat(kilnCategory),
                             cl::sub(checkGradCommand));
 cl::opt<int64_t>
@@ -122,16 +160,66 @@ bool hasLoss(const kiln::Module &module) {
   return false;
 }
 
-int build() {
+const char *emitName(EmitKind kind) {
+  switch (kind) {
+  case EmitKind::Object: return "obj";
+  case EmitKind::Library: return "lib";
+  default: return "exe";
+  }
+}
+
+std::optional<kiln::cpu::TargetOptions> targetOptions() {
+  if (optLevel > 3) {
+    llvm::errs() << "kiln: error: -O" << optLevel << ": the optimisation level is one of 0, 1, 2, 3\n";
+    return std::nullopt;
+  }
+  kiln::cpu::TargetOptions options;
+  options.cpu = targetCpu;
+  options.optLevel = optLevel;
+  return options;
+}
+
+int build(const char *argv0) {
   if (outputPath != "-" && llvm::sys::fs::equivalent(inputPath, outputPath)) {
     llvm::errs() << "kiln: error: -o " << outputPath << " would overwrite the model file it is built from\n";
     return 1;
   }
-  kiln::CompileStage stage = emit == EmitKind::Ast          ? kiln::CompileStage::Ast
-                             : emit == EmitKind::GradientIr ? kiln::CompileStage::GradientIr
-                                                            : kiln::CompileStage::Ir;
+  EmitKind kind = emit;
+  if (!emit.getNumOccurrences() && outputPath != "-") kind = EmitKind::Program;
+  bool native = kind == EmitKind::Llvm || kind == EmitKind::Assembly || kind == EmitKind::Object ||
+                kind == EmitKind::Library || kind == EmitKind::Program;
+  if ((kind == EmitKind::Object || kind == EmitKind::Library || kind == EmitKind::Program) && outputPath == "-") {
+    llvm::errs() << "kiln: error: --emit=" << emitName(kind) << " writes a file: give -o FILE\n";
+    return 1;
+  }
+  std::optional<kiln::cpu::TargetOptions> target = targetOptions();
+  if (!target) return 1;
+  kiln::CompileStage stage = kind == EmitKind::Ast          ? kiln::CompileStage::Ast
+                             : kind == EmitKind::GradientIr ? kiln::CompileStage::GradientIr
+                             : kind == EmitKind::Ir         ? kiln::CompileStage::Ir
+                                                            : kiln::CompileStage::Kernels;
   std::unique_ptr<kiln::CompiledModel> model = compile(stage);
   if (!model) return 1;
+
+  if (native) {
+    kiln::BackendOptions options;
+    options.target = *target;
+    options.output = kind == EmitKind::Llvm       ? kiln::BackendOutput::Llvm
+                     : kind == EmitKind::Assembly ? kiln::BackendOutput::Assembly
+                     : kind == EmitKind::Object   ? kiln::BackendOutput::Object
+                     : kind == EmitKind::Library  ? kiln::BackendOutput::Library
+                                                  : kiln::BackendOutput::Program;
+    options.outputPath = outputPath;
+    options.modelName = llvm::sys::path::filename(inputPath).str();
+    options.libraryPrefix = kiln::cpu::cIdentifier(llvm::sys::path::stem(inputPath));
+    options.runtimeDirectory = kiln::runtimeDirectory(argv0, reinterpret_cast<void *>(&build));
+    options.planMemory = !noMemoryPlan;
+    if (auto error = kiln::buildModel(*model, options, llvm::errs())) {
+      kiln::Diagnostics(model->sources).reportFailure(std::move(error), nullptr, "kiln");
+      return 1;
+    }
+    return 0;
+  }
 
   std::error_code errorCode;
   llvm::ToolOutputFile output(outputPath, errorCode, llvm::sys::fs::OF_Text);
@@ -139,11 +227,33 @@ int build() {
     llvm::errs() << "kiln: error: cannot write '" << outputPath << "': " << errorCode.message() << "\n";
     return 1;
   }
-  if (emit == EmitKind::Ast)
+  if (kind == EmitKind::Ast)
     kiln::lang::dump(model->file, model->sources, output.os());
+  else if (kind == EmitKind::MemoryPlan)
+    kiln::printMemoryPlans(*model->module, output.os());
   else
     kiln::print(*model->module, output.os());
   output.keep();
+  return 0;
+}
+
+int run() {
+  std::optional<kiln::cpu::TargetOptions> target = targetOptions();
+  if (!target) return 1;
+  if (runThreads.getNumOccurrences()) {
+    if (runThreads < 1) {
+      llvm::errs() << "kiln: error: --threads must be a positive number\n";
+      return 1;
+    }
+    kiln::runtime::setThreadCount(runThreads);
+  }
+  std::unique_ptr<kiln::CompiledModel> model = compile(kiln::CompileStage::Kernels);
+  if (!model) return 1;
+  kiln::RunOptions options{runFunctionName, runInputs, runOutputDirectory};
+  if (auto error = kiln::runModel(*model, options, *target, !noMemoryPlan, llvm::outs())) {
+    kiln::Diagnostics(model->sources).reportFailure(std::move(error), nullptr, "kiln");
+    return 1;
+  }
   return 0;
 }
 
@@ -222,8 +332,10 @@ int main(int argc, char **argv) {
   kiln::adoptPipelineOptions(kilnCategory, "kiln");
   cl::HideUnrelatedOptions(kilnCategory);
   cl::ParseCommandLineOptions(argc, argv, "kiln: compile neural-network models\n");
-  if (buildCommand) return build();
+  if (buildCommand) return build(argv[0]);
+  if (runCommand) return run();
   if (checkGradCommand) return checkGradient();
-  llvm::errs() << "kiln: error: give a subcommand: kiln build MODEL.kiln, or kiln check-grad MODEL.kiln\n";
+  llvm::errs() << "kiln: error: give a subcommand: kiln build MODEL.kiln, kiln run MODEL.kiln, or kiln check-grad "
+                  "MODEL.kiln\n";
   return 1;
 }

@@ -1,0 +1,45 @@
+// Memory planning for a func's entry: the buffers of its call results packed into one arena at
+// offsets fixed at compile time, two buffers sharing bytes only when their lifetimes are disjoint.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <llvm/Support/raw_ostream.h>
+
+#include "ir/IR.h"
+
+namespace kiln::cpu {
+
+struct PlannedBuffer {
+  const Value *value;  // a result of a call
+  int64_t bytes;       // the value's size rounded up to 64 bytes (at least 64)
+  int64_t offset;      // in the arena, a multiple of 64
+  // Live from the op that defines it to the last op that reads it, both counted from 0 in the
+  // func's op order; a returned value is live to the end (lastUse = the number of ops).
+  size_t firstUse, lastUse;
+};
+
+struct MemoryPlan {
+  std::vector<PlannedBuffer> buffers;  // in the order of the ops that define them
+  int64_t arenaBytes = 0;              // the planned peak
+  int64_t unplannedBytes = 0;          // the sum of all buffers, one allocation each
+};
+
+// 1. Number the ops; every result of a call is a buffer, live from its call to its last reader
+//    (to the end if returned).
+// 2. Take the buffers largest first (ties: defined first), and put each at the lowest offset,
+//    a multiple of 64, where it overlaps no buffer already placed whose live range meets its own.
+// 3. The arena is the highest end of a buffer.
+MemoryPlan planMemory(const Function &function);
+
+// What is wrong with a plan, empty if nothing: two buffers whose live ranges meet and whose
+// bytes overlap, a misaligned buffer, or one beyond the arena.
+std::vector<std::string> checkMemoryPlan(const MemoryPlan &plan);
+
+// The plan as text: per buffer its value, type, bytes, offset and live range, then the totals
+// and the checker's verdict.
+void printMemoryPlan(const Function &function, const MemoryPlan &plan, llvm::raw_ostream &out);
+
+}  // namespace kiln::cpu
