@@ -13,6 +13,7 @@
 #include "ir/Verifier.h"
 #include "passes/Pass.h"
 #include "passes/gradients/GradientCheck.h"
+#include "runtime/Parallel.h"
 #include "tools/compile/ToolOptions.h"
 #include "tools/kiln-opt/OpListing.h"
 
@@ -38,6 +39,10 @@ cl::opt<bool> jitFlag("jit",
                       cl::cat(kilnCategory));
 cl::opt<unsigned> jitOptLevel("O", cl::desc("With --jit: LLVM's optimisation level, 0 to 3 (default 3)"), cl::Prefix,
                               cl::init(3), cl::value_desc("level"), cl::cat(kilnCategory));
+cl::opt<unsigned> jitThreads("threads",
+                              cl::desc("With --jit: threads for the kernels (default: KILN_NUM_THREADS, else every "
+                                       "core); results do not depend on it"),
+                              cl::init(0), cl::value_desc("N"), cl::cat(kilnCategory));
 cl::opt<std::string> runFunctionName("function",
                                      cl::desc("The function --run evaluates (default: the only one) or --check-grad "
                                               "checks (default: all with one float result)"),
@@ -63,6 +68,10 @@ cl::opt<int64_t> maxTensorBytes("max-tensor-bytes",
 // calls for the host and runs it the way --run does.
 llvm::Error runNatively(kiln::Module &module, const kiln::RunOptions &run, llvm::raw_ostream &out) {
   if (auto error = kiln::lookupPass("outline-kernels")->run(module, {})) return error;
+  if (jitThreads.getNumOccurrences() > 0) {
+    if (jitThreads == 0) return llvm::createStringError("--threads must be at least 1");
+    kiln::runtime::setThreadCount(static_cast<int>(jitThreads));
+  }
   kiln::cpu::TargetOptions targetOptions;
   targetOptions.optLevel = jitOptLevel;
   auto target = kiln::cpu::Target::create(targetOptions);
