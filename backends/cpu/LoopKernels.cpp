@@ -93,7 +93,8 @@ llvm::Value *ElementEmitter::convert(llvm::Value *value, DType from, DType to) {
 llvm::Value *ElementEmitter::loadArgument(const Value *argument, llvm::Value *offset) {
   DType dtype = argument->type().dtype;
   llvm::Type *memory = memoryType(dtype);
-  llvm::Value *loaded = builder.CreateLoad(memory, builder.CreateInBoundsGEP(memory, argumentPointers.at(argument), {offset}));
+  llvm::Value *loaded =
+      builder.CreateLoad(memory, builder.CreateInBoundsGEP(memory, argumentPointers.at(argument), {offset}));
   return dtype == DType::I1 ? builder.CreateTrunc(loaded, builder.getInt1Ty()) : loaded;
 }
 
@@ -181,12 +182,12 @@ loops::RowNest elementwiseRows(const Function &kernel, const Value *result, cons
   int64_t chunks = inner == 0 ? 1 : (inner + chunk - 1) / chunk;
   nest.rows = outerRows * chunks;
   nest.emitRow = [result, outer, inner, chunk, chunks](loops::ElementEmitter &emitter, llvm::Value *output,
-                                                        llvm::Value *row) {
+                                                       llvm::Value *row) {
     llvm::IRBuilder<> &builder = emitter.builder;
     llvm::Value *outerRow = chunks == 1 ? row : builder.CreateUDiv(row, builder.getInt64(chunks));
-    llvm::Value *begin = chunks == 1 ? builder.getInt64(0)
-                                     : builder.CreateMul(builder.CreateURem(row, builder.getInt64(chunks)),
-                                                         builder.getInt64(chunk));
+    llvm::Value *begin =
+        chunks == 1 ? builder.getInt64(0)
+                    : builder.CreateMul(builder.CreateURem(row, builder.getInt64(chunks)), builder.getInt64(chunk));
     llvm::Value *count = chunks == 1 ? builder.getInt64(inner)
                                      : builder.CreateBinaryIntrinsic(llvm::Intrinsic::smin, builder.getInt64(chunk),
                                                                      builder.CreateSub(builder.getInt64(inner), begin));
@@ -306,8 +307,8 @@ llvm::Expected<llvm::Function *> emitLoopKernel(llvm::Module &module, const Targ
     if (!contextArray) contextArray = builder.CreateAlloca(contextType);
     for (size_t i = 0; i <= argumentCount; ++i)
       builder.CreateStore(pointers[i], builder.CreateConstInBoundsGEP2_64(contextType, contextArray, 0, i));
-    llvm::FunctionCallee parallelFor =
-        module.getOrInsertFunction("kiln_parallel_for", llvm::FunctionType::get(voidType, {i64, pointer, pointer}, false));
+    llvm::FunctionCallee parallelFor = module.getOrInsertFunction(
+        "kiln_parallel_for", llvm::FunctionType::get(voidType, {i64, pointer, pointer}, false));
     builder.CreateCall(parallelFor, {builder.getInt64(items), task, contextArray});
   }
   builder.CreateRetVoid();

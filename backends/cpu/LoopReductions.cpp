@@ -187,17 +187,18 @@ IRValue *argmaxElement(ElementEmitter &emitter, const Operation &op, ArrayRef<IR
   DType dtype = operand->type().dtype;
   IRValue *lowest = isFloat(dtype) ? emitter.constant(dtype, -HUGE_VAL)
                                    : builder.getInt(llvm::APInt::getSignedMinValue(dtype == DType::I32 ? 32 : 64));
-  std::vector<IRValue *> best = matmul::emitLoop(
-      builder, emitter.index(operand->type().shape[axis]), {lowest, emitter.index(0)},
-      [&](IRValue *position, const std::vector<IRValue *> &carried) {
-        fixed[axis] = position;
-        IRValue *value = emitter.element(operand, fixed);
-        IRValue *take = isFloat(dtype) ? builder.CreateAnd(builder.CreateFCmpORD(carried[0], carried[0]),
-                                                           builder.CreateFCmpUGT(value, carried[0]))
-                                       : builder.CreateICmpSGT(value, carried[0]);
-        return std::vector<IRValue *>{builder.CreateSelect(take, value, carried[0]),
-                                      builder.CreateSelect(take, position, carried[1])};
-      });
+  std::vector<IRValue *> best =
+      matmul::emitLoop(builder, emitter.index(operand->type().shape[axis]), {lowest, emitter.index(0)},
+                       [&](IRValue *position, const std::vector<IRValue *> &carried) {
+                         fixed[axis] = position;
+                         IRValue *value = emitter.element(operand, fixed);
+                         IRValue *take = isFloat(dtype)
+                                             ? builder.CreateAnd(builder.CreateFCmpORD(carried[0], carried[0]),
+                                                                 builder.CreateFCmpUGT(value, carried[0]))
+                                             : builder.CreateICmpSGT(value, carried[0]);
+                         return std::vector<IRValue *>{builder.CreateSelect(take, value, carried[0]),
+                                                       builder.CreateSelect(take, position, carried[1])};
+                       });
   return best[1];
 }
 
@@ -264,8 +265,8 @@ struct Slots {
 
 // Layout 1: folds the elements at `index` (kept axes set) over the reduced axes, the innermost
 // of which is the last, into partials combined by halving; returns the result.
-Values foldPartials(ElementEmitter &emitter, const Target &target, const Shape &shape,
-                    const std::vector<bool> &reduced, Index index, const Fold &fold, const Source &source) {
+Values foldPartials(ElementEmitter &emitter, const Target &target, const Shape &shape, const std::vector<bool> &reduced,
+                    Index index, const Fold &fold, const Source &source) {
   llvm::IRBuilder<> &builder = emitter.builder;
   size_t last = shape.size() - 1;
   unsigned bits = fold.start[0]->getType()->getScalarSizeInBits();
@@ -533,8 +534,8 @@ std::optional<RowNest> reductionRows(const Value *result, const Target &target) 
       // softmax / log_softmax along the last axis: the output's row starts at row * extent.
       const int64_t extent = shape[last];
       IRValue *rowStart = builder.CreateMul(row, emitter.index(extent));
-      IRValue *maximum = foldPartials(emitter, target, shape, reduced, index, extremumFold(emitter, dtype, true),
-                                      element)[0];
+      IRValue *maximum =
+          foldPartials(emitter, target, shape, reduced, index, extremumFold(emitter, dtype, true), element)[0];
       IRValue *shift = shiftOf(emitter, maximum);
       Source exponentials = [&](const Index &at) {
         IRValue *e = exponential(emitter, builder.CreateFSub(emitter.element(operand, at), shift));
@@ -582,7 +583,8 @@ std::optional<RowNest> reductionRows(const Value *result, const Target &target) 
       return;
     }
     // softmax / log_softmax along a leading axis: column rows of shifts and sums.
-    Slots shifts = foldColumns(emitter, shape, reduced, index, begin, width, extremumFold(emitter, dtype, true), element);
+    Slots shifts =
+        foldColumns(emitter, shape, reduced, index, begin, width, extremumFold(emitter, dtype, true), element);
     forLanes(builder, width, [&](IRValue *c) { shifts.store(c, {shiftOf(emitter, shifts.load(c)[0])}); });
     auto shiftAt = [&](const Index &at) { return shifts.load(builder.CreateSub(at[last], begin))[0]; };
     Source exponentials = [&](const Index &at) {
@@ -592,9 +594,8 @@ std::optional<RowNest> reductionRows(const Value *result, const Target &target) 
     };
     Slots sums = foldColumns(emitter, shape, reduced, index, begin, width, sumFold(emitter, dtype), exponentials);
     if (kind == OpKind::LogSoftmax)
-      forLanes(builder, width, [&](IRValue *c) {
-        sums.store(c, {emitter.intrinsic(llvm::Intrinsic::log, {sums.load(c)[0]})});
-      });
+      forLanes(builder, width,
+               [&](IRValue *c) { sums.store(c, {emitter.intrinsic(llvm::Intrinsic::log, {sums.load(c)[0]})}); });
     size_t axis = 0;
     while (!reduced[axis]) ++axis;
     forCount(builder, shape[axis], [&](IRValue *position) {

@@ -39,10 +39,6 @@ cl::opt<bool> jitFlag("jit",
                       cl::cat(kilnCategory));
 cl::opt<unsigned> jitOptLevel("O", cl::desc("With --jit: LLVM's optimisation level, 0 to 3 (default 3)"), cl::Prefix,
                               cl::init(3), cl::value_desc("level"), cl::cat(kilnCategory));
-cl::opt<unsigned> jitThreads("threads",
-                              cl::desc("With --jit: threads for the kernels (default: KILN_NUM_THREADS, else every "
-                                       "core); results do not depend on it"),
-                              cl::init(0), cl::value_desc("N"), cl::cat(kilnCategory));
 cl::opt<std::string> runFunctionName("function",
                                      cl::desc("The function --run evaluates (default: the only one) or --check-grad "
                                               "checks (default: all with one float result)"),
@@ -64,13 +60,29 @@ cl::opt<int64_t> maxTensorBytes("max-tensor-bytes",
                                          "allocates (default 4 GiB)"),
                                 cl::init(kiln::kDefaultTensorByteLimit), cl::cat(kilnCategory));
 
+// --threads. LLVM's shared library registers an unrelated, undocumented top-level option of that
+// name, so this one is created in main, after that one is renamed (registerThreadsOption).
+cl::opt<unsigned> &jitThreads() {
+  static cl::opt<unsigned> option("threads",
+                                  cl::desc("With --jit: threads for the kernels (default: KILN_NUM_THREADS, else "
+                                           "every core); results do not depend on it"),
+                                  cl::init(0), cl::value_desc("N"), cl::cat(kilnCategory));
+  return option;
+}
+
+void registerThreadsOption() {
+  llvm::StringMap<cl::Option *> &registered = cl::getRegisteredOptions();
+  if (auto found = registered.find("threads"); found != registered.end()) found->second->setArgStr("llvm-threads");
+  jitThreads();
+}
+
 // --jit: outlines the kernels (when the pipeline has not), compiles the chosen function and what it
 // calls for the host and runs it the way --run does.
 llvm::Error runNatively(kiln::Module &module, const kiln::RunOptions &run, llvm::raw_ostream &out) {
   if (auto error = kiln::lookupPass("outline-kernels")->run(module, {})) return error;
-  if (jitThreads.getNumOccurrences() > 0) {
-    if (jitThreads == 0) return llvm::createStringError("--threads must be at least 1");
-    kiln::runtime::setThreadCount(static_cast<int>(jitThreads));
+  if (jitThreads().getNumOccurrences() > 0) {
+    if (jitThreads() == 0) return llvm::createStringError("--threads must be at least 1");
+    kiln::runtime::setThreadCount(static_cast<int>(jitThreads()));
   }
   kiln::cpu::TargetOptions targetOptions;
   targetOptions.optLevel = jitOptLevel;
@@ -89,6 +101,7 @@ llvm::Error runNatively(kiln::Module &module, const kiln::RunOptions &run, llvm:
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  registerThreadsOption();
   kiln::adoptPipelineOptions(kilnCategory, "kiln-opt");
   cl::HideUnrelatedOptions(kilnCategory);
   cl::ParseCommandLineOptions(argc, argv, "kiln-opt: run passes over Kiln tensor IR\n");
