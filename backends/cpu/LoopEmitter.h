@@ -1,6 +1,6 @@
-// What the loop-kernel rules (LoopRules.cpp, LoopReductions.cpp) share with the kernel emitter
-// (LoopKernels.cpp): the element of a value at an index, as IR, the helpers rules build it with,
-// and the row nests that results are emitted as.
+// What the loop-kernel rules (LoopRules.cpp, LoopReductions.cpp, LoopReductionRows.cpp) share
+// with the kernel emitter (LoopKernels.cpp): the element of a value at an index, as IR, the
+// helpers rules build it with, and the row nests that results are emitted as.
 #pragma once
 
 #include <functional>
@@ -72,10 +72,16 @@ struct RowNest {
   std::function<void(ElementEmitter &emitter, llvm::Value *output, llvm::Value *row)> emitRow;
 };
 
-// The row nest of a kernel result defined by a reduction or a normalisation (LoopReductions.cpp):
+// The row nest of a kernel result defined by a reduction or a normalisation (LoopReductionRows.cpp):
 // kept axes outside, each reduced quantity computed once per row, the contiguous axis innermost.
 // Null for any other result.
 std::optional<RowNest> reductionRows(const Value *result, const Target &target);
+
+// For each axis of a sum, mean, max or min's operand of rank `rank`: whether the op reduces it.
+std::vector<bool> reducedAxes(const Operation &op, size_t rank);
+// The larger (`larger`) or smaller of a max or min's accumulator and a value; NaN wins.
+llvm::Value *keepExtremum(ElementEmitter &emitter, llvm::Value *accumulator, llvm::Value *value, bool larger,
+                          DType dtype);
 
 // e^x for f32 or f64 `x` from arithmetic alone (no libm call), so that loops containing it
 // vectorise: exact range reduction, a polynomial, scaling by powers of two; within a few ulp.

@@ -1,6 +1,6 @@
 // Loop kernels: each result of a kernel is a nest of independent rows (RowNest): an elementwise
 // result's rows store the element the ops' index-expression rules build (LoopRules.cpp), a
-// reduction's rows compute each reduced quantity once (LoopReductions.cpp). The innermost loop
+// reduction's rows compute each reduced quantity once (LoopReductionRows.cpp). The innermost loop
 // runs along the contiguous axis with unit-stride stores, so LLVM's loop vectoriser widens it to
 // the vector width the target's function attributes ask for. Large nests run their rows on the
 // runtime's thread pool.

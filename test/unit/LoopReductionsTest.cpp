@@ -1,4 +1,4 @@
-// Reductions and normalisations as loop kernels (LoopReductions.cpp) against the reference
+// Reductions and normalisations as loop kernels (LoopReductionRows.cpp) against the reference
 // interpreter: every reduction over leading, inner and trailing axes with odd extents (1, 7, 17,
 // 33, 129, so that partial accumulators and vector tails are partly filled), with and without
 // keepdims, in f32, f64 and i32; NaN, infinities and ties for max, min, argmax and the
@@ -149,7 +149,7 @@ Tensor randomTensor(const TensorType &type, std::mt19937 &random, bool special) 
 // means also pass within one ulp (2^-23, 2^-52) of the sum of magnitudes of their terms: the
 // issue asks for f32 sums accumulated in f32, whose rounding error is bounded relative to that,
 // not to the (possibly cancelled) sum itself, which the interpreter gets from double. The
-// bound of the blocked order (LoopReductions.cpp) is (n/L + log2 L) half-ulps; one ulp holds
+// bound of the blocked order (LoopReductionRows.cpp) is (n/L + log2 L) half-ulps; one ulp holds
 // for the sizes here with a wide margin (the errors seen are a tenth of it).
 void expectClose(const Tensor &expected, const Tensor &actual, const std::vector<double> &magnitudes,
                  const std::string &what) {
