@@ -1,13 +1,17 @@
-// What the loop-kernel rules (LoopRules.cpp) share with the kernel emitter (LoopKernels.cpp): the
-// element of a value at an index, as IR, and the helpers rules build it with.
+// What the loop-kernel rules (LoopRules.cpp, LoopReductions.cpp, LoopReductionRows.cpp) share
+// with the kernel emitter (LoopKernels.cpp): the element of a value at an index, as IR, the
+// helpers rules build it with, and the row nests that results are emitted as.
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <unordered_map>
 
 #include <llvm/ADT/ArrayRef.h>
 #include <llvm/ADT/SmallVector.h>
 #include <llvm/IR/IRBuilder.h>
 
+#include "backends/cpu/Target.h"
 #include "ir/IR.h"
 
 namespace kiln::cpu::loops {
@@ -29,6 +33,13 @@ public:
   llvm::Value *index(int64_t value) { return builder.getInt64(value); }
   // sum(index[k] * strides[k]) for `shape`'s row-major strides.
   llvm::Value *linearOffset(const Shape &shape, llvm::ArrayRef<llvm::Value *> index);
+  // The element of kernel argument `argument` at row-major offset `offset`.
+  llvm::Value *loadArgument(const Value *argument, llvm::Value *offset);
+  // The index of row-major offset `linear` in a tensor of `extents` (a division and a remainder
+  // per axis: for row indices, not for the innermost loop).
+  Index delinearize(llvm::Value *linear, llvm::ArrayRef<int64_t> extents);
+  // `count` elements of `type` on the stack, allocated once in the function's entry block.
+  llvm::Value *scratch(llvm::Type *type, int64_t count);
   // `index` of a tensor of shape `from` read NumPy-broadcast into shape `to`'s index.
   Index broadcastIndex(const Shape &from, const Shape &to, llvm::ArrayRef<llvm::Value *> index);
   // A constant of `dtype` (floats from `value`; integers and i1 truncate it).
@@ -44,6 +55,37 @@ public:
   llvm::Module &module;
   std::unordered_map<const Value *, llvm::Value *> argumentPointers;
 };
+
+// `for (index = 0; index < count; ++index) body(index)` as an innermost loop the vectoriser gets
+// whole. A loop of more than a few iterations is marked not to be unrolled: LLVM fully unrolls
+// short constant loops before it vectorises, and then either leaves scalar code or vectorises
+// the loop around with gathers.
+void emitInnerLoop(llvm::IRBuilder<> &builder, llvm::Value *count, const std::function<void(llvm::Value *)> &body);
+
+// A result's loop nest split into independent rows: each row writes its own elements of the
+// output, and no reduction spans two rows, so rows may run on any thread, in any order, with
+// bit-identical results.
+struct RowNest {
+  int64_t rows = 1;
+  int64_t work = 0;  // about how many elements the nest reads and writes: whether threads pay
+  // Emits row `row` (an i64 in [0, rows)) of the nest, storing into `output`.
+  std::function<void(ElementEmitter &emitter, llvm::Value *output, llvm::Value *row)> emitRow;
+};
+
+// The row nest of a kernel result defined by a reduction or a normalisation (LoopReductionRows.cpp):
+// kept axes outside, each reduced quantity computed once per row, the contiguous axis innermost.
+// Null for any other result.
+std::optional<RowNest> reductionRows(const Value *result, const Target &target);
+
+// For each axis of a sum, mean, max or min's operand of rank `rank`: whether the op reduces it.
+std::vector<bool> reducedAxes(const Operation &op, size_t rank);
+// The larger (`larger`) or smaller of a max or min's accumulator and a value; NaN wins.
+llvm::Value *keepExtremum(ElementEmitter &emitter, llvm::Value *accumulator, llvm::Value *value, bool larger,
+                          DType dtype);
+
+// e^x for f32 or f64 `x` from arithmetic alone (no libm call), so that loops containing it
+// vectorise: exact range reduction, a polynomial, scaling by powers of two; within a few ulp.
+llvm::Value *exponential(ElementEmitter &emitter, llvm::Value *x);
 
 // Builds the element of op's (only) result at `index`.
 using LoopRule = llvm::Value *(*)(ElementEmitter &emitter, const Operation &op, llvm::ArrayRef<llvm::Value *> index);

@@ -1,10 +1,16 @@
-// Loop kernels: each result of a kernel is one loop nest over its shape, row-major, whose body
-// stores the result's element built by the ops' index-expression rules (LoopRules.cpp). The
-// innermost loop runs along the contiguous axis with unit-stride stores, so LLVM's loop
-// vectoriser widens it to the vector width the target's function attributes ask for.
+// Loop kernels: each result of a kernel is a nest of independent rows (RowNest): an elementwise
+// result's rows store the element the ops' index-expression rules build (LoopRules.cpp), a
+// reduction's rows compute each reduced quantity once (LoopReductionRows.cpp). The innermost loop
+// runs along the contiguous axis with unit-stride stores, so LLVM's loop vectoriser widens it to
+// the vector width the target's function attributes ask for. Large nests run their rows on the
+// runtime's thread pool.
 #include "backends/cpu/LoopKernels.h"
 
+#include <algorithm>
+#include <optional>
+
 #include <fmt/format.h>
+#include <llvm/IR/CFG.h>
 #include <llvm/IR/Intrinsics.h>
 #include <llvm/IR/Module.h>
 
@@ -84,21 +90,134 @@ llvm::Value *ElementEmitter::convert(llvm::Value *value, DType from, DType to) {
   return builder.CreateIntCast(value, target, from != DType::I1);
 }
 
-llvm::Value *ElementEmitter::element(const Value *value, llvm::ArrayRef<llvm::Value *> index) {
-  const TensorType &type = value->type();
-  if (value->isArgument()) {
-    llvm::Type *memory = memoryType(type.dtype);
-    llvm::Value *address =
-        builder.CreateInBoundsGEP(memory, argumentPointers.at(value), {linearOffset(type.shape, index)});
-    llvm::Value *loaded = builder.CreateLoad(memory, address);
-    return type.dtype == DType::I1 ? builder.CreateTrunc(loaded, builder.getInt1Ty()) : loaded;
+llvm::Value *ElementEmitter::loadArgument(const Value *argument, llvm::Value *offset) {
+  DType dtype = argument->type().dtype;
+  llvm::Type *memory = memoryType(dtype);
+  llvm::Value *loaded =
+      builder.CreateLoad(memory, builder.CreateInBoundsGEP(memory, argumentPointers.at(argument), {offset}));
+  return dtype == DType::I1 ? builder.CreateTrunc(loaded, builder.getInt1Ty()) : loaded;
+}
+
+Index ElementEmitter::delinearize(llvm::Value *linear, llvm::ArrayRef<int64_t> extents) {
+  Index index(extents.size());
+  for (size_t axis = extents.size(); axis-- > 0;) {
+    if (extents[axis] == 1) {
+      index[axis] = builder.getInt64(0);
+      continue;
+    }
+    if (axis == 0) {
+      index[axis] = linear;
+      break;
+    }
+    index[axis] = builder.CreateURem(linear, builder.getInt64(extents[axis]));
+    linear = builder.CreateUDiv(linear, builder.getInt64(extents[axis]));
   }
+  return index;
+}
+
+llvm::Value *ElementEmitter::scratch(llvm::Type *type, int64_t count) {
+  llvm::BasicBlock &entry = builder.GetInsertBlock()->getParent()->getEntryBlock();
+  llvm::IRBuilder<> atEntry(&entry, entry.getFirstInsertionPt());
+  auto *alloca = atEntry.CreateAlloca(type, builder.getInt64(count));
+  alloca->setAlignment(llvm::Align(64));
+  return alloca;
+}
+
+void emitInnerLoop(llvm::IRBuilder<> &builder, llvm::Value *count, const std::function<void(llvm::Value *)> &body) {
+  llvm::BasicBlock *before = builder.GetInsertBlock();
+  matmul::emitLoop(builder, count, body);
+  auto *constant = llvm::dyn_cast<llvm::ConstantInt>(count);
+  if (constant && constant->getSExtValue() <= 4) return;
+  llvm::BasicBlock *header = builder.GetInsertBlock()->getSinglePredecessor();
+  llvm::LLVMContext &context = builder.getContext();
+  llvm::MDNode *disable = llvm::MDNode::get(context, {llvm::MDString::get(context, "llvm.loop.unroll.disable")});
+  llvm::MDNode *loop = llvm::MDNode::getDistinct(context, {nullptr, disable});
+  loop->replaceOperandWith(0, loop);
+  for (llvm::BasicBlock *predecessor : llvm::predecessors(header))
+    if (predecessor != before) predecessor->getTerminator()->setMetadata(llvm::LLVMContext::MD_loop, loop);
+}
+
+llvm::Value *ElementEmitter::element(const Value *value, llvm::ArrayRef<llvm::Value *> index) {
+  if (value->isArgument()) return loadArgument(value, linearOffset(value->type().shape, index));
   return loopRule(value->definingOp()->kind())(*this, *value->definingOp(), index);
 }
 }  // namespace loops
 
 bool hasLoopRule(OpKind kind) { return loops::loopRule(kind) != nullptr; }
 
+namespace {
+
+// Below this much work (elements read and written, times the ops per element) a kernel runs on
+// the calling thread: waking the pool costs a few microseconds.
+constexpr int64_t kParallelWork = int64_t(1) << 16;
+// At most this many items per parallel loop: enough to balance a few cores, few enough that each
+// item amortises taking it.
+constexpr int64_t kMaxItems = 64;
+
+// An elementwise (or index-map) result: one row per position of the leading axes, the last axis
+// innermost and contiguous; a long last axis is cut into chunks of whole vectors when the leading
+// axes give too few rows to share between threads.
+loops::RowNest elementwiseRows(const Function &kernel, const Value *result, const Target &target) {
+  const Shape &shape = result->type().shape;
+  loops::RowNest nest;
+  int64_t elements = result->type().elementCount();
+  nest.work = elements * static_cast<int64_t>(std::max<size_t>(kernel.ops().size(), 1));
+  if (shape.empty()) {
+    nest.emitRow = [result](loops::ElementEmitter &emitter, llvm::Value *output, llvm::Value *) {
+      llvm::Value *element = emitter.element(result, {});
+      if (result->type().dtype == DType::I1) element = emitter.builder.CreateZExt(element, emitter.builder.getInt8Ty());
+      emitter.builder.CreateStore(element, output);
+    };
+    return nest;
+  }
+  Shape outer(shape.begin(), shape.end() - 1);
+  int64_t inner = shape.back(), outerRows = 1;
+  for (int64_t extent : outer) outerRows *= extent;
+  int64_t chunk = inner;
+  const int64_t step = static_cast<int64_t>(target.preferredVectorBits() / 8);  // four f32 vectors
+  if (nest.work >= kParallelWork && outerRows < 16 && inner >= 2 * step) {
+    int64_t chunks = std::min<int64_t>((16 + outerRows - 1) / outerRows, inner / step);
+    chunk = ((inner + chunks - 1) / chunks + step - 1) / step * step;
+  }
+  int64_t chunks = inner == 0 ? 1 : (inner + chunk - 1) / chunk;
+  nest.rows = outerRows * chunks;
+  nest.emitRow = [result, outer, inner, chunk, chunks](loops::ElementEmitter &emitter, llvm::Value *output,
+                                                       llvm::Value *row) {
+    llvm::IRBuilder<> &builder = emitter.builder;
+    llvm::Value *outerRow = chunks == 1 ? row : builder.CreateUDiv(row, builder.getInt64(chunks));
+    llvm::Value *begin =
+        chunks == 1 ? builder.getInt64(0)
+                    : builder.CreateMul(builder.CreateURem(row, builder.getInt64(chunks)), builder.getInt64(chunk));
+    llvm::Value *count = chunks == 1 ? builder.getInt64(inner)
+                                     : builder.CreateBinaryIntrinsic(llvm::Intrinsic::smin, builder.getInt64(chunk),
+                                                                     builder.CreateSub(builder.getInt64(inner), begin));
+    loops::Index index = emitter.delinearize(outerRow, outer);
+    llvm::Value *rowStart = builder.CreateMul(outerRow, builder.getInt64(inner));
+    llvm::Type *memory = emitter.memoryType(result->type().dtype);
+    loops::emitInnerLoop(builder, count, [&](llvm::Value *position) {
+      llvm::Value *column = builder.CreateAdd(begin, position);
+      index.push_back(column);
+      llvm::Value *element = emitter.element(result, index);
+      index.pop_back();
+      if (result->type().dtype == DType::I1) element = builder.CreateZExt(element, builder.getInt8Ty());
+      builder.CreateStore(element, builder.CreateInBoundsGEP(memory, output, {builder.CreateAdd(rowStart, column)}));
+    });
+  };
+  return nest;
+}
+
+}  // namespace
+
+// Each result r becomes three functions:
+//  1. `name.rows<r>(arguments..., output, begin, end)`, internal: rows [begin, end) of the result's
+//     row nest (reductionRows for a reduction or normalisation, elementwiseRows otherwise); its
+//     pointers are noalias, so the vectoriser needs no run-time overlap checks.
+//  2. `name.task<r>(item, context)`, internal: item `item` of a static split of the rows into
+//     min(rows, kMaxItems) consecutive ranges, for kiln_parallel_for; context holds the pointers.
+//  3. In `name`: the tasks through kiln_parallel_for when the nest's work passes kParallelWork,
+//     else one call of the rows function over all rows (which LLVM inlines).
+// A row computes the same values whichever item and thread run it: results do not depend on the
+// thread count.
 llvm::Expected<llvm::Function *> emitLoopKernel(llvm::Module &module, const Target &target, const Function &kernel,
                                                 llvm::StringRef name) {
   for (const auto &op : kernel.ops())
@@ -107,44 +226,90 @@ llvm::Expected<llvm::Function *> emitLoopKernel(llvm::Module &module, const Targ
           fmt::format("kernel @{}: '{}' has no loop-kernel lowering rule yet", kernel.name(), op->name()));
   llvm::LLVMContext &context = module.getContext();
   llvm::IRBuilder<> builder(context);
-  loops::ElementEmitter emitter(builder, module);
+  llvm::Type *pointer = builder.getPtrTy(), *i64 = builder.getInt64Ty(), *voidType = builder.getVoidTy();
 
-  size_t pointerCount = kernel.arguments().size() + kernel.results().size();
-  std::vector<llvm::Type *> parameters(pointerCount, builder.getPtrTy());
-  auto *functionType = llvm::FunctionType::get(builder.getVoidTy(), parameters, false);
+  const size_t argumentCount = kernel.arguments().size();
+  size_t pointerCount = argumentCount + kernel.results().size();
+  std::vector<llvm::Type *> parameters(pointerCount, pointer);
+  auto *functionType = llvm::FunctionType::get(voidType, parameters, false);
   auto *function = llvm::Function::Create(functionType, llvm::Function::ExternalLinkage, name, module);
   target.stampFunctionAttributes(*function);
   function->setDoesNotThrow();
   for (size_t i = 0; i < pointerCount; ++i) {
     function->addParamAttr(i, llvm::Attribute::NoAlias);
     function->addParamAttr(i, llvm::Attribute::NoCapture);
-    if (i < kernel.arguments().size()) function->addParamAttr(i, llvm::Attribute::ReadOnly);
+    if (i < argumentCount) function->addParamAttr(i, llvm::Attribute::ReadOnly);
   }
-  for (size_t i = 0; i < kernel.arguments().size(); ++i)
-    emitter.argumentPointers[kernel.argument(i)] = function->getArg(i);
-
   builder.SetInsertPoint(llvm::BasicBlock::Create(context, "entry", function));
+  auto *contextType = llvm::ArrayType::get(pointer, argumentCount + 1);
+  llvm::Value *contextArray = nullptr;
+
   for (size_t r = 0; r < kernel.results().size(); ++r) {
     const Value *result = kernel.results()[r];
-    llvm::Value *output = function->getArg(kernel.arguments().size() + r);
-    const Shape &shape = result->type().shape;
-    llvm::Type *memory = emitter.memoryType(result->type().dtype);
-    loops::Index index;
-    // One loop per axis, outermost first; the body of the innermost stores one element.
-    std::function<void(size_t)> nest = [&](size_t axis) {
-      if (axis == shape.size()) {
-        llvm::Value *element = emitter.element(result, index);
-        if (result->type().dtype == DType::I1) element = builder.CreateZExt(element, builder.getInt8Ty());
-        builder.CreateStore(element, builder.CreateInBoundsGEP(memory, output, {emitter.linearOffset(shape, index)}));
-        return;
-      }
-      matmul::emitLoop(builder, builder.getInt64(shape[axis]), [&](llvm::Value *position) {
-        index.push_back(position);
-        nest(axis + 1);
-        index.pop_back();
+    std::optional<loops::RowNest> reduction = loops::reductionRows(result, target);
+    loops::RowNest nest = reduction ? std::move(*reduction) : elementwiseRows(kernel, result, target);
+
+    // 1. The rows function.
+    std::vector<llvm::Type *> rowParameters(argumentCount + 1, pointer);
+    rowParameters.insert(rowParameters.end(), {i64, i64});
+    auto *rows = llvm::Function::Create(llvm::FunctionType::get(voidType, rowParameters, false),
+                                        llvm::Function::InternalLinkage, name + ".rows" + llvm::Twine(r), module);
+    target.stampFunctionAttributes(*rows);
+    rows->setDoesNotThrow();
+    for (size_t i = 0; i <= argumentCount; ++i) {
+      rows->addParamAttr(i, llvm::Attribute::NoAlias);
+      rows->addParamAttr(i, llvm::Attribute::NoCapture);
+      if (i < argumentCount) rows->addParamAttr(i, llvm::Attribute::ReadOnly);
+    }
+    {
+      llvm::IRBuilder<> rowBuilder(llvm::BasicBlock::Create(context, "entry", rows));
+      loops::ElementEmitter emitter(rowBuilder, module);
+      for (size_t i = 0; i < argumentCount; ++i) emitter.argumentPointers[kernel.argument(i)] = rows->getArg(i);
+      llvm::Value *begin = rows->getArg(argumentCount + 1), *end = rows->getArg(argumentCount + 2);
+      matmul::emitLoop(rowBuilder, rowBuilder.CreateSub(end, begin), [&](llvm::Value *position) {
+        nest.emitRow(emitter, rows->getArg(argumentCount), rowBuilder.CreateAdd(begin, position));
       });
-    };
-    nest(0);
+      rowBuilder.CreateRetVoid();
+    }
+
+    std::vector<llvm::Value *> pointers;
+    for (size_t i = 0; i < argumentCount; ++i) pointers.push_back(function->getArg(i));
+    pointers.push_back(function->getArg(argumentCount + r));
+    if (nest.rows <= 1 || nest.work < kParallelWork) {
+      pointers.insert(pointers.end(), {builder.getInt64(0), builder.getInt64(nest.rows)});
+      builder.CreateCall(rows, pointers);
+      continue;
+    }
+
+    // 2. The task: rows [item * rows / items, (item + 1) * rows / items).
+    const int64_t items = std::min(nest.rows, kMaxItems);
+    auto *task = llvm::Function::Create(llvm::FunctionType::get(voidType, {i64, pointer}, false),
+                                        llvm::Function::InternalLinkage, name + ".task" + llvm::Twine(r), module);
+    target.stampFunctionAttributes(*task);
+    task->setDoesNotThrow();
+    {
+      llvm::IRBuilder<> taskBuilder(llvm::BasicBlock::Create(context, "entry", task));
+      std::vector<llvm::Value *> values;
+      for (size_t i = 0; i <= argumentCount; ++i)
+        values.push_back(taskBuilder.CreateLoad(
+            pointer, taskBuilder.CreateConstInBoundsGEP2_64(contextType, task->getArg(1), 0, i)));
+      auto bound = [&](llvm::Value *item) {
+        return taskBuilder.CreateUDiv(taskBuilder.CreateMul(item, taskBuilder.getInt64(nest.rows)),
+                                      taskBuilder.getInt64(items));
+      };
+      values.push_back(bound(task->getArg(0)));
+      values.push_back(bound(taskBuilder.CreateAdd(task->getArg(0), taskBuilder.getInt64(1))));
+      taskBuilder.CreateCall(rows, values);
+      taskBuilder.CreateRetVoid();
+    }
+
+    // 3. The call through the pool.
+    if (!contextArray) contextArray = builder.CreateAlloca(contextType);
+    for (size_t i = 0; i <= argumentCount; ++i)
+      builder.CreateStore(pointers[i], builder.CreateConstInBoundsGEP2_64(contextType, contextArray, 0, i));
+    llvm::FunctionCallee parallelFor = module.getOrInsertFunction(
+        "kiln_parallel_for", llvm::FunctionType::get(voidType, {i64, pointer, pointer}, false));
+    builder.CreateCall(parallelFor, {builder.getInt64(items), task, contextArray});
   }
   builder.CreateRetVoid();
   return function;

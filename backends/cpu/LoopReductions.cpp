@@ -1,7 +1,7 @@
-// Loop-kernel rules of the reductions: a result element is a loop nest over the reduced axes
-// inside the result's loop nest, folding the operand's elements in row-major order. Float sums
-// and normalisations accumulate in double and round once, exactly as the reference interpreter
-// does, so results agree to the last bit; NaN wins max and min.
+// Element rules of the reductions (sum, mean, max, min, argmax) and the normalisations (softmax,
+// log_softmax), for a reduction inside an expression (a later fusion): a loop nest over the
+// reduced axes per element, in double, computed as the interpreter does. As a kernel's result a
+// reduction is a row nest instead (LoopReductionRows.cpp), each reduced quantity computed once.
 #include <cmath>
 
 #include <llvm/IR/Intrinsics.h>
@@ -14,14 +14,6 @@ namespace kiln::cpu::loops {
 namespace {
 using llvm::ArrayRef;
 using IRValue = llvm::Value;
-
-// For each operand axis: whether it is reduced. No axes: all of them.
-std::vector<bool> reducedAxes(const Operation &op, size_t rank) {
-  const Ints &axes = op.attributes().getInts("axes");
-  std::vector<bool> reduced(rank, axes.empty());
-  for (int64_t axis : axes) reduced[axis < 0 ? axis + static_cast<int64_t>(rank) : axis] = true;
-  return reduced;
-}
 
 // Folds `fold(accumulator, element)` over the operand elements whose index agrees with `fixed`
 // on the axes `reduced` says are not reduced, in row-major order.
@@ -38,21 +30,6 @@ IRValue *foldOver(ElementEmitter &emitter, const Value *operand, const std::vect
                             })[0];
   };
   return nest(0, initial);
-}
-
-IRValue *keep(ElementEmitter &emitter, IRValue *accumulator, IRValue *value, bool larger, DType dtype) {
-  llvm::IRBuilder<> &builder = emitter.builder;
-  if (!isFloat(dtype)) {
-    IRValue *better =
-        dtype == DType::I1
-            ? (larger ? builder.CreateICmpUGT(value, accumulator) : builder.CreateICmpULT(value, accumulator))
-            : (larger ? builder.CreateICmpSGT(value, accumulator) : builder.CreateICmpSLT(value, accumulator));
-    return builder.CreateSelect(better, value, accumulator);
-  }
-  // accumulator NaN: keep it; value better or NaN: take it.
-  IRValue *better = larger ? builder.CreateFCmpUGT(value, accumulator) : builder.CreateFCmpULT(value, accumulator);
-  IRValue *chosen = builder.CreateSelect(better, value, accumulator);
-  return builder.CreateSelect(builder.CreateFCmpUNO(accumulator, accumulator), accumulator, chosen);
 }
 
 IRValue *reduction(ElementEmitter &emitter, const Operation &op, ArrayRef<IRValue *> index) {
@@ -101,7 +78,7 @@ IRValue *reduction(ElementEmitter &emitter, const Operation &op, ArrayRef<IRValu
       start = builder.getInt(larger ? llvm::APInt::getSignedMinValue(bits) : llvm::APInt::getSignedMaxValue(bits));
     }
     result = foldOver(emitter, operand, reduced, fixed, start, [&](IRValue *accumulator, IRValue *value) {
-      return keep(emitter, accumulator, widen(value), larger, accumulatorType);
+      return keepExtremum(emitter, accumulator, widen(value), larger, accumulatorType);
     });
     break;
   }
@@ -123,9 +100,10 @@ IRValue *normalization(ElementEmitter &emitter, const Operation &op, ArrayRef<IR
   reduced[axis] = true;
   Index fixed(index.begin(), index.end());
   auto widen = [&](IRValue *value) { return emitter.convert(value, dtype, DType::F64); };
-  IRValue *maximum = foldOver(
-      emitter, operand, reduced, fixed, emitter.constant(DType::F64, -HUGE_VAL),
-      [&](IRValue *accumulator, IRValue *value) { return keep(emitter, accumulator, widen(value), true, DType::F64); });
+  IRValue *maximum = foldOver(emitter, operand, reduced, fixed, emitter.constant(DType::F64, -HUGE_VAL),
+                              [&](IRValue *accumulator, IRValue *value) {
+                                return keepExtremum(emitter, accumulator, widen(value), true, DType::F64);
+                              });
   IRValue *infinite = builder.CreateFCmpOEQ(emitter.intrinsic(llvm::Intrinsic::fabs, {maximum}),
                                             emitter.constant(DType::F64, HUGE_VAL));
   IRValue *shift = builder.CreateSelect(infinite, emitter.constant(DType::F64, 0), maximum);
@@ -140,7 +118,65 @@ IRValue *normalization(ElementEmitter &emitter, const Operation &op, ArrayRef<IR
                         : builder.CreateFDiv(emitter.intrinsic(llvm::Intrinsic::exp, {shifted}), sum);
   return emitter.convert(result, DType::F64, dtype);
 }
+
+// The first maximum along the axis (NaN counting as the maximum).
+IRValue *argmaxElement(ElementEmitter &emitter, const Operation &op, ArrayRef<IRValue *> index) {
+  llvm::IRBuilder<> &builder = emitter.builder;
+  const Value *operand = op.operand(0);
+  size_t rank = operand->type().rank();
+  int64_t axis = op.attributes().getInt("axis");
+  if (axis < 0) axis += static_cast<int64_t>(rank);
+  Index fixed;
+  for (size_t i = 0, next = 0; i < rank; ++i) {
+    if (static_cast<int64_t>(i) != axis)
+      fixed.push_back(index[next++]);
+    else {
+      fixed.push_back(nullptr);
+      if (op.attributes().getBool("keepdims")) ++next;
+    }
+  }
+  DType dtype = operand->type().dtype;
+  IRValue *lowest = isFloat(dtype) ? emitter.constant(dtype, -HUGE_VAL)
+                                   : builder.getInt(llvm::APInt::getSignedMinValue(dtype == DType::I32 ? 32 : 64));
+  std::vector<IRValue *> best =
+      matmul::emitLoop(builder, emitter.index(operand->type().shape[axis]), {lowest, emitter.index(0)},
+                       [&](IRValue *position, const std::vector<IRValue *> &carried) {
+                         fixed[axis] = position;
+                         IRValue *value = emitter.element(operand, fixed);
+                         IRValue *take = isFloat(dtype)
+                                             ? builder.CreateAnd(builder.CreateFCmpORD(carried[0], carried[0]),
+                                                                 builder.CreateFCmpUGT(value, carried[0]))
+                                             : builder.CreateICmpSGT(value, carried[0]);
+                         return std::vector<IRValue *>{builder.CreateSelect(take, value, carried[0]),
+                                                       builder.CreateSelect(take, position, carried[1])};
+                       });
+  return best[1];
+}
+
 }  // namespace
+
+// For each operand axis: whether it is reduced. No axes: all of them.
+std::vector<bool> reducedAxes(const Operation &op, size_t rank) {
+  const Ints &axes = op.attributes().getInts("axes");
+  std::vector<bool> reduced(rank, axes.empty());
+  for (int64_t axis : axes) reduced[axis < 0 ? axis + static_cast<int64_t>(rank) : axis] = true;
+  return reduced;
+}
+
+IRValue *keepExtremum(ElementEmitter &emitter, IRValue *accumulator, IRValue *value, bool larger, DType dtype) {
+  llvm::IRBuilder<> &builder = emitter.builder;
+  if (!isFloat(dtype)) {
+    IRValue *better =
+        dtype == DType::I1
+            ? (larger ? builder.CreateICmpUGT(value, accumulator) : builder.CreateICmpULT(value, accumulator))
+            : (larger ? builder.CreateICmpSGT(value, accumulator) : builder.CreateICmpSLT(value, accumulator));
+    return builder.CreateSelect(better, value, accumulator);
+  }
+  // accumulator NaN: keep it; value better or NaN: take it.
+  IRValue *better = larger ? builder.CreateFCmpUGT(value, accumulator) : builder.CreateFCmpULT(value, accumulator);
+  IRValue *chosen = builder.CreateSelect(better, value, accumulator);
+  return builder.CreateSelect(builder.CreateFCmpUNO(accumulator, accumulator), accumulator, chosen);
+}
 
 LoopRule reductionRule(OpKind kind) {
   switch (kind) {
@@ -150,6 +186,7 @@ LoopRule reductionRule(OpKind kind) {
   case OpKind::Min: return reduction;
   case OpKind::Softmax:
   case OpKind::LogSoftmax: return normalization;
+  case OpKind::Argmax: return argmaxElement;
   default: return nullptr;
   }
 }

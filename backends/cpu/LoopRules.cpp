@@ -184,17 +184,26 @@ IRValue *broadcast(ElementEmitter &emitter, const Operation &op, ArrayRef<IRValu
   return operandAt(emitter, op, 0, index);
 }
 
-// The result's row-major offset, split into the operand's axes.
+// The result's row-major offset, split into the operand's axes. A row-major argument is read at
+// that offset itself; otherwise leading and trailing axes the reshape leaves alone map straight
+// through and only the axes between are split, so that the innermost loop divides nothing when
+// the last axis is kept.
 IRValue *reshape(ElementEmitter &emitter, const Operation &op, ArrayRef<IRValue *> index) {
-  const Shape &from = op.operand(0)->type().shape;
-  IRValue *offset = emitter.linearOffset(op.result()->type().shape, index);
-  Index operandIndex(from.size());
-  for (size_t axis = from.size(); axis-- > 0;) {
-    IRValue *extent = emitter.index(from[axis]);
-    operandIndex[axis] = from[axis] == 1 ? emitter.index(0) : emitter.builder.CreateURem(offset, extent);
-    offset = emitter.builder.CreateUDiv(offset, extent);
-  }
-  return emitter.element(op.operand(0), operandIndex);
+  const Value *operand = op.operand(0);
+  const Shape &from = operand->type().shape, &to = op.result()->type().shape;
+  if (operand->isArgument()) return emitter.loadArgument(operand, emitter.linearOffset(to, index));
+  size_t leading = 0, trailing = 0;
+  while (leading < from.size() && leading < to.size() && from[leading] == to[leading]) ++leading;
+  while (leading + trailing < from.size() && leading + trailing < to.size() &&
+         from[from.size() - 1 - trailing] == to[to.size() - 1 - trailing])
+    ++trailing;
+  Shape fromMiddle(from.begin() + leading, from.end() - trailing), toMiddle(to.begin() + leading, to.end() - trailing);
+  IRValue *offset = emitter.linearOffset(toMiddle, index.slice(leading, toMiddle.size()));
+  Index middle = emitter.delinearize(offset, fromMiddle);
+  Index operandIndex(index.begin(), index.begin() + leading);
+  operandIndex.append(middle.begin(), middle.end());
+  operandIndex.append(index.end() - trailing, index.end());
+  return emitter.element(operand, operandIndex);
 }
 
 IRValue *transpose(ElementEmitter &emitter, const Operation &op, ArrayRef<IRValue *> index) {

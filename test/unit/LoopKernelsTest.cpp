@@ -94,6 +94,10 @@ std::vector<Case> casesFor(OpKind kind) {
           add({t}, fmt::format("{}[1,{}]", dtype, n), name + " %a0 {axes = [0], keepdims = true}");
           add({t}, fmt::format("{}[]", dtype), name + " %a0 {axes = []}");
           break;
+        case OpKind::Argmax:
+          add({t}, "i64[3]", "argmax %a0 {axis = 1}");
+          add({t}, fmt::format("i64[1,{}]", n), "argmax %a0 {axis = 0, keepdims = true}");
+          break;
         case OpKind::Softmax:
         case OpKind::LogSoftmax:
           add({t}, t, name + " %a0 {axis = 1}");

@@ -13,6 +13,7 @@
 #include "ir/Verifier.h"
 #include "passes/Pass.h"
 #include "passes/gradients/GradientCheck.h"
+#include "runtime/Parallel.h"
 #include "tools/compile/ToolOptions.h"
 #include "tools/kiln-opt/OpListing.h"
 
@@ -59,10 +60,27 @@ cl::opt<int64_t> maxTensorBytes("max-tensor-bytes",
                                          "allocates (default 4 GiB)"),
                                 cl::init(kiln::kDefaultTensorByteLimit), cl::cat(kilnCategory));
 
+// --threads. LLVM's shared library registers an unrelated, undocumented top-level option of that
+// name, so this one is created in main, after that one is renamed (registerThreadsOption).
+cl::opt<unsigned> &jitThreads() {
+  static cl::opt<unsigned> option("threads",
+                                  cl::desc("With --jit: threads for the kernels (default: KILN_NUM_THREADS, else "
+                                           "every core); results do not depend on it"),
+                                  cl::init(0), cl::value_desc("N"), cl::cat(kilnCategory));
+  return option;
+}
+
+void registerThreadsOption() {
+  llvm::StringMap<cl::Option *> &registered = cl::getRegisteredOptions();
+  if (auto found = registered.find("threads"); found != registered.end()) found->second->setArgStr("llvm-threads");
+  jitThreads();
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  registerThreadsOption();
   kiln::adoptPipelineOptions(kilnCategory, "kiln-opt");
   cl::HideUnrelatedOptions(kilnCategory);
   cl::ParseCommandLineOptions(argc, argv, "kiln-opt: run passes over Kiln tensor IR\n");
@@ -138,6 +156,13 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (jitFlag) {
+    if (jitThreads().getNumOccurrences() > 0) {
+      if (jitThreads() == 0) {
+        diagnostics.reportFailure(llvm::createStringError("--threads must be at least 1"), nullptr, "kiln-opt");
+        return 1;
+      }
+      kiln::runtime::setThreadCount(static_cast<int>(jitThreads()));
+    }
     kiln::RunOptions run{runFunctionName, runInputs, runOutputDirectory};
     kiln::cpu::TargetOptions targetOptions;
     targetOptions.optLevel = jitOptLevel;
