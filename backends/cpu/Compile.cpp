@@ -21,6 +21,7 @@
 #include "backends/cpu/LoopKernels.h"
 #include "backends/cpu/MatmulEmitter.h"
 #include "backends/cpu/MatmulKernel.h"
+#include "backends/cpu/TemplateKernels.h"
 #include "backends/interpreter/Rules.h"
 
 namespace kiln::cpu {
@@ -136,8 +137,11 @@ llvm::Error emitContractionKernel(llvm::Module &module, const Target &target, co
 }
 
 llvm::Error emitKernel(llvm::Module &module, const Target &target, const Function &kernel) {
-  if (kernel.results().size() == 1 && !kernel.results()[0]->isArgument() &&
-      kernel.results()[0]->definingOp()->kind() == OpKind::Matmul) {
+  const Operation *resultOp = kernel.results().size() == 1 && !kernel.results()[0]->isArgument()
+                                  ? kernel.results()[0]->definingOp()
+                                  : nullptr;
+  if (resultOp && hasTemplateRule(resultOp->kind())) return emitTemplateKernel(module, target, kernel);
+  if (resultOp && resultOp->kind() == OpKind::Matmul && isFloat(resultOp->result()->type().dtype)) {
     for (const auto &op : kernel.ops())
       if (op.get() != kernel.results()[0]->definingOp() && !hasLoopRule(op->kind()))
         return llvm::createStringError(
@@ -145,7 +149,7 @@ llvm::Error emitKernel(llvm::Module &module, const Target &target, const Functio
     return emitContractionKernel(module, target, kernel);
   }
   for (const auto &op : kernel.ops())
-    if (op->kind() == OpKind::Matmul)
+    if (op->kind() == OpKind::Matmul && isFloat(op->result()->type().dtype))
       return llvm::createStringError(fmt::format(
           "kernel @{}: a matmul lowers only as the result of its own kernel (run outline-kernels)", kernel.name()));
   llvm::Expected<llvm::Function *> function = emitLoopKernel(module, target, kernel, kernel.name());
@@ -210,7 +214,8 @@ llvm::Error emitEntry(llvm::Module &module, const Target &target, const Module &
 }
 }  // namespace
 
-bool hasLoweringRule(OpKind kind) { return kind == OpKind::Matmul || hasLoopRule(kind); }
+// A call is lowered by the entry of the function holding it (emitEntry).
+bool hasLoweringRule(OpKind kind) { return kind == OpKind::Call || hasTemplateRule(kind) || hasLoopRule(kind); }
 
 llvm::Expected<std::unique_ptr<llvm::Module>> compileModule(const Module &module, const Target &target,
                                                             llvm::LLVMContext &context, const Function *entry) {
