@@ -86,6 +86,13 @@ llvm::Error emitConvolution(llvm::Module &module, const Target &target, const Fu
   int64_t images = geometry.image[0], channels = geometry.filter[0], taps = geometry.taps(),
           positions = geometry.positions();
   llvm::Value *result = function->getArg(kernel.arguments().size());
+  // An empty product (no images, channels, taps or positions) leaves a result of zeros.
+  if (images * channels * taps * positions == 0) {
+    builder.CreateMemSet(result, builder.getInt8(0), op.result()->type().elementCount() * elementBytes,
+                         llvm::MaybeAlign(elementBytes));
+    builder.CreateRetVoid();
+    return llvm::Error::success();
+  }
 
   // 1.
   std::vector<llvm::Value *> temporaries;
