@@ -137,9 +137,8 @@ llvm::Error emitContractionKernel(llvm::Module &module, const Target &target, co
 }
 
 llvm::Error emitKernel(llvm::Module &module, const Target &target, const Function &kernel) {
-  const Operation *resultOp = kernel.results().size() == 1 && !kernel.results()[0]->isArgument()
-                                  ? kernel.results()[0]->definingOp()
-                                  : nullptr;
+  const Operation *resultOp =
+      kernel.results().size() == 1 && !kernel.results()[0]->isArgument() ? kernel.results()[0]->definingOp() : nullptr;
   if (resultOp && hasTemplateRule(resultOp->kind())) return emitTemplateKernel(module, target, kernel);
   if (resultOp && resultOp->kind() == OpKind::Matmul && isFloat(resultOp->result()->type().dtype)) {
     for (const auto &op : kernel.ops())

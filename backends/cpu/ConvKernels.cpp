@@ -48,16 +48,17 @@ ConvolutionGeometry geometryOf(const Operation &op) {
 
 // Calls visit(patchOffset, inside, imageIndex) for every element of image n's patch matrix, in
 // row-major order; imageIndex is clamped into the image, `inside` says whether it is a real tap.
-void forEachPatchElement(loops::ElementEmitter &emitter, const ConvolutionGeometry &geometry, llvm::Value *n,
-                         const std::function<void(llvm::Value *, llvm::Value *, llvm::ArrayRef<llvm::Value *>)> &visit) {
+void forEachPatchElement(
+    loops::ElementEmitter &emitter, const ConvolutionGeometry &geometry, llvm::Value *n,
+    const std::function<void(llvm::Value *, llvm::Value *, llvm::ArrayRef<llvm::Value *>)> &visit) {
   llvm::IRBuilder<> &builder = emitter.builder;
   const Shape &filter = geometry.filter, &output = geometry.output, &image = geometry.image;
   Shape walk{filter[1], filter[2], filter[3], output[2], output[3]};
   auto axis = [&](llvm::Value *position, int64_t stride, int64_t before, llvm::Value *tap, int64_t dilation,
                   int64_t extent, llvm::Value *&inside) {
-    llvm::Value *at = builder.CreateAdd(builder.CreateSub(builder.CreateMul(position, emitter.index(stride)),
-                                                          emitter.index(before)),
-                                        builder.CreateMul(tap, emitter.index(dilation)));
+    llvm::Value *at =
+        builder.CreateAdd(builder.CreateSub(builder.CreateMul(position, emitter.index(stride)), emitter.index(before)),
+                          builder.CreateMul(tap, emitter.index(dilation)));
     inside = builder.CreateICmpULT(at, emitter.index(extent));
     llvm::Value *clamped = builder.CreateSelect(builder.CreateICmpSLT(at, emitter.index(0)), emitter.index(0), at);
     return builder.CreateSelect(builder.CreateICmpSGT(clamped, emitter.index(extent - 1)), emitter.index(extent - 1),
@@ -65,8 +66,8 @@ void forEachPatchElement(loops::ElementEmitter &emitter, const ConvolutionGeomet
   };
   forEachIndex(emitter, walk, [&](llvm::ArrayRef<llvm::Value *> index) {
     llvm::Value *rowInside, *columnInside;
-    llvm::Value *row = axis(index[3], geometry.strideHeight, geometry.padTop, index[1], geometry.dilationHeight,
-                            image[2], rowInside);
+    llvm::Value *row =
+        axis(index[3], geometry.strideHeight, geometry.padTop, index[1], geometry.dilationHeight, image[2], rowInside);
     llvm::Value *column = axis(index[4], geometry.strideWidth, geometry.padLeft, index[2], geometry.dilationWidth,
                                image[3], columnInside);
     visit(emitter.linearOffset(walk, index), builder.CreateAnd(rowInside, columnInside), {n, index[0], row, column});
@@ -135,9 +136,10 @@ llvm::Error emitConvolution(llvm::Module &module, const Target &target, const Fu
     switch (op.kind()) {
     case OpKind::Conv2d:
     case OpKind::Conv2dFilterGrad:
-      forEachPatchElement(emitter, geometry, n, [&](llvm::Value *offset, llvm::Value *inside, llvm::ArrayRef<llvm::Value *> index) {
-        builder.CreateStore(builder.CreateSelect(inside, emitter.element(image, index), zero), at(patches, offset));
-      });
+      forEachPatchElement(
+          emitter, geometry, n, [&](llvm::Value *offset, llvm::Value *inside, llvm::ArrayRef<llvm::Value *> index) {
+            builder.CreateStore(builder.CreateSelect(inside, emitter.element(image, index), zero), at(patches, offset));
+          });
       break;
     default: break;
     }
@@ -158,8 +160,8 @@ llvm::Error emitConvolution(llvm::Module &module, const Target &target, const Fu
       builder.CreateCondBr(first, after, accumulate);
       builder.SetInsertPoint(accumulate);
       matmul::emitLoop(builder, emitter.index(channels * taps), [&](llvm::Value *i) {
-        llvm::Value *sum = builder.CreateFAdd(builder.CreateLoad(element, at(result, i)),
-                                              builder.CreateLoad(element, at(partial, i)));
+        llvm::Value *sum =
+            builder.CreateFAdd(builder.CreateLoad(element, at(result, i)), builder.CreateLoad(element, at(partial, i)));
         builder.CreateStore(sum, at(result, i));
       });
       builder.CreateBr(after);
@@ -169,18 +171,19 @@ llvm::Error emitConvolution(llvm::Module &module, const Target &target, const Fu
     default: {
       builder.CreateCall(product, {filter, at(gradient, imageOffset(n, channels * positions)), patches, scratch});
       const Shape &shape = geometry.image;
-      forEachPatchElement(emitter, geometry, n, [&](llvm::Value *offset, llvm::Value *inside, llvm::ArrayRef<llvm::Value *> index) {
-        llvm::BasicBlock *add = llvm::BasicBlock::Create(module.getContext(), "add", function);
-        llvm::BasicBlock *after = llvm::BasicBlock::Create(module.getContext(), "after", function);
-        builder.CreateCondBr(inside, add, after);
-        builder.SetInsertPoint(add);
-        llvm::Value *target = at(result, emitter.linearOffset(shape, index));
-        builder.CreateStore(builder.CreateFAdd(builder.CreateLoad(element, target),
-                                               builder.CreateLoad(element, at(patches, offset))),
-                            target);
-        builder.CreateBr(after);
-        builder.SetInsertPoint(after);
-      });
+      forEachPatchElement(emitter, geometry, n,
+                          [&](llvm::Value *offset, llvm::Value *inside, llvm::ArrayRef<llvm::Value *> index) {
+                            llvm::BasicBlock *add = llvm::BasicBlock::Create(module.getContext(), "add", function);
+                            llvm::BasicBlock *after = llvm::BasicBlock::Create(module.getContext(), "after", function);
+                            builder.CreateCondBr(inside, add, after);
+                            builder.SetInsertPoint(add);
+                            llvm::Value *target = at(result, emitter.linearOffset(shape, index));
+                            builder.CreateStore(builder.CreateFAdd(builder.CreateLoad(element, target),
+                                                                   builder.CreateLoad(element, at(patches, offset))),
+                                                target);
+                            builder.CreateBr(after);
+                            builder.SetInsertPoint(after);
+                          });
     }
     }
   });

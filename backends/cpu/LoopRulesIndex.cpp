@@ -1,7 +1,8 @@
 // Index-expression rules of gather, the random ops and matmul as a loop (integer matmuls; float
-// ones go to the matrix-product template). Gather reads the params element its index operand picks; the random ops run Philox-4x32-10 inline on the element's flat index, in i32
-// arithmetic the loop vectoriser can widen, with the same derivation of uniforms and normals as
-// runtime/Random.cpp (which the interpreter calls), so that results agree to the last bit.
+// ones go to the matrix-product template). Gather reads the params element its index operand picks; the random ops run
+// Philox-4x32-10 inline on the element's flat index, in i32 arithmetic the loop vectoriser can widen, with the same
+// derivation of uniforms and normals as runtime/Random.cpp (which the interpreter calls), so that results agree to the
+// last bit.
 #include <cmath>
 #include <numbers>
 
@@ -88,16 +89,15 @@ IRValue *matrixProduct(ElementEmitter &emitter, const Operation &op, ArrayRef<IR
     at.push_back(transposed ? first : second);
     return at;
   };
-  auto sum = matmul::emitLoop(builder, emitter.index(depth), {emitter.constant(sumType, 0)},
-                              [&](IRValue *k, const std::vector<IRValue *> &carried) {
-                                IRValue *x = emitter.convert(emitter.element(a, operandIndex(aShape, row, k, transposeA)),
-                                                             dtype, sumType);
-                                IRValue *y = emitter.convert(emitter.element(b, operandIndex(bShape, k, column, transposeB)),
-                                                             dtype, sumType);
-                                IRValue *product = isFloat(dtype) ? builder.CreateFMul(x, y) : builder.CreateMul(x, y);
-                                return std::vector<IRValue *>{isFloat(dtype) ? builder.CreateFAdd(carried[0], product)
-                                                                             : builder.CreateAdd(carried[0], product)};
-                              });
+  auto sum = matmul::emitLoop(
+      builder, emitter.index(depth), {emitter.constant(sumType, 0)},
+      [&](IRValue *k, const std::vector<IRValue *> &carried) {
+        IRValue *x = emitter.convert(emitter.element(a, operandIndex(aShape, row, k, transposeA)), dtype, sumType);
+        IRValue *y = emitter.convert(emitter.element(b, operandIndex(bShape, k, column, transposeB)), dtype, sumType);
+        IRValue *product = isFloat(dtype) ? builder.CreateFMul(x, y) : builder.CreateMul(x, y);
+        return std::vector<IRValue *>{isFloat(dtype) ? builder.CreateFAdd(carried[0], product)
+                                                     : builder.CreateAdd(carried[0], product)};
+      });
   return emitter.convert(sum[0], sumType, dtype);
 }
 
@@ -120,11 +120,12 @@ IRValue *random(ElementEmitter &emitter, const Operation &op, ArrayRef<IRValue *
       if (!(low < high)) return rounded;
       auto highSingle = static_cast<float>(high);
       IRValue *below = llvm::ConstantFP::get(builder.getFloatTy(), std::nextafter(highSingle, static_cast<float>(low)));
-      return builder.CreateSelect(builder.CreateFCmpOGE(rounded, llvm::ConstantFP::get(builder.getFloatTy(), highSingle)),
-                                  below, rounded);
+      return builder.CreateSelect(
+          builder.CreateFCmpOGE(rounded, llvm::ConstantFP::get(builder.getFloatTy(), highSingle)), below, rounded);
     }
     if (!(low < high)) return value;
-    return builder.CreateSelect(builder.CreateFCmpOGE(value, constant(high)), constant(std::nextafter(high, low)), value);
+    return builder.CreateSelect(builder.CreateFCmpOGE(value, constant(high)), constant(std::nextafter(high, low)),
+                                value);
   }
   case OpKind::RandomNormal: {
     // Box–Muller: sqrt(-2 log(1 - u1)) cos(2 pi u2), then mean + stddev z.

@@ -87,8 +87,8 @@ llvm::Value *rowMajor(loops::ElementEmitter &emitter, const Value *value, std::v
   forEachIndex(emitter, type.shape, [&](llvm::ArrayRef<llvm::Value *> index) {
     llvm::Value *element = emitter.element(value, index);
     if (type.dtype == DType::I1) element = emitter.builder.CreateZExt(element, emitter.builder.getInt8Ty());
-    emitter.builder.CreateStore(element,
-                                emitter.builder.CreateInBoundsGEP(memory, buffer, {emitter.linearOffset(type.shape, index)}));
+    emitter.builder.CreateStore(
+        element, emitter.builder.CreateInBoundsGEP(memory, buffer, {emitter.linearOffset(type.shape, index)}));
   });
   return buffer;
 }

@@ -54,10 +54,11 @@ struct Tap {
 // Tap `tap` of window `window` along one axis.
 Tap tapAt(ElementEmitter &emitter, const PoolAxis &axis, IRValue *window, IRValue *tap) {
   llvm::IRBuilder<> &builder = emitter.builder;
-  IRValue *position =
-      builder.CreateAdd(builder.CreateSub(builder.CreateMul(window, emitter.index(axis.stride)), emitter.index(axis.before)), tap);
+  IRValue *position = builder.CreateAdd(
+      builder.CreateSub(builder.CreateMul(window, emitter.index(axis.stride)), emitter.index(axis.before)), tap);
   IRValue *inside = builder.CreateICmpULT(position, emitter.index(axis.extent));
-  IRValue *clamped = builder.CreateSelect(builder.CreateICmpSLT(position, emitter.index(0)), emitter.index(0), position);
+  IRValue *clamped =
+      builder.CreateSelect(builder.CreateICmpSLT(position, emitter.index(0)), emitter.index(0), position);
   clamped = builder.CreateSelect(builder.CreateICmpSGT(clamped, emitter.index(axis.extent - 1)),
                                  emitter.index(axis.extent - 1), clamped);
   return {inside, clamped};
@@ -68,14 +69,15 @@ IRValue *tapsInside(ElementEmitter &emitter, const PoolAxis &axis, IRValue *wind
   llvm::IRBuilder<> &builder = emitter.builder;
   IRValue *begin = builder.CreateSub(builder.CreateMul(window, emitter.index(axis.stride)), emitter.index(axis.before));
   IRValue *end = builder.CreateAdd(begin, emitter.index(axis.window));
-  IRValue *last = builder.CreateSelect(builder.CreateICmpSLT(end, emitter.index(axis.extent)), end, emitter.index(axis.extent));
+  IRValue *last =
+      builder.CreateSelect(builder.CreateICmpSLT(end, emitter.index(axis.extent)), end, emitter.index(axis.extent));
   IRValue *first = builder.CreateSelect(builder.CreateICmpSGT(begin, emitter.index(0)), begin, emitter.index(0));
   return builder.CreateSub(last, first);
 }
 
 // The first maximum of window (h, w) of image (n, c): {value, row, column, any tap inside}.
-Carried firstMaximum(ElementEmitter &emitter, const Operation &op, const PoolGeometry &geometry, IRValue *n,
-                     IRValue *c, IRValue *h, IRValue *w) {
+Carried firstMaximum(ElementEmitter &emitter, const Operation &op, const PoolGeometry &geometry, IRValue *n, IRValue *c,
+                     IRValue *h, IRValue *w) {
   llvm::IRBuilder<> &builder = emitter.builder;
   const Value *input = op.operand(0);
   llvm::Type *type = emitter.registerType(input->type().dtype);
@@ -87,8 +89,9 @@ Carried firstMaximum(ElementEmitter &emitter, const Operation &op, const PoolGeo
       IRValue *inside = builder.CreateAnd(row.inside, column.inside);
       IRValue *x = emitter.element(input, {n, c, row.position, column.position});
       // Taken when inside and either the first tap inside, or no NaN yet and (greater or NaN).
-      IRValue *better = builder.CreateAnd(builder.CreateFCmpORD(best[0], best[0]),
-                                          builder.CreateOr(builder.CreateFCmpOGT(x, best[0]), builder.CreateFCmpUNO(x, x)));
+      IRValue *better =
+          builder.CreateAnd(builder.CreateFCmpORD(best[0], best[0]),
+                            builder.CreateOr(builder.CreateFCmpOGT(x, best[0]), builder.CreateFCmpUNO(x, x)));
       IRValue *take = builder.CreateAnd(inside, builder.CreateOr(builder.CreateNot(best[3]), better));
       return Carried{builder.CreateSelect(take, x, best[0]), builder.CreateSelect(take, row.position, best[1]),
                      builder.CreateSelect(take, column.position, best[2]), builder.CreateOr(best[3], inside)};
@@ -114,11 +117,12 @@ IRValue *averagePool(ElementEmitter &emitter, const Operation &op, ArrayRef<IRVa
       Tap column = tapAt(emitter, geometry.columns, index[3], kw);
       IRValue *x = emitter.convert(emitter.element(input, {index[0], index[1], row.position, column.position}),
                                    input->type().dtype, DType::F64);
-      return Carried{builder.CreateFAdd(partial[0], builder.CreateSelect(builder.CreateAnd(row.inside, column.inside), x, zero))};
+      return Carried{
+          builder.CreateFAdd(partial[0], builder.CreateSelect(builder.CreateAnd(row.inside, column.inside), x, zero))};
     });
   });
-  IRValue *count = builder.CreateMul(tapsInside(emitter, geometry.rows, index[2]),
-                                     tapsInside(emitter, geometry.columns, index[3]));
+  IRValue *count =
+      builder.CreateMul(tapsInside(emitter, geometry.rows, index[2]), tapsInside(emitter, geometry.columns, index[3]));
   IRValue *mean = builder.CreateFDiv(sum[0], builder.CreateSIToFP(count, f64));
   mean = builder.CreateSelect(builder.CreateICmpSGT(count, emitter.index(0)), mean, zero);
   return emitter.convert(mean, DType::F64, op.result()->type().dtype);

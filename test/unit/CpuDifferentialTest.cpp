@@ -45,10 +45,10 @@ namespace {
 // How a case's arguments are drawn and its results compared.
 struct Case {
   std::string text;
-  int64_t indexBound = 0;  // integer arguments in [0, indexBound) when positive: valid indices
-  bool ties = false;       // floats from {-1, -0.5, 0, 0.5, 1}: pools meet equal maxima
-  bool nans = false;       // a few float elements are NaN
-  bool exact = false;      // results must agree to the last bit
+  int64_t indexBound = 0;    // integer arguments in [0, indexBound) when positive: valid indices
+  bool ties = false;         // floats from {-1, -0.5, 0, 0.5, 1}: pools meet equal maxima
+  bool nans = false;         // a few float elements are NaN
+  bool exact = false;        // results must agree to the last bit
   bool contraction = false;  // tolerance scaled by the sum of |terms| (see expectClose)
 };
 
@@ -110,8 +110,7 @@ std::vector<Case> casesFor(OpKind kind) {
     case OpKind::Conv2dFilterGrad: {
       std::vector<Convolution> convolutions;
       // Innermost extents 1..33; stride [2, 1], asymmetric padding, dilation 2 on one axis.
-      for (int64_t w : kInnerExtents)
-        convolutions.push_back({2, 3, 6, w, 4, 3, 3, {2, 1}, {1, 2, 0, 2}, {1, 2}});
+      for (int64_t w : kInnerExtents) convolutions.push_back({2, 3, 6, w, 4, 3, 3, {2, 1}, {1, 2, 0, 2}, {1, 2}});
       convolutions.push_back({1, 2, 7, 9, 5, 2, 3, {1, 2}, {0, 1, 1, 0}, {2, 1}});
       // A reduction of 129 taps (conv2d), 33 output channels (input gradient), 129 positions
       // (filter gradient).
@@ -126,8 +125,10 @@ std::vector<Case> casesFor(OpKind kind) {
         Case c;
         c.contraction = true;
         if (kind == OpKind::Conv2d) c.text = function({image, filter}, output, name + " %a0, %a1" + attributes);
-        if (kind == OpKind::Conv2dInputGrad) c.text = function({output, filter}, image, name + " %a0, %a1" + attributes);
-        if (kind == OpKind::Conv2dFilterGrad) c.text = function({image, output}, filter, name + " %a0, %a1" + attributes);
+        if (kind == OpKind::Conv2dInputGrad)
+          c.text = function({output, filter}, image, name + " %a0, %a1" + attributes);
+        if (kind == OpKind::Conv2dFilterGrad)
+          c.text = function({image, output}, filter, name + " %a0, %a1" + attributes);
         cases.push_back(c);
       }
       // A folded view as an operand: the filter transposed from HWIO.
@@ -261,8 +262,8 @@ std::vector<Case> casesFor(OpKind kind) {
 Tensor randomTensor(const TensorType &type, std::mt19937 &random, const Case &testCase) {
   Tensor tensor(type);
   std::uniform_real_distribution<double> real(-2.0, 2.0);
-  std::uniform_int_distribution<int64_t> integer(-6, 6), tie(-2, 2), key(std::numeric_limits<int64_t>::min(),
-                                                                         std::numeric_limits<int64_t>::max());
+  std::uniform_int_distribution<int64_t> integer(-6, 6), tie(-2, 2),
+      key(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max());
   for (int64_t i = 0; i < tensor.elementCount(); ++i) {
     if (isFloat(type.dtype)) {
       double value = testCase.ties ? 0.5 * static_cast<double>(tie(random)) : real(random);
