@@ -331,6 +331,32 @@ TEST(CpuLowering, EveryOpHasALoweringRule) {
   }
 }
 
+// Out-of-range indices, which the interpreter rejects at run time: gather clamps them into the
+// axis, scatter_add skips them; neither reads or writes outside its buffers.
+TEST(CpuLowering, OutOfRangeIndicesClampInGatherAndAreSkippedInScatterAdd) {
+  auto target = Target::create();
+  ASSERT_TRUE(static_cast<bool>(target)) << llvm::toString(target.takeError());
+  auto module = parseModule("func @f(%p: f64[3,2], %i: i64[4], %u: f64[4,2]) -> (f64[4,2], f64[3,2]) {\n"
+                            "  %g = gather %p, %i {axis = 0} : f64[4,2]\n"
+                            "  %s = scatter_add %u, %i {axis = 0} : f64[3,2]\n  return %g, %s\n}\n");
+  ASSERT_TRUE(static_cast<bool>(module)) << llvm::toString(module.takeError());
+  ASSERT_FALSE(static_cast<bool>(runOutlineKernels(**module, {})));
+  auto compiled = CompiledModule::create(**module, **target);
+  ASSERT_TRUE(static_cast<bool>(compiled)) << llvm::toString(compiled.takeError());
+  Tensor params(TensorType{DType::F64, {3, 2}}), indices(TensorType{DType::I64, {4}}),
+      updates(TensorType{DType::F64, {4, 2}});
+  for (int64_t i = 0; i < 6; ++i) params.setDouble(i, static_cast<double>(i));
+  const int64_t picks[] = {-5, 1, 3, 1000000000};
+  for (int64_t i = 0; i < 4; ++i) indices.setInt(i, picks[i]);
+  for (int64_t i = 0; i < 8; ++i) updates.setDouble(i, static_cast<double>(10 * i));
+  std::vector<Tensor> arguments{params, indices, updates};
+  auto results = (*compiled)->run(*(*module)->lookup("f"), arguments);
+  ASSERT_TRUE(static_cast<bool>(results)) << llvm::toString(results.takeError());
+  const double gathered[] = {0, 1, 2, 3, 4, 5, 4, 5}, scattered[] = {0, 0, 20, 30, 0, 0};
+  for (int64_t i = 0; i < 8; ++i) EXPECT_EQ((*results)[0].getDouble(i), gathered[i]) << i;
+  for (int64_t i = 0; i < 6; ++i) EXPECT_EQ((*results)[1].getDouble(i), scattered[i]) << i;
+}
+
 class CpuDifferentialTest : public testing::TestWithParam<unsigned> {};
 
 TEST_P(CpuDifferentialTest, TemplateWindowIndexAndRandomOpsMatchTheInterpreter) {
