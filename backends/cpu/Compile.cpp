@@ -1,9 +1,10 @@
 // The backend's driver: kernels are lowered by their rule tables (loop kernels, the matmul
 // template), functions become a C-ABI entry that allocates buffers and calls its kernels.
 //
-// 1. Lower every kernel: one whose result is a matmul goes to the matmul template, with each
+// 1. Lower every kernel: one whose result is a float matmul goes to the matmul template, with each
 //    operand that is not a plain row-major argument (a folded view, a broadcast batch)
-//    first materialised by a loop nest into a temporary; every other kernel is a loop kernel.
+//    first materialised by a loop nest into a temporary; one whose result is a convolution or
+//    scatter_add goes to its template (TemplateKernels.h); every other kernel is a loop kernel.
 // 2. Lower every `func` to `void name(void **arguments, void **results)`: one aligned buffer per
 //    call result (memory planning comes later), the calls in order (a call of a `func` goes
 //    through its entry with arrays of pointers), then each result copied into results[i] and
