@@ -1,9 +1,10 @@
 // The backend's driver: kernels are lowered by their rule tables (loop kernels, the matmul
 // template), functions become a C-ABI entry that allocates buffers and calls its kernels.
 //
-// 1. Lower every kernel: one whose result is a matmul goes to the matmul template, with each
+// 1. Lower every kernel: one whose result is a float matmul goes to the matmul template, with each
 //    operand that is not a plain row-major argument (a folded view, a broadcast batch)
-//    first materialised by a loop nest into a temporary; every other kernel is a loop kernel.
+//    first materialised by a loop nest into a temporary; one whose result is a convolution or
+//    scatter_add goes to its template (TemplateKernels.h); every other kernel is a loop kernel.
 // 2. Lower every `func` to `void kiln_func_NAME(void **arguments, void **results)`: one arena
 //    holding every call result at the offsets of the memory plan (MemoryPlan.h; or with
 //    planMemory off, one aligned buffer per call result), the calls in order (a call of a `func`
@@ -26,6 +27,7 @@
 #include "backends/cpu/MatmulEmitter.h"
 #include "backends/cpu/MatmulKernel.h"
 #include "backends/cpu/MemoryPlan.h"
+#include "backends/cpu/TemplateKernels.h"
 #include "backends/interpreter/Rules.h"
 #include "passes/Pass.h"
 
@@ -142,8 +144,10 @@ llvm::Error emitContractionKernel(llvm::Module &module, const Target &target, co
 }
 
 llvm::Error emitKernel(llvm::Module &module, const Target &target, const Function &kernel) {
-  if (kernel.results().size() == 1 && !kernel.results()[0]->isArgument() &&
-      kernel.results()[0]->definingOp()->kind() == OpKind::Matmul) {
+  const Operation *resultOp =
+      kernel.results().size() == 1 && !kernel.results()[0]->isArgument() ? kernel.results()[0]->definingOp() : nullptr;
+  if (resultOp && hasTemplateRule(resultOp->kind())) return emitTemplateKernel(module, target, kernel);
+  if (resultOp && resultOp->kind() == OpKind::Matmul && isFloat(resultOp->result()->type().dtype)) {
     for (const auto &op : kernel.ops())
       if (op.get() != kernel.results()[0]->definingOp() && !hasLoopRule(op->kind()))
         return llvm::createStringError(
@@ -151,7 +155,7 @@ llvm::Error emitKernel(llvm::Module &module, const Target &target, const Functio
     return emitContractionKernel(module, target, kernel);
   }
   for (const auto &op : kernel.ops())
-    if (op->kind() == OpKind::Matmul)
+    if (op->kind() == OpKind::Matmul && isFloat(op->result()->type().dtype))
       return llvm::createStringError(fmt::format(
           "kernel @{}: a matmul lowers only as the result of its own kernel (run outline-kernels)", kernel.name()));
   llvm::Expected<llvm::Function *> function = emitLoopKernel(module, target, kernel, kernel.name());
@@ -232,7 +236,8 @@ llvm::Error emitEntry(llvm::Module &module, const Target &target, const Module &
 }
 }  // namespace
 
-bool hasLoweringRule(OpKind kind) { return kind == OpKind::Matmul || hasLoopRule(kind); }
+// A call is lowered by the entry of the function holding it (emitEntry).
+bool hasLoweringRule(OpKind kind) { return kind == OpKind::Call || hasTemplateRule(kind) || hasLoopRule(kind); }
 
 llvm::Expected<std::unique_ptr<llvm::Module>> compileModule(const Module &module, const Target &target,
                                                             llvm::LLVMContext &context, const ModuleOptions &options) {

@@ -319,9 +319,13 @@ LoopRule elementwiseRule(OpKind kind) {
 }  // namespace
 
 LoopRule reductionRule(OpKind kind);  // LoopReductions.cpp
+LoopRule indexRule(OpKind kind);      // LoopRulesIndex.cpp
+LoopRule windowRule(OpKind kind);     // WindowRules.cpp
 
 LoopRule loopRule(OpKind kind) {
   if (LoopRule rule = elementwiseRule(kind)) return rule;
+  if (LoopRule rule = indexRule(kind)) return rule;
+  if (LoopRule rule = windowRule(kind)) return rule;
   return reductionRule(kind);
 }
 

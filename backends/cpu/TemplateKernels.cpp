@@ -1,0 +1,97 @@
+// Dispatch of the template kernels and the buffer helpers they share.
+#include "backends/cpu/TemplateKernels.h"
+
+#include <fmt/format.h>
+#include <llvm/IR/Module.h>
+
+#include "backends/cpu/LoopKernels.h"
+#include "backends/cpu/MatmulEmitter.h"
+
+namespace kiln::cpu {
+
+bool hasTemplateRule(OpKind kind) {
+  switch (kind) {
+  case OpKind::Conv2d:
+  case OpKind::Conv2dInputGrad:
+  case OpKind::Conv2dFilterGrad:
+  case OpKind::ScatterAdd: return true;
+  default: return false;
+  }
+}
+
+llvm::Error emitTemplateKernel(llvm::Module &module, const Target &target, const Function &kernel) {
+  const Operation &op = *kernel.results()[0]->definingOp();
+  for (const auto &other : kernel.ops())
+    if (other.get() != &op && !hasLoopRule(other->kind()))
+      return llvm::createStringError(
+          fmt::format("kernel @{}: '{}' has no loop-kernel lowering rule yet", kernel.name(), other->name()));
+  if (op.kind() == OpKind::ScatterAdd) return templates::emitScatterAdd(module, target, kernel);
+  return templates::emitConvolution(module, target, kernel);
+}
+
+namespace templates {
+
+llvm::Function *declareKernel(llvm::Module &module, const Target &target, const Function &kernel,
+                              loops::ElementEmitter &emitter) {
+  llvm::IRBuilder<> &builder = emitter.builder;
+  size_t pointerCount = kernel.arguments().size() + 1;
+  auto *type =
+      llvm::FunctionType::get(builder.getVoidTy(), std::vector<llvm::Type *>(pointerCount, builder.getPtrTy()), false);
+  auto *function = llvm::Function::Create(type, llvm::Function::ExternalLinkage, kernel.name(), module);
+  target.stampFunctionAttributes(*function);
+  function->setDoesNotThrow();
+  for (size_t i = 0; i < pointerCount; ++i) {
+    function->addParamAttr(i, llvm::Attribute::NoAlias);
+    function->addParamAttr(i, llvm::Attribute::NoCapture);
+  }
+  for (size_t i = 0; i < kernel.arguments().size(); ++i)
+    emitter.argumentPointers[kernel.argument(i)] = function->getArg(i);
+  builder.SetInsertPoint(llvm::BasicBlock::Create(module.getContext(), "entry", function));
+  return function;
+}
+
+llvm::Value *allocate(loops::ElementEmitter &emitter, int64_t bytes) {
+  auto *i64 = emitter.builder.getInt64Ty();
+  llvm::FunctionCallee alignedAlloc = emitter.module.getOrInsertFunction(
+      "aligned_alloc", llvm::FunctionType::get(emitter.builder.getPtrTy(), {i64, i64}, false));
+  int64_t rounded = std::max<int64_t>((bytes + 63) / 64 * 64, 64);
+  return emitter.builder.CreateCall(alignedAlloc, {emitter.index(64), emitter.index(rounded)});
+}
+
+void release(loops::ElementEmitter &emitter, llvm::Value *buffer) {
+  llvm::FunctionCallee free = emitter.module.getOrInsertFunction(
+      "free", llvm::FunctionType::get(emitter.builder.getVoidTy(), {emitter.builder.getPtrTy()}, false));
+  emitter.builder.CreateCall(free, {buffer});
+}
+
+void forEachIndex(loops::ElementEmitter &emitter, const Shape &shape,
+                  const std::function<void(llvm::ArrayRef<llvm::Value *> index)> &body) {
+  loops::Index index;
+  std::function<void(size_t)> nest = [&](size_t axis) {
+    if (axis == shape.size()) return body(index);
+    matmul::emitLoop(emitter.builder, emitter.index(shape[axis]), [&](llvm::Value *position) {
+      index.push_back(position);
+      nest(axis + 1);
+      index.pop_back();
+    });
+  };
+  nest(0);
+}
+
+llvm::Value *rowMajor(loops::ElementEmitter &emitter, const Value *value, std::vector<llvm::Value *> &temporaries) {
+  if (value->isArgument()) return emitter.argumentPointers.at(value);
+  const TensorType &type = value->type();
+  llvm::Value *buffer = allocate(emitter, type.elementCount() * dtypeByteSize(type.dtype));
+  temporaries.push_back(buffer);
+  llvm::Type *memory = emitter.memoryType(type.dtype);
+  forEachIndex(emitter, type.shape, [&](llvm::ArrayRef<llvm::Value *> index) {
+    llvm::Value *element = emitter.element(value, index);
+    if (type.dtype == DType::I1) element = emitter.builder.CreateZExt(element, emitter.builder.getInt8Ty());
+    emitter.builder.CreateStore(
+        element, emitter.builder.CreateInBoundsGEP(memory, buffer, {emitter.linearOffset(type.shape, index)}));
+  });
+  return buffer;
+}
+
+}  // namespace templates
+}  // namespace kiln::cpu

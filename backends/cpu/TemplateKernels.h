@@ -1,0 +1,43 @@
+// Kernels whose result is not one element at a time of an index expression: convolutions through
+// the matrix-product template (ConvKernels.cpp) and scatter_add's sequential accumulation
+// (ScatterKernel.cpp), with the pieces they share.
+#pragma once
+
+#include <vector>
+
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/Support/Error.h>
+
+#include "backends/cpu/LoopEmitter.h"
+#include "backends/cpu/Target.h"
+#include "ir/IR.h"
+
+namespace kiln::cpu {
+
+// Whether a kernel whose result is made by an op of this kind is emitted by emitTemplateKernel.
+bool hasTemplateRule(OpKind kind);
+
+// Adds `void name(const T0 *argument0, ..., R *result)` computing the kernel's one result, whose
+// defining op has a template rule; its operands may be chains of loop-rule ops (folded views).
+llvm::Error emitTemplateKernel(llvm::Module &module, const Target &target, const Function &kernel);
+
+namespace templates {
+
+// The kernel's LLVM function, its arguments bound in `emitter`, the builder at its entry.
+llvm::Function *declareKernel(llvm::Module &module, const Target &target, const Function &kernel,
+                              loops::ElementEmitter &emitter);
+// A 64-byte aligned buffer of at least `bytes` bytes from aligned_alloc, and its release.
+llvm::Value *allocate(loops::ElementEmitter &emitter, int64_t bytes);
+void release(loops::ElementEmitter &emitter, llvm::Value *buffer);
+// `value` as a row-major buffer of its type: the argument's own pointer, or a temporary (pushed
+// onto `temporaries`) filled by a loop nest from the element rules.
+llvm::Value *rowMajor(loops::ElementEmitter &emitter, const Value *value, std::vector<llvm::Value *> &temporaries);
+// Loops over every index of `shape`, row-major, outermost first.
+void forEachIndex(loops::ElementEmitter &emitter, const Shape &shape,
+                  const std::function<void(llvm::ArrayRef<llvm::Value *> index)> &body);
+
+llvm::Error emitConvolution(llvm::Module &module, const Target &target, const Function &kernel);  // ConvKernels.cpp
+llvm::Error emitScatterAdd(llvm::Module &module, const Target &target, const Function &kernel);   // ScatterKernel.cpp
+
+}  // namespace templates
+}  // namespace kiln::cpu
