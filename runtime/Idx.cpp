@@ -165,7 +165,8 @@ ArrayResult decode(std::string_view bytes, std::string_view name) {
   std::optional<Header> header = parseHeader(bytes, error);
   if (!error.empty()) return failure(error);
   if (!header) {
-    if (bytes.size() < 4) return failure(fmt::format("truncated: {} bytes, fewer than an IDX header's 4", bytes.size()));
+    if (bytes.size() < 4)
+      return failure(fmt::format("truncated: {} bytes, fewer than an IDX header's 4", bytes.size()));
     return failure(fmt::format("truncated header: {} dimensions need {} bytes, the file holds {}",
                                static_cast<unsigned char>(bytes[3]), 4 + 4 * static_cast<unsigned char>(bytes[3]),
                                bytes.size()));

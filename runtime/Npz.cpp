@@ -50,12 +50,12 @@ npy::Result<std::string> readMember(zip_t *archive, zip_uint64_t index, std::str
     return failure(fmt::format("unsupported compression method {} (expected stored or deflated, as numpy writes)",
                                stat.comp_method));
   if (stat.comp_size > archiveSize)
-    return failure(fmt::format("declares {} compressed bytes, but the archive holds only {}", stat.comp_size,
-                               archiveSize));
+    return failure(
+        fmt::format("declares {} compressed bytes, but the archive holds only {}", stat.comp_size, archiveSize));
   zip_uint64_t largest = stat.comp_method == ZIP_CM_STORE ? stat.comp_size : stat.comp_size * kLargestDeflateRatio;
   if (stat.size > largest)
-    return failure(fmt::format("declares {} bytes, more than its {} compressed bytes can hold", stat.size,
-                               stat.comp_size));
+    return failure(
+        fmt::format("declares {} bytes, more than its {} compressed bytes can hold", stat.size, stat.comp_size));
   Member member(zip_fopen_index(archive, index, 0));
   if (!member) return failure(zip_strerror(archive));
   std::string bytes(stat.size, '\0');
@@ -125,8 +125,8 @@ npy::Result<npy::Array> find(std::vector<NamedArray> &arrays, std::string_view a
     if (named.name == arrayName) return std::move(named.array);
     names += (names.empty() ? "'" : ", '") + named.name + "'";
   }
-  return npy::Result<npy::Array>::failure(fmt::format("{}: no array '{}' in the archive (it holds {})", path,
-                                                      arrayName, names.empty() ? "none" : names));
+  return npy::Result<npy::Array>::failure(
+      fmt::format("{}: no array '{}' in the archive (it holds {})", path, arrayName, names.empty() ? "none" : names));
 }
 
 std::string write(const std::string &path, const std::vector<NamedArray> &arrays, Compression compression) {

@@ -24,7 +24,8 @@ extern "C" int LLVMFuzzerInitialize(int *, char ***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   llvm::SourceMgr sources;
   llvm::StringRef text(reinterpret_cast<const char *>(data), size);
-  unsigned bufferId = sources.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(text, "fuzz.kiln"), llvm::SMLoc());
+  unsigned bufferId =
+      sources.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(text, "fuzz.kiln"), llvm::SMLoc());
   kiln::lang::DiagnosticEngine diagnostics(sources, llvm::nulls());
   kiln::lang::File user = kiln::lang::parseFile(bufferId, diagnostics);
   std::vector<kiln::lang::File> library;

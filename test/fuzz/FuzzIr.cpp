@@ -21,8 +21,8 @@ namespace {
 }
 
 // The order kiln's compile pipeline and typical kiln-opt runs use, then the kernel outlining.
-constexpr std::string_view kPasses[] = {"inline", "simplify", "constant-fold", "cse", "dce", "autodiff",
-                                        "simplify", "cse", "dce", "outline-kernels"};
+constexpr std::string_view kPasses[] = {"inline",   "simplify", "constant-fold", "cse", "dce",
+                                        "autodiff", "simplify", "cse",           "dce", "outline-kernels"};
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int *, char ***) {

@@ -104,7 +104,8 @@ TEST(Idx, RejectsABadMagicNumber) {
 TEST(Idx, RejectsTruncatedFiles) {
   EXPECT_EQ(decodeError(""), "input.idx: truncated: 0 bytes, fewer than an IDX header's 4");
   std::string file = idxFile(0x08, {2, 3}, "abcdef");
-  EXPECT_EQ(decodeError(file.substr(0, 9)), "input.idx: truncated header: 2 dimensions need 12 bytes, the file holds 9");
+  EXPECT_EQ(decodeError(file.substr(0, 9)),
+            "input.idx: truncated header: 2 dimensions need 12 bytes, the file holds 9");
   EXPECT_EQ(decodeError(file.substr(0, 15)),
             "input.idx: truncated data: shape [2, 3] of u8 needs 6 bytes, the file holds 3");
   EXPECT_EQ(decodeError(gzip(file.substr(0, 15))),
@@ -133,8 +134,9 @@ TEST(Idx, RejectsALyingHeaderBeforeDecompressingIt) {
   // 4 GiB declared in a few dozen compressed bytes: more than deflate can expand them to.
   std::string file = idxFile(0x08, {0x10000, 0x10000}, "\x01\x02");
   std::string error = decodeError(gzip(file));
-  EXPECT_EQ(error.rfind("input.idx: the header declares 4294967308 bytes of shape [65536, 65536] of u8, more than the ", 0),
-            0u)
+  EXPECT_EQ(
+      error.rfind("input.idx: the header declares 4294967308 bytes of shape [65536, 65536] of u8, more than the ", 0),
+      0u)
       << error;
   // A small header followed by a megabyte of zeros stops at the header's size.
   EXPECT_EQ(decodeError(gzip(idxFile(0x08, {4}, std::string(1 << 20, '\0')))),
