@@ -271,20 +271,26 @@ Result<Array> decode(std::string_view bytes, std::string_view name) {
   return array;
 }
 
-Result<Array> read(const std::string &path) {
+Result<std::string> readFileBytes(const std::string &path, std::string_view expected) {
   // A directory opens as a stream whose first read throws, and a device such as /dev/zero never
   // ends: only regular files are read.
   std::error_code status;
-  std::filesystem::file_status kind = std::filesystem::status(path, status);
-  if (!status && std::filesystem::is_directory(kind))
-    return Result<Array>::failure(fmt::format("{}: is a directory, not a .npy file", path));
-  if (!status && !std::filesystem::is_regular_file(kind))
-    return Result<Array>::failure(fmt::format("{}: not a regular file", path));
+  std::filesystem::file_status fileKind = std::filesystem::status(path, status);
+  if (!status && std::filesystem::is_directory(fileKind))
+    return Result<std::string>::failure(fmt::format("{}: is a directory, not {}", path, expected));
+  if (!status && !std::filesystem::is_regular_file(fileKind))
+    return Result<std::string>::failure(fmt::format("{}: not a regular file", path));
   std::ifstream file(path, std::ios::binary);
-  if (!file) return Result<Array>::failure(fmt::format("{}: cannot open the file for reading", path));
+  if (!file) return Result<std::string>::failure(fmt::format("{}: cannot open the file for reading", path));
   std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  if (file.bad()) return Result<Array>::failure(fmt::format("{}: cannot read the file", path));
-  return decode(bytes, path);
+  if (file.bad()) return Result<std::string>::failure(fmt::format("{}: cannot read the file", path));
+  return bytes;
+}
+
+Result<Array> read(const std::string &path) {
+  Result<std::string> bytes = readFileBytes(path, "a .npy file");
+  if (!bytes) return Result<Array>::failure(bytes.error());
+  return decode(*bytes, path);
 }
 
 std::string encode(const Array &array) {

@@ -45,6 +45,10 @@ private:
   std::variant<T, Failure> content_;
 };
 
+// The bytes of the regular file at `path`; errors name the path and what it should be
+// (`expected`: "a .npy file"). A directory or a device is refused, not read.
+Result<std::string> readFileBytes(const std::string &path, std::string_view expected);
+
 // Decodes the bytes of a .npy file; `name` (the file's path) starts every error message.
 Result<Array> decode(std::string_view bytes, std::string_view name);
 Result<Array> read(const std::string &path);

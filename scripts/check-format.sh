@@ -3,7 +3,7 @@
 # (.clang-format at the top). `scripts/check-format.sh --fix` reformats them instead.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t sources < <(find backends bench frontend ir passes runtime test/unit tools -name '*.cpp' -o -name '*.h' | sort)
+mapfile -t sources < <(find backends bench frontend ir passes runtime test/fuzz test/unit tools -name '*.cpp' -o -name '*.h' | sort)
 if [ "${1:-}" = "--fix" ]; then
   clang-format -i "${sources[@]}"
   exit 0

@@ -7,6 +7,9 @@ packages=(
   llvm-19-dev llvm-19-tools
   libfmt-dev librange-v3-dev libgtest-dev
   zlib1g-dev libzstd-dev libxml2-dev libedit-dev libffi-dev libncurses-dev
+  libzip-dev pkgconf      # .npz archives in runtime/Npz.cpp (found through pkg-config)
+  dataset-fashion-mnist   # the IDX reader's test on real files
+  clang-19 libclang-rt-19-dev  # libFuzzer and the sanitizer build (scripts/fuzz.sh, scripts/test.sh --sanitize)
 )
 
 missing=()

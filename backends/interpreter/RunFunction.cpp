@@ -1,4 +1,4 @@
-// `kiln-opt --run` and `--jit`: picks the function, reads its arguments from .npy files, evaluates it
+// `kiln-opt --run` and `--jit`: picks the function, reads its arguments from .npy or .npz files, evaluates it
 // and writes the results as .npy files or prints them as text.
 #include "backends/interpreter/RunFunction.h"
 
@@ -12,6 +12,7 @@
 
 #include "backends/interpreter/Interpreter.h"
 #include "backends/interpreter/Rules.h"
+#include "runtime/Npz.h"
 
 namespace kiln {
 
@@ -56,6 +57,14 @@ llvm::Expected<const Function *> chooseFunction(const Module &module, const std:
                                              names.size(), fmt::join(names, ", ")));
 }
 
+// NAME=FILE.npy reads the file; NAME=FILE.npz reads the array called NAME in the archive.
+npy::Result<npy::Array> readInput(const std::string &name, const std::string &path) {
+  if (!llvm::StringRef(path).ends_with(".npz")) return npy::read(path);
+  npy::Result<std::vector<npz::NamedArray>> arrays = npz::read(path);
+  if (!arrays) return npy::Result<npy::Array>::failure(arrays.error());
+  return npz::find(*arrays, name, path);
+}
+
 // One tensor per argument of `function`, read from the file named for it in NAME=FILE.
 llvm::Expected<std::vector<Tensor>> readArguments(const Function &function, const std::vector<std::string> &inputs) {
   std::map<std::string, std::string, std::less<>> files;
@@ -84,7 +93,7 @@ llvm::Expected<std::vector<Tensor>> readArguments(const Function &function, cons
       return llvm::createStringError(fmt::format("argument %{} of @{} ({}) has no --input {}=FILE.npy",
                                                  argument->name(), function.name(), toString(argument->type()),
                                                  argument->name()));
-    npy::Result<npy::Array> array = npy::read(file->second);
+    npy::Result<npy::Array> array = readInput(argument->name(), file->second);
     if (!array) return llvm::createStringError(fmt::format("argument %{}: {}", argument->name(), array.error()));
     llvm::Expected<Tensor> tensor = tensorFromNpy(*array);
     if (!tensor)

@@ -43,8 +43,9 @@ cl::opt<std::string> runFunctionName("function",
                                      cl::desc("The function --run evaluates (default: the only one) or --check-grad "
                                               "checks (default: all with one float result)"),
                                      cl::value_desc("name"), cl::cat(kilnCategory));
-cl::list<std::string> runInputs("input", cl::desc("An argument for --run, read from a .npy file"),
-                                cl::value_desc("NAME=FILE.npy"), cl::cat(kilnCategory));
+cl::list<std::string>
+    runInputs("input", cl::desc("An argument for --run, read from a .npy file, or the array NAME of a .npz file"),
+              cl::value_desc("NAME=FILE.npy"), cl::cat(kilnCategory));
 cl::opt<std::string>
     runOutputDirectory("output", cl::desc("Write --run results to DIR/result0.npy, ... instead of printing them"),
                        cl::value_desc("DIR"), cl::cat(kilnCategory));

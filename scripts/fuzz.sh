@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets of test/fuzz (clang-19, ASan + UBSan) into build-sanitize/ and runs
+# TARGET, or every target in turn, for SECONDS each (default 30: the smoke run). Corpora grow in
+# build-sanitize/corpus/TARGET across runs, seeded each time from examples/ and test/; a crashing
+# input lands in build-sanitize/findings/TARGET/. Ends with one line per target: executions,
+# executions per second, crashes; exits 1 if any target crashed.
+# Usage: scripts/fuzz.sh [frontend|ir|npy|npz|idx|all] [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+all_targets=(frontend ir npy npz idx)
+which=${1:-all}
+seconds=${2:-30}
+if [ "$which" = all ]; then
+  targets=("${all_targets[@]}")
+elif [[ " ${all_targets[*]} " == *" $which "* ]]; then
+  targets=("$which")
+else
+  echo "fuzz.sh: unknown target '$which' (expected one of: ${all_targets[*]} all)" >&2
+  exit 2
+fi
+[[ "$seconds" =~ ^[0-9]+$ ]] || { echo "fuzz.sh: SECONDS must be a whole number, not '$seconds'" >&2; exit 2; }
+
+bash scripts/setup.sh
+build=build-sanitize  # shared with scripts/test.sh --sanitize
+bash scripts/configure-sanitize.sh "$build"
+nice -n 10 ninja -C "$build" "${targets[@]/#/fuzz-}"
+
+# Seeds: the project's own files of each format. Models and IR come from examples and tests;
+# .npy files from the golden tests; .npz archives and small IDX files are made from them here.
+seeds="$build/seeds"
+rm -rf "$seeds"
+mkdir -p "$seeds"/{frontend,ir,npy,npz,idx}
+find examples test frontend/stdlib -name '*.kiln' -exec cp --backup=numbered -t "$seeds/frontend" {} +
+find examples test -name '*.kir' -exec cp --backup=numbered -t "$seeds/ir" {} +
+find test -name '*.npy' -size -64k -exec cp --backup=numbered -t "$seeds/npy" {} +
+/usr/bin/python3 - "$seeds" <<'PYTHON'
+import glob, gzip, os, struct, sys, zipfile
+seeds = sys.argv[1]
+npys = sorted(glob.glob(os.path.join(seeds, "npy", "*")))[:6]
+for method, name in ((zipfile.ZIP_STORED, "stored"), (zipfile.ZIP_DEFLATED, "deflated")):
+    with zipfile.ZipFile(os.path.join(seeds, "npz", name + ".npz"), "w", method) as archive:
+        for i, path in enumerate(npys[:3]):
+            archive.write(path, "array%d.npy" % i)
+# IDX: u8 images and labels shaped like Fashion-MNIST's, and one file of each other element type.
+def idx(code, shape, data):
+    return bytes([0, 0, code, len(shape)]) + b"".join(struct.pack(">I", n) for n in shape) + data
+files = {
+    "images.idx": idx(0x08, [2, 4, 4], bytes(range(32))),
+    "labels.idx": idx(0x08, [4], bytes([9, 0, 3, 7])),
+    "i8.idx": idx(0x09, [2], b"\x80\x7f"),
+    "i16.idx": idx(0x0B, [2], struct.pack(">hh", -2, 300)),
+    "i32.idx": idx(0x0C, [1, 2], struct.pack(">ii", -7, 1 << 30)),
+    "f32.idx": idx(0x0D, [2], struct.pack(">ff", 1.5, -0.0)),
+    "f64.idx": idx(0x0E, [1], struct.pack(">d", 3.25)),
+}
+for name, data in files.items():
+    with open(os.path.join(seeds, "idx", name), "wb") as out:
+        out.write(data)
+    with open(os.path.join(seeds, "idx", name + ".gz"), "wb") as out:
+        out.write(gzip.compress(data))
+PYTHON
+labels=/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz
+[ -f "$labels" ] && cp "$labels" "$seeds/idx/"
+
+# Dictionaries: the syntax tokens of each language, plus the op mnemonics from the op table.
+operations=$(grep -o 'KILN_OP([A-Za-z0-9]*, "[a-z_0-9]*"' ir/Ops.def | sed 's/.*, //')
+{ cat test/fuzz/kiln.dict; echo "$operations"; } >"$build/kiln.dict"
+{ cat test/fuzz/kir.dict; echo "$operations"; } >"$build/kir.dict"
+declare -A dictionary=([frontend]="$build/kiln.dict" [ir]="$build/kir.dict")
+
+summary=()
+status=0
+for target in "${targets[@]}"; do
+  corpus="$build/corpus/$target"
+  findings="$build/findings/$target"
+  log="$build/fuzz-$target.log"
+  mkdir -p "$corpus" "$findings"
+  options=(-max_total_time="$seconds" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048
+           -artifact_prefix="$findings/")
+  [ -n "${dictionary[$target]:-}" ] && options+=(-dict="${dictionary[$target]}")
+  echo "fuzz.sh: fuzz-$target for ${seconds}s (log: $log)" >&2
+  if nice -n 10 "$build/bin/fuzz-$target" "${options[@]}" "$corpus" "$seeds/$target" >"$log" 2>&1; then
+    result=ok
+  else
+    result="CRASHED: $(ls -t "$findings" | head -1)"
+    status=1
+  fi
+  executions=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+  per_second=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+  summary+=("fuzz-$target: ${executions:-0} executions, ${per_second:-0}/s, corpus $(ls "$corpus" | wc -l), $result")
+done
+printf '%s\n' "${summary[@]}"
+exit $status
