@@ -284,9 +284,14 @@ std::unique_ptr<Module> Lowerer::run(const File &user, const std::vector<const F
     optimizer_.reset();
     schedule_.reset();
     clipNorm_.reset();
-    lowerLoss(*module, *train, model);
+    unsigned errorsBefore = diagnostics_.errorCount();
+    lowerLoss(*module, *train, model, /*evaluation=*/false);
+    if (diagnostics_.errorCount() == errorsBefore) lowerLoss(*module, *train, model, /*evaluation=*/true);
     if (optimizer_) lowerUpdate(*module, train->find("optimizer")->value->range);
-    if (!first) first = train.get();
+    if (!first) {
+      first = train.get();
+      module->training = training_;
+    }
   }
   checkNames(user);
   // A --dim that neither a `dim` declares nor any shape reads would be ignored silently.

@@ -15,6 +15,11 @@
 //    without AMSGrad) is dropped: its argument goes, so it is neither stored nor updated.
 // 5. Results: the new value of every `param` and `state` argument, in argument order.
 // @init_optimizer() gives the kept states their initial values, in @update's order.
+//
+// @eval_step is @loss that also returns, for each per-example metric of the block (accuracy, mse,
+// mae), its [B] values from the standard library's `metric_NAME(forward(inputs...), label)`.
+#include <filesystem>
+
 #include <fmt/format.h>
 #include <llvm/ADT/StringMap.h>
 
@@ -26,10 +31,11 @@ bool addInputs(Lowerer &lowerer, Function &function, const std::vector<Parameter
                Arguments &arguments, std::unordered_map<const kiln::Value *, llvm::SMRange> &declaredAt,
                ArgumentRole role);
 
-void Lowerer::lowerLoss(Module &module, const TrainDecl &train, const std::shared_ptr<Instance> &model) {
+void Lowerer::lowerLoss(Module &module, const TrainDecl &train, const std::shared_ptr<Instance> &model,
+                        bool evaluation) {
   // The model's members and methods are visible by their bare names: `forward(x)`.
   Scope scope(model->scope.get());
-  Function *function = beginFunction(module, "loss", train.modelRange);
+  Function *function = beginFunction(module, evaluation ? "eval_step" : "loss", train.modelRange);
   Arguments arguments;
   bool ok = addInputs(*this, *function, train.inputs, scope, arguments, declaredAt_, ArgumentRole::Input);
   ok &= addInputs(*this, *function, train.labels, scope, arguments, declaredAt_, ArgumentRole::Label);
@@ -46,7 +52,7 @@ void Lowerer::lowerLoss(Module &module, const TrainDecl &train, const std::share
     scope.namesInOrder.push_back(all[i]->name);
   }
   addParameterArguments(*function);
-  checkTrainSettings(train, scope);
+  if (!evaluation) checkTrainSettings(train, scope);
   const TrainEntry *loss = train.find("loss");
   if (!loss) {
     diagnostics_.error(train.modelRange, "the train block needs `loss = ...`");
@@ -62,11 +68,61 @@ void Lowerer::lowerLoss(Module &module, const TrainDecl &train, const std::share
     } else if (!value.isPoison()) {
       if (value.kind == Object::Kind::Tensor && value.tensor->name().empty() && !value.tensor->isArgument())
         value.tensor->setName("loss");
+      if (evaluation) value = withMetrics(train, scope, arguments, value);
       setResults(*function, value, loss->value->range);
     }
     finishScope(scope);
   }
   builder_.reset();
+}
+
+// (loss, metric_NAME(forward(inputs...), first label) for each per-example metric NAME).
+Object Lowerer::withMetrics(const TrainDecl &train, Scope &scope, const Arguments &arguments, Object loss) {
+  std::vector<Object> results{loss};
+  const TrainEntry *metrics = train.find("metrics");
+  const auto *list = metrics ? llvm::dyn_cast<ListExpr>(metrics->value.get()) : nullptr;
+  if (!list) return loss;
+  Object prediction;
+  bool predicted = false;
+  for (const ExprPtr &element : list->elements) {
+    const std::string &name = llvm::cast<NameExpr>(element.get())->name;
+    if (name == "loss" || name == "perplexity") continue;
+    llvm::SMRange where = element->range;
+    if (train.labels.empty()) {
+      diagnostics_.error(where, fmt::format("metric '{}' compares the prediction with a label: declare `label y: ...`",
+                                            name));
+      return Object::poison();
+    }
+    if (!predicted) {
+      predicted = true;
+      Binding *forward = scope.find("forward");
+      if (!forward) {
+        diagnostics_.error(where, fmt::format("metric '{}' needs the model's `fn forward`", name));
+        return Object::poison();
+      }
+      Arguments inputs;
+      for (size_t i = 0; i < train.inputs.size(); ++i) inputs.entries.push_back({"", where, arguments.entries[i].value});
+      prediction = callObject(forward->value, std::move(inputs), where);
+      if (prediction.isPoison()) return prediction;
+    }
+    Binding *metric = globals_.findHere("metric_" + name);
+    if (!metric) {
+      diagnostics_.error(where, fmt::format("metric '{}' needs the standard library's `metric_{}`", name, name));
+      return Object::poison();
+    }
+    Arguments operands;
+    operands.entries.push_back({"", where, prediction});
+    operands.entries.push_back({"", where, arguments.entries[train.inputs.size()].value});
+    Object value = callObject(metric->value, std::move(operands), where);
+    if (value.isPoison()) return value;
+    if (value.kind != Object::Kind::Tensor || value.tensor->type().rank() != 1) {
+      diagnostics_.error(where, fmt::format("metric_{} gives {}, not one value per example", name, describe(value)));
+      return Object::poison();
+    }
+    value.tensor->setName(name);
+    results.push_back(value);
+  }
+  return results.size() == 1 ? loss : Object::ofSequence(Object::Kind::Tuple, std::move(results));
 }
 
 namespace {
@@ -77,6 +133,8 @@ const std::string_view kSettings[] = {"data",           "loss",  "optimizer", "l
 }  // namespace
 
 void Lowerer::checkTrainSettings(const TrainDecl &train, Scope &scope) {
+  training_ = TrainingSettings{};
+  training_.model = train.modelName;
   llvm::StringMap<llvm::SMRange> seen;
   for (const TrainEntry &entry : train.entries) {
     if (auto [it, inserted] = seen.try_emplace(entry.key, entry.keyRange); !inserted) {
@@ -109,6 +167,8 @@ void Lowerer::checkTrainSettings(const TrainDecl &train, Scope &scope) {
         const auto *name = llvm::dyn_cast<NameExpr>(element.get());
         if (!name || std::find(std::begin(kMetrics), std::end(kMetrics), name->name) == std::end(kMetrics))
           diagnostics_.error(element->range, "unknown metric (known: accuracy, loss, mse, mae, perplexity)");
+        else
+          training_.metrics.push_back(name->name);
       }
       continue;
     }
@@ -118,10 +178,13 @@ void Lowerer::checkTrainSettings(const TrainDecl &train, Scope &scope) {
       if (!valid)
         diagnostics_.error(value.range, fmt::format("'{}' must be {}, not {}", entry.key, expected, describe(setting)));
     };
-    if (entry.key == "data")
+    if (entry.key == "data") {
       require(setting.kind == Object::Kind::String, "a string naming the data file");
-    else if (entry.key == "batch" || entry.key == "epochs")
+      if (setting.kind == Object::Kind::String) training_.data = dataPath(setting.text);
+    } else if (entry.key == "batch" || entry.key == "epochs") {
       require(setting.kind == Object::Kind::Int && setting.integer > 0, "a positive int");
+      if (setting.kind == Object::Kind::Int) (entry.key == "batch" ? training_.batch : training_.epochs) = setting.integer;
+    }
     if (entry.key == "batch" && setting.kind == Object::Kind::Int) {
       // One rule: a batch is the first axis of every input and label, so `batch` must be its size.
       std::vector<const Parameter *> all;
@@ -139,14 +202,18 @@ void Lowerer::checkTrainSettings(const TrainDecl &train, Scope &scope) {
         diagnostics_.note(input->nameRange, fmt::format("'{}' is {}, declared here", input->name, toString(type)));
         break;
       }
-    } else if (entry.key == "early_stopping")
+    } else if (entry.key == "early_stopping") {
       require(setting.kind == Object::Kind::Int && setting.integer >= 0, "a non-negative int (patience in epochs)");
-    else if (entry.key == "seed")
+      if (setting.kind == Object::Kind::Int) training_.earlyStopping = setting.integer;
+    } else if (entry.key == "seed") {
       require(setting.kind == Object::Kind::Int, "an int");
-    else if (entry.key == "validation_split")
+      if (setting.kind == Object::Kind::Int) training_.seed = setting.integer;
+    } else if (entry.key == "validation_split") {
       require((setting.kind == Object::Kind::Float || setting.kind == Object::Kind::Int) && setting.asDouble() >= 0 &&
                   setting.asDouble() < 1,
               "a number in [0, 1)");
+      if (setting.isNumber()) training_.validationSplit = setting.asDouble();
+    }
     else if (entry.key == "clip_grad_norm") {
       require((setting.kind == Object::Kind::Float || setting.kind == Object::Kind::Int) && setting.asDouble() > 0,
               "a positive number (the largest 2-norm of all gradients together)");
@@ -158,6 +225,15 @@ void Lowerer::checkTrainSettings(const TrainDecl &train, Scope &scope) {
       if (const TrainEntry *entry = train.find(key))
         diagnostics_.error(entry->keyRange,
                            fmt::format("'{}' changes the optimizer's update: set `optimizer = ...` too", key));
+}
+
+// A relative data path names a file beside the model file; `generated:NAME` names data the
+// program makes itself.
+std::string Lowerer::dataPath(const std::string &written) const {
+  std::filesystem::path path(written);
+  if (written.starts_with("generated:") || path.is_absolute() || userBuffer_ == 0) return written;
+  std::filesystem::path model(diagnostics_.sources().getMemoryBuffer(userBuffer_)->getBufferIdentifier().str());
+  return (model.parent_path() / path).lexically_normal().string();
 }
 
 // optimizer = NAME(settings...): an instance of an `optimizer` declaration.

@@ -109,8 +109,10 @@ private:
   void lowerInit(Module &module);
 
   // LowerTrain.cpp
-  void lowerLoss(Module &module, const TrainDecl &train, const std::shared_ptr<Instance> &model);
+  void lowerLoss(Module &module, const TrainDecl &train, const std::shared_ptr<Instance> &model, bool evaluation);
+  Object withMetrics(const TrainDecl &train, Scope &scope, const Arguments &arguments, Object loss);
   void checkTrainSettings(const TrainDecl &train, Scope &scope);
+  std::string dataPath(const std::string &written) const;
   std::shared_ptr<Instance> createOptimizer(const Expr &expr, Scope &scope);
   std::shared_ptr<Instance> createSchedule(const Expr &expr, Scope &scope);
   void lowerUpdate(Module &module, llvm::SMRange where);
@@ -153,6 +155,7 @@ private:
   // The train block's optimizer, lr schedule and clip_grad_norm, once checked.
   std::shared_ptr<Instance> optimizer_, schedule_;
   std::optional<double> clipNorm_;
+  TrainingSettings training_;  // the train block's settings, once checked
   int64_t initializingIndex_ = 0;
   kiln::Value *key_ = nullptr;
   std::unordered_map<const kiln::Value *, llvm::SMRange> declaredAt_;

@@ -197,8 +197,25 @@ private:
   Module *parent_ = nullptr;
 };
 
+// What a train block says about the loop around @train_step. The module carries it, so that a
+// program built from the IR alone trains as its source said; it prints as the module's first line,
+// `training @Model {batch = 32, epochs = 30, ...}`.
+struct TrainingSettings {
+  std::string model;  // the trained model's name, which checkpoints record
+  std::string data;   // the data file, as the train block names it
+  int64_t batch = 1;
+  int64_t epochs = 1;
+  double validationSplit = 0;  // the fraction of the training data held out, in [0, 1)
+  int64_t earlyStopping = 0;   // patience in epochs; 0 trains every epoch
+  int64_t seed = 0;
+  std::vector<std::string> metrics;  // reported besides the loss, in the block's order
+  bool operator==(const TrainingSettings &) const = default;
+};
+
 class Module {
 public:
+  std::optional<TrainingSettings> training;
+
   Function *addFunction(std::unique_ptr<Function> function);
   // Removes and returns a function (nothing may call it any more).
   std::unique_ptr<Function> removeFunction(Function *function);

@@ -72,6 +72,7 @@ private:
   double floatValue(const Token &token);
 
   std::unique_ptr<Function> parseFunction(ParsedModule &parsed);
+  TrainingSettings parseTraining();
   TensorType parseType();
   std::vector<TensorType> parseResultTypes();
   void parseStatement(Function &function, ParsedModule &parsed);
@@ -106,12 +107,13 @@ double Parser::floatValue(const Token &token) {
   return value;
 }
 
-// module := function*
+// module := training? function*
 std::optional<ParsedModule> Parser::parseModule() {
   ParsedModule parsed;
   parsed.module = std::make_unique<Module>();
   try {
     advance();  // here, not in the constructor: the first token may already be an error
+    if (isKeyword("training")) parsed.module->training = parseTraining();
     while (!is(TokenKind::EndOfFile)) {
       llvm::SMLoc where = token_.location;
       auto function = parseFunction(parsed);
@@ -123,6 +125,58 @@ std::optional<ParsedModule> Parser::parseModule() {
     return std::nullopt;
   }
   return parsed;
+}
+
+// training := 'training' '@' model '{' setting (',' setting)* '}'
+// setting  := 'data' '=' string | 'metrics' '=' '[' (string (',' string)*)? ']'
+//           | ('batch' | 'epochs' | 'early_stopping' | 'seed') '=' integer | 'validation_split' '=' number
+// Every setting is written once; the printer writes all of them.
+TrainingSettings Parser::parseTraining() {
+  advance();
+  TrainingSettings training;
+  training.model = expect(TokenKind::FunctionName, "the trained model's name such as @Classifier").text;
+  expect(TokenKind::LeftBrace, "'{'");
+  llvm::StringMap<bool> seen;
+  const std::pair<std::string_view, int64_t *> integers[] = {{"batch", &training.batch},
+                                                              {"epochs", &training.epochs},
+                                                              {"early_stopping", &training.earlyStopping},
+                                                              {"seed", &training.seed}};
+  do {
+    Token key = expect(TokenKind::Identifier, "a training setting such as epochs");
+    if (!seen.try_emplace(key.text, true).second)
+      fail(key.location, fmt::format("training setting '{}' is given twice", key.text));
+    expect(TokenKind::Equals, "'='");
+    if (key.text == "data") {
+      training.data = expect(TokenKind::String, "a string").text;
+    } else if (key.text == "metrics") {
+      expect(TokenKind::LeftBracket, "'['");
+      if (!is(TokenKind::RightBracket)) do
+          training.metrics.push_back(expect(TokenKind::String, "a metric's name as a string").text);
+        while (accept(TokenKind::Comma));
+      expect(TokenKind::RightBracket, "']'");
+    } else if (key.text == "validation_split") {
+      Token number = token_;
+      if (!accept(TokenKind::Float) && !accept(TokenKind::Integer)) failExpected("a number");
+      training.validationSplit = number.kind == TokenKind::Float ? floatValue(number) : double(integerValue(number));
+      if (!(training.validationSplit >= 0 && training.validationSplit < 1))
+        fail(number.location, fmt::format("validation_split must be in [0, 1), not {}", number.text));
+    } else {
+      auto found = std::find_if(std::begin(integers), std::end(integers),
+                                [&](const auto &entry) { return entry.first == key.text; });
+      if (found == std::end(integers))
+        fail(key.location, fmt::format("unknown training setting '{}' (known: data, batch, epochs, "
+                                       "validation_split, early_stopping, seed, metrics)",
+                                       key.text));
+      Token number = expect(TokenKind::Integer, "an integer");
+      *found->second = integerValue(number);
+      bool positive = key.text == "batch" || key.text == "epochs";
+      if (key.text != "seed" && (*found->second < 0 || (positive && *found->second == 0)))
+        fail(number.location, fmt::format("{} must be {}, not {}", key.text, positive ? "positive" : "non-negative",
+                                          number.text));
+    }
+  } while (accept(TokenKind::Comma));
+  expect(TokenKind::RightBrace, "'}'");
+  return training;
 }
 
 // function := ('func' | 'kernel') '@' name '(' (argument (',' argument)*)? ')' '->' result-types

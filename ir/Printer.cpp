@@ -151,8 +151,32 @@ void print(const Function &function, llvm::raw_ostream &out) {
   out << fmt::format("  return{}{}\n}}\n", returned.empty() ? "" : " ", fmt::join(returned, ", "));
 }
 
+// The text a string literal reads back from.
+std::string quoted(std::string_view text) {
+  std::string result = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') result += '\\';
+    result += c;
+  }
+  return result + "\"";
+}
+
+void print(const TrainingSettings &training, llvm::raw_ostream &out) {
+  std::vector<std::string> metrics;
+  for (const std::string &metric : training.metrics) metrics.push_back(quoted(metric));
+  out << fmt::format("training @{} {{data = {}, batch = {}, epochs = {}, validation_split = {}, early_stopping = {}, "
+                     "seed = {}, metrics = [{}]}}\n",
+                     training.model, quoted(training.data), training.batch, training.epochs,
+                     formatFloat(training.validationSplit), training.earlyStopping, training.seed,
+                     fmt::join(metrics, ", "));
+}
+
 void print(const Module &module, llvm::raw_ostream &out) {
   bool first = true;
+  if (module.training) {
+    print(*module.training, out);
+    first = false;
+  }
   for (const auto &function : module.functions()) {
     if (!first) out << "\n";
     first = false;

@@ -8,7 +8,7 @@
 
 extern "C" {
 
-enum { KILN_PROGRAM_TABLE_VERSION = 1 };
+enum { KILN_PROGRAM_TABLE_VERSION = 2 };
 
 // The numbering of ir/IR.h's DType and ArgumentRole, fixed here because it is written into objects.
 enum KilnDType : int32_t { KILN_F32 = 0, KILN_F64 = 1, KILN_I32 = 2, KILN_I64 = 3, KILN_I1 = 4 };
@@ -41,11 +41,26 @@ struct KilnFunctionInfo {
   const KilnTensorInfo *results;
 };
 
+// The train block's settings (ir/IR.h's TrainingSettings), for `prog train`.
+struct KilnTrainingInfo {
+  const char *model;  // the trained model's name, which checkpoints record
+  const char *data;   // the default data file: an absolute path, or `generated:NAME`
+  int64_t batch;
+  int64_t epochs;
+  double validationSplit;
+  int64_t earlyStopping;  // patience in epochs, 0 for none
+  int64_t seed;
+  int32_t metricCount;
+  const char *const *metrics;  // `metricCount` names; @eval_step returns the loss, then the [B]
+                               // values of each of them that is per example (accuracy, mse, mae)
+};
+
 struct KilnProgramTable {
   int32_t version;  // KILN_PROGRAM_TABLE_VERSION
   int32_t functionCount;
   const char *modelName;  // the model file's name, for --help
   const KilnFunctionInfo *functions;
+  const KilnTrainingInfo *training;  // null when the model has no train block
 };
 
 // Defined by the compiled model's object file (`kiln build -o`).

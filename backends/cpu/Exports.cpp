@@ -3,6 +3,7 @@
 #include "backends/cpu/Exports.h"
 
 #include <cctype>
+#include <filesystem>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -56,7 +57,9 @@ public:
         i32_(llvm::Type::getInt32Ty(context_)), i64_(llvm::Type::getInt64Ty(context_)),
         tensorInfo_(llvm::StructType::get(context_, {pointer_, i32_, i32_, i32_, pointer_})),
         functionInfo_(llvm::StructType::get(context_, {pointer_, pointer_, i32_, i32_, pointer_, pointer_})),
-        table_(llvm::StructType::get(context_, {i32_, i32_, pointer_, pointer_})) {}
+        training_(llvm::StructType::get(context_, {pointer_, pointer_, i64_, i64_, llvm::Type::getDoubleTy(context_),
+                                                    i64_, i64_, i32_, pointer_})),
+        table_(llvm::StructType::get(context_, {i32_, i32_, pointer_, pointer_, pointer_})) {}
 
   llvm::Constant *string(std::string_view text) {
     return privateGlobal(llvm::ConstantDataArray::getString(context_, llvm::StringRef(text.data(), text.size())),
@@ -81,6 +84,25 @@ public:
   }
 
   llvm::Constant *constant32(int32_t value) { return llvm::ConstantInt::get(i32_, value, /*IsSigned=*/true); }
+  llvm::Constant *constant64(int64_t value) { return llvm::ConstantInt::get(i64_, value, /*IsSigned=*/true); }
+
+  // A KilnTrainingInfo; a relative data path is made absolute, so the program finds its data from
+  // any directory.
+  llvm::Constant *training(const TrainingSettings &settings) {
+    std::vector<llvm::Constant *> metrics;
+    for (const std::string &metric : settings.metrics) metrics.push_back(string(metric));
+    std::string data = settings.data;
+    if (!data.empty() && !data.starts_with("generated:")) data = std::filesystem::absolute(data).lexically_normal();
+    llvm::Constant *info = llvm::ConstantStruct::get(
+        training_,
+        {string(settings.model), string(data), constant64(settings.batch), constant64(settings.epochs),
+         llvm::ConstantFP::get(llvm::Type::getDoubleTy(context_), settings.validationSplit),
+         constant64(settings.earlyStopping), constant64(settings.seed), constant32(int32_t(metrics.size())),
+         metrics.empty() ? llvm::ConstantPointerNull::get(pointer_)
+                         : privateGlobal(llvm::ConstantArray::get(llvm::ArrayType::get(pointer_, metrics.size()), metrics),
+                                         "kiln.metrics")});
+    return privateGlobal(info, "kiln.training");
+  }
 
   llvm::StructType *tensorInfoType() const { return tensorInfo_; }
   llvm::StructType *functionInfoType() const { return functionInfo_; }
@@ -98,7 +120,7 @@ private:
   llvm::LLVMContext &context_;
   llvm::PointerType *pointer_;
   llvm::IntegerType *i32_, *i64_;
-  llvm::StructType *tensorInfo_, *functionInfo_, *table_;
+  llvm::StructType *tensorInfo_, *functionInfo_, *training_, *table_;
 };
 }  // namespace
 
@@ -135,7 +157,9 @@ void emitProgramTable(llvm::Module &module, const Module &source, std::string_vi
   llvm::Constant *table = llvm::ConstantStruct::get(
       builder.tableType(),
       {builder.constant32(KILN_PROGRAM_TABLE_VERSION), builder.constant32(int32_t(functions.size())),
-       builder.string(modelName), builder.array(builder.functionInfoType(), functions, "kiln.functions")});
+       builder.string(modelName), builder.array(builder.functionInfoType(), functions, "kiln.functions"),
+       source.training ? builder.training(*source.training)
+                       : llvm::ConstantPointerNull::get(llvm::PointerType::get(module.getContext(), 0))});
   new llvm::GlobalVariable(module, builder.tableType(), /*isConstant=*/true, llvm::GlobalValue::ExternalLinkage, table,
                            "kiln_program_table");
 }

@@ -109,6 +109,7 @@ llvm::Error Compilation::lower() {
   // Functions move one by one: each knows the module that holds it.
   while (!lowered->functions().empty())
     model_->module->addFunction(lowered->removeFunction(lowered->functions().front().get()));
+  model_->module->training = std::move(lowered->training);
   return llvm::Error::success();
 }
 
