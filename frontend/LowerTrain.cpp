@@ -89,8 +89,8 @@ Object Lowerer::withMetrics(const TrainDecl &train, Scope &scope, const Argument
     if (name == "loss" || name == "perplexity") continue;
     llvm::SMRange where = element->range;
     if (train.labels.empty()) {
-      diagnostics_.error(where, fmt::format("metric '{}' compares the prediction with a label: declare `label y: ...`",
-                                            name));
+      diagnostics_.error(where,
+                         fmt::format("metric '{}' compares the prediction with a label: declare `label y: ...`", name));
       return Object::poison();
     }
     if (!predicted) {
@@ -101,7 +101,8 @@ Object Lowerer::withMetrics(const TrainDecl &train, Scope &scope, const Argument
         return Object::poison();
       }
       Arguments inputs;
-      for (size_t i = 0; i < train.inputs.size(); ++i) inputs.entries.push_back({"", where, arguments.entries[i].value});
+      for (size_t i = 0; i < train.inputs.size(); ++i)
+        inputs.entries.push_back({"", where, arguments.entries[i].value});
       prediction = callObject(forward->value, std::move(inputs), where);
       if (prediction.isPoison()) return prediction;
     }
@@ -183,7 +184,8 @@ void Lowerer::checkTrainSettings(const TrainDecl &train, Scope &scope) {
       if (setting.kind == Object::Kind::String) training_.data = dataPath(setting.text);
     } else if (entry.key == "batch" || entry.key == "epochs") {
       require(setting.kind == Object::Kind::Int && setting.integer > 0, "a positive int");
-      if (setting.kind == Object::Kind::Int) (entry.key == "batch" ? training_.batch : training_.epochs) = setting.integer;
+      if (setting.kind == Object::Kind::Int)
+        (entry.key == "batch" ? training_.batch : training_.epochs) = setting.integer;
     }
     if (entry.key == "batch" && setting.kind == Object::Kind::Int) {
       // One rule: a batch is the first axis of every input and label, so `batch` must be its size.
@@ -213,8 +215,7 @@ void Lowerer::checkTrainSettings(const TrainDecl &train, Scope &scope) {
                   setting.asDouble() < 1,
               "a number in [0, 1)");
       if (setting.isNumber()) training_.validationSplit = setting.asDouble();
-    }
-    else if (entry.key == "clip_grad_norm") {
+    } else if (entry.key == "clip_grad_norm") {
       require((setting.kind == Object::Kind::Float || setting.kind == Object::Kind::Int) && setting.asDouble() > 0,
               "a positive number (the largest 2-norm of all gradients together)");
       if (setting.isNumber()) clipNorm_ = setting.asDouble();

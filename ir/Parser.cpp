@@ -138,9 +138,9 @@ TrainingSettings Parser::parseTraining() {
   expect(TokenKind::LeftBrace, "'{'");
   llvm::StringMap<bool> seen;
   const std::pair<std::string_view, int64_t *> integers[] = {{"batch", &training.batch},
-                                                              {"epochs", &training.epochs},
-                                                              {"early_stopping", &training.earlyStopping},
-                                                              {"seed", &training.seed}};
+                                                             {"epochs", &training.epochs},
+                                                             {"early_stopping", &training.earlyStopping},
+                                                             {"seed", &training.seed}};
   do {
     Token key = expect(TokenKind::Identifier, "a training setting such as epochs");
     if (!seen.try_emplace(key.text, true).second)
@@ -171,8 +171,8 @@ TrainingSettings Parser::parseTraining() {
       *found->second = integerValue(number);
       bool positive = key.text == "batch" || key.text == "epochs";
       if (key.text != "seed" && (*found->second < 0 || (positive && *found->second == 0)))
-        fail(number.location, fmt::format("{} must be {}, not {}", key.text, positive ? "positive" : "non-negative",
-                                          number.text));
+        fail(number.location,
+             fmt::format("{} must be {}, not {}", key.text, positive ? "positive" : "non-negative", number.text));
     }
   } while (accept(TokenKind::Comma));
   expect(TokenKind::RightBrace, "'}'");

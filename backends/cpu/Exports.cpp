@@ -57,8 +57,8 @@ public:
         i32_(llvm::Type::getInt32Ty(context_)), i64_(llvm::Type::getInt64Ty(context_)),
         tensorInfo_(llvm::StructType::get(context_, {pointer_, i32_, i32_, i32_, pointer_})),
         functionInfo_(llvm::StructType::get(context_, {pointer_, pointer_, i32_, i32_, pointer_, pointer_})),
-        training_(llvm::StructType::get(context_, {pointer_, pointer_, i64_, i64_, llvm::Type::getDoubleTy(context_),
-                                                    i64_, i64_, i32_, pointer_})),
+        training_(llvm::StructType::get(
+            context_, {pointer_, pointer_, i64_, i64_, llvm::Type::getDoubleTy(context_), i64_, i64_, i32_, pointer_})),
         table_(llvm::StructType::get(context_, {i32_, i32_, pointer_, pointer_, pointer_})) {}
 
   llvm::Constant *string(std::string_view text) {
@@ -98,9 +98,10 @@ public:
         {string(settings.model), string(data), constant64(settings.batch), constant64(settings.epochs),
          llvm::ConstantFP::get(llvm::Type::getDoubleTy(context_), settings.validationSplit),
          constant64(settings.earlyStopping), constant64(settings.seed), constant32(int32_t(metrics.size())),
-         metrics.empty() ? llvm::ConstantPointerNull::get(pointer_)
-                         : privateGlobal(llvm::ConstantArray::get(llvm::ArrayType::get(pointer_, metrics.size()), metrics),
-                                         "kiln.metrics")});
+         metrics.empty()
+             ? llvm::ConstantPointerNull::get(pointer_)
+             : privateGlobal(llvm::ConstantArray::get(llvm::ArrayType::get(pointer_, metrics.size()), metrics),
+                             "kiln.metrics")});
     return privateGlobal(info, "kiln.training");
   }
 

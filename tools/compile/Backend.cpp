@@ -5,7 +5,8 @@
 //    library gets its C functions, every other output the runtime's function table.
 // 2. llvm-optimize: LLVM's O0..O3 pipeline for the target.
 // 3. codegen: assembly or an object for the target.
-// 4. link (a program: the object, libkiln_main.a and libkiln_runtime.a through the system C++
+// 4. link (a program: the object, libkiln_main.a, libkiln_runtime_formats.a and libkiln_runtime.a through the system
+// C++
 //    compiler driver) or archive (a library: the object and the runtime's members in one .a,
 //    with its header next to it).
 #include "tools/compile/Backend.h"
@@ -30,8 +31,10 @@ namespace kiln {
 namespace {
 constexpr const char *kRuntimeLibrary = "libkiln_runtime.a";
 constexpr const char *kMainLibrary = "libkiln_main.a";
+// The .npz, IDX and checkpoint formats the training loop reads, through libzip and zlib.
+constexpr const char *kFormatsLibrary = "libkiln_runtime_formats.a";
 // What the runtime needs besides the C++ standard library the driver adds.
-constexpr const char *kSystemLibraries[] = {"-lfmt", "-lpthread", "-lm"};
+constexpr const char *kSystemLibraries[] = {"-lzip", "-lz", "-lfmt", "-lpthread", "-lm"};
 
 // The funcs that lower on their own; each other one is reported on `errors` and left out.
 llvm::Expected<std::vector<const Function *>> lowerableFunctions(const Module &module, const cpu::Target &target,
@@ -108,6 +111,8 @@ llvm::Error linkProgram(const BackendOptions &options, llvm::StringRef object) {
   if (!mainPath) return mainPath.takeError();
   auto runtimePath = runtimeFile(options, kRuntimeLibrary);
   if (!runtimePath) return runtimePath.takeError();
+  auto formatsPath = runtimeFile(options, kFormatsLibrary);
+  if (!formatsPath) return formatsPath.takeError();
   llvm::ErrorOr<std::string> driver = llvm::sys::findProgramByName("c++");
   if (!driver)
     return llvm::createStringError(fmt::format("cannot link '{}': no C++ compiler driver 'c++' on PATH (install g++ or "
@@ -120,7 +125,7 @@ llvm::Error linkProgram(const BackendOptions &options, llvm::StringRef object) {
   llvm::FileRemover removeObject(objectPath);
   if (llvm::Error error = writeFile(objectPath, object, llvm::sys::fs::OF_None)) return error;
 
-  std::vector<llvm::StringRef> arguments{*driver, objectPath, *mainPath, *runtimePath};
+  std::vector<llvm::StringRef> arguments{*driver, objectPath, *mainPath, *formatsPath, *runtimePath};
   arguments.insert(arguments.end(), std::begin(kSystemLibraries), std::end(kSystemLibraries));
   arguments.insert(arguments.end(), {"-o", options.outputPath});
   std::string message;

@@ -1,0 +1,333 @@
+// `prog train` and `prog eval`: the training loop around the model's compiled @train_step.
+//
+// prog train:
+// 1. Data: the train block's file (or --data), checked whole before the first step
+//    (runtime/TrainData.h). A seeded permutation holds out `validation_split` of the training
+//    examples; the file's test split, if any, is only evaluated at the end.
+// 2. Start: parameters from @init(seed), optimizer state from @init_optimizer(); or both, and the
+//    position in training, from the checkpoint given with --resume.
+// 3. Each epoch visits the training examples in its own seeded order, in full batches (a
+//    remainder smaller than a batch waits for the next epoch's order). Each step's results,
+//    the new parameters and state, replace the old ones.
+// 4. After each epoch: the validation loss and metrics, a summary line, a --log row, the --plot
+//    and the --save checkpoint; early stopping keeps the parameters of the best validation loss.
+// 5. A loss that is not finite stops training before anything is saved. Ctrl-C (SIGINT) lets the
+//    running step finish, saves where training stands and exits with 130.
+#include "runtime/Train.h"
+
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <map>
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include "runtime/TrainData.h"
+#include "runtime/TrainReport.h"
+
+namespace kiln::program {
+
+namespace {
+volatile std::sig_atomic_t interruptRequested = 0;
+extern "C" void requestInterrupt(int) { interruptRequested = 1; }
+
+// The model's tensors by argument name (parameters and optimizer state), the batch's arrays, and
+// calls that bind a function's arguments to them by name.
+class Trainer {
+public:
+  Trainer(const KilnTrainingInfo &info, const KilnFunctionInfo &step) : info_(info), step_(step) {}
+
+  const KilnTrainingInfo &info() const { return info_; }
+  const KilnFunctionInfo &step() const { return step_; }
+  std::map<std::string, npy::Array, std::less<>> &tensors() { return tensors_; }
+  std::vector<npy::Array> &batch() { return batch_; }
+  Examples *examples = nullptr;  // what `batch_` is gathered from
+
+  // Zeroed batch arrays, one per input and label of the step.
+  void prepareBatch() {
+    for (int32_t i = 0; i < step_.argumentCount; ++i)
+      if (isExample(step_.arguments[i])) batch_.push_back(emptyArray(step_.arguments[i]));
+  }
+
+  // Results of `function`, whose arguments are the batch's (inputs, labels), the model's tensors
+  // (parameters, state) or `extra` (by position, for arguments of no role).
+  Outcome invoke(const KilnFunctionInfo &function, std::vector<npy::Array> &results,
+                 std::vector<npy::Array *> extra = {}) {
+    std::vector<void *> arguments;
+    size_t exampleIndex = 0, extraIndex = 0;
+    for (int32_t i = 0; i < function.argumentCount; ++i) {
+      const KilnTensorInfo &argument = function.arguments[i];
+      npy::Array *array = nullptr;
+      if (isExample(argument)) {
+        array = exampleIndex < batch_.size() ? &batch_[exampleIndex++] : nullptr;
+      } else if (argument.role == KILN_ROLE_NONE) {
+        array = extraIndex < extra.size() ? extra[extraIndex++] : nullptr;
+      } else if (auto found = tensors_.find(argument.name); found != tensors_.end()) {
+        array = &found->second;
+      }
+      if (!array || !matches(argument, *array))
+        return dataError(fmt::format("@{} takes %{} as {}, which the training loop does not have; the program's "
+                                     "functions do not fit together (rebuild it)",
+                                     function.name, argument.name, typeText(argument)));
+      arguments.push_back(array->data.data());
+    }
+    results.clear();
+    std::vector<void *> resultPointers;
+    for (int32_t i = 0; i < function.resultCount; ++i) results.push_back(emptyArray(function.results[i]));
+    for (npy::Array &result : results) resultPointers.push_back(result.data.data());
+    function.entry(arguments.data(), resultPointers.data());
+    return std::nullopt;
+  }
+
+  // Binds the results of @init or @init_optimizer, in order, to the step's arguments of `role`.
+  Outcome bindInitial(const KilnFunctionInfo &function, int32_t role, std::vector<npy::Array> results) {
+    size_t next = 0;
+    for (int32_t i = 0; i < step_.argumentCount; ++i) {
+      const KilnTensorInfo &argument = step_.arguments[i];
+      if (argument.role != role) continue;
+      if (next == results.size() || !matches(argument, results[next]))
+        return dataError(fmt::format("@{} does not give %{} of @train_step ({}); rebuild the program", function.name,
+                                     argument.name, typeText(argument)));
+      tensors_[argument.name] = std::move(results[next++]);
+    }
+    return std::nullopt;
+  }
+
+  // One training step on the batch; returns its loss.
+  Outcome trainStep(double &loss) {
+    std::vector<npy::Array> results;
+    if (Outcome failure = invoke(step_, results)) return failure;
+    loss = scalar(results[0]);
+    // Results after the loss: the new value of each parameter and state argument, in order.
+    size_t next = 1;
+    for (int32_t i = 0; i < step_.argumentCount; ++i) {
+      const KilnTensorInfo &argument = step_.arguments[i];
+      if (argument.role == KILN_ROLE_PARAMETER || argument.role == KILN_ROLE_STATE)
+        tensors_[argument.name].data.swap(results[next++].data);
+    }
+    return std::nullopt;
+  }
+
+  // The loss and per-example metrics of @eval_step over `indices` of `examples`, in full batches;
+  // a last partial batch is filled from the start of `indices`, and only its own examples count
+  // (its loss, a batch mean, is weighted by their number).
+  Outcome evaluate(const KilnFunctionInfo &eval, const Examples &set, const std::vector<int64_t> &indices,
+                   Evaluation &evaluation) {
+    size_t batchSize = size_t(info_.batch);
+    evaluation = Evaluation{};
+    evaluation.examples = int64_t(indices.size());
+    size_t metricCount = size_t(eval.resultCount - 1);
+    evaluation.metricSums.assign(metricCount, 0.0);
+    std::vector<npy::Array> results;
+    for (size_t start = 0; start < indices.size(); start += batchSize) {
+      std::vector<int64_t> chosen;
+      for (size_t i = 0; i < batchSize; ++i) chosen.push_back(indices[(start + i) % indices.size()]);
+      size_t counted = std::min(batchSize, indices.size() - start);
+      gatherBatch(set, chosen, batch_);
+      if (Outcome failure = invoke(eval, results)) return failure;
+      evaluation.lossSum += scalar(results[0]) * double(counted);
+      for (size_t metric = 0; metric < metricCount; ++metric)
+        for (size_t i = 0; i < counted; ++i) evaluation.metricSums[metric] += element(results[1 + metric], i);
+    }
+    return std::nullopt;
+  }
+
+  static double scalar(const npy::Array &array) { return element(array, 0); }
+  static double element(const npy::Array &array, size_t index) {
+    if (array.type == npy::ElementType::F64) return reinterpret_cast<const double *>(array.data.data())[index];
+    return reinterpret_cast<const float *>(array.data.data())[index];
+  }
+
+private:
+  static bool isExample(const KilnTensorInfo &argument) {
+    return argument.role == KILN_ROLE_INPUT || argument.role == KILN_ROLE_LABEL;
+  }
+
+  const KilnTrainingInfo &info_;
+  const KilnFunctionInfo &step_;
+  std::map<std::string, npy::Array, std::less<>> tensors_;
+  std::vector<npy::Array> batch_;
+};
+
+Outcome parseCount(const Options &options, std::string_view name, int64_t minimum, int64_t &value) {
+  const std::string *text = options.single(name);
+  if (!text) return std::nullopt;
+  char *end = nullptr;
+  errno = 0;
+  long long parsed = std::strtoll(text->c_str(), &end, 10);
+  if (text->empty() || *end != '\0' || errno != 0 || parsed < minimum)
+    return usageError(fmt::format("--{} expects an integer of at least {}, not '{}'", name, minimum, *text));
+  value = parsed;
+  return std::nullopt;
+}
+
+// The number of classes an integer label indexes: the last extent of @forward's result when it
+// has one axis more than the label; 0 when that cannot be told.
+int64_t classCount(const KilnFunctionInfo &step) {
+  const KilnFunctionInfo *forward = findFunction("forward");
+  if (!forward || forward->resultCount != 1) return 0;
+  const KilnTensorInfo &prediction = forward->results[0];
+  for (int32_t i = 0; i < step.argumentCount; ++i) {
+    const KilnTensorInfo &label = step.arguments[i];
+    if (label.role == KILN_ROLE_LABEL && label.dtype == KILN_I32 && prediction.rank == label.rank + 1)
+      return prediction.shape[prediction.rank - 1];
+  }
+  return 0;
+}
+
+// The functions and settings training needs, or why the program cannot train.
+Outcome trainingFunctions(std::string_view command, const KilnTrainingInfo *&info, const KilnFunctionInfo *&step,
+                          const KilnFunctionInfo *&eval) {
+  info = kiln_program_table.training;
+  if (!info)
+    return usageError(fmt::format("{}: {} has no train block, so this program cannot train or evaluate", command,
+                                  kiln_program_table.modelName));
+  step = findFunction("train_step");
+  eval = findFunction("eval_step");
+  if (!step || !eval || !findFunction("init") || !findFunction("init_optimizer"))
+    return usageError(fmt::format("{}: the program lacks @train_step, @eval_step, @init or @init_optimizer (it has "
+                                  "{}); its train block needs `optimizer = ...`",
+                                  command, functionNames()));
+  return std::nullopt;
+}
+}  // namespace
+
+std::string trainingHelp() {
+  return fmt::format(
+      "  {0} train [--data F] [--epochs N] [--seed N] [--save CKPT] [--resume CKPT] [--log F.csv] [--plot F.svg]\n"
+      "      Trains as the model's train block says (data, epochs, validation split, early stopping, seed),\n"
+      "      each setting overridable; prints one line per epoch and, if the data has a test split, the\n"
+      "      test loss and metrics at the end. --save writes a checkpoint after each epoch and on Ctrl-C;\n"
+      "      --resume continues from one. --log writes one CSV row per epoch, --plot the curves as SVG.\n",
+      programName);
+}
+
+Outcome trainCommand(const std::vector<std::string_view> &words) {
+  constexpr std::string_view kKnown[] = {"data", "epochs", "seed", "batch", "save", "resume", "log", "plot"};
+  Options options;
+  if (Outcome failure = parseOptions("train", words, kKnown, "", options)) return failure;
+  const KilnTrainingInfo *info = nullptr;
+  const KilnFunctionInfo *step = nullptr, *eval = nullptr;
+  if (Outcome failure = trainingFunctions("train", info, step, eval)) return failure;
+  int64_t epochs = info->epochs, seed = info->seed, batch = info->batch;
+  if (Outcome failure = parseCount(options, "epochs", 1, epochs)) return failure;
+  if (Outcome failure = parseCount(options, "seed", INT64_MIN, seed)) return failure;
+  if (Outcome failure = parseCount(options, "batch", 1, batch)) return failure;
+  if (batch != info->batch)
+    return usageError(fmt::format("train: the program was built for batches of {}; build it again with --dim for a "
+                                  "batch of {} (`kiln build MODEL --dim B={} -o PROGRAM`)",
+                                  info->batch, batch, batch));
+  std::string dataPath = options.single("data") ? *options.single("data") : info->data;
+  if (dataPath.empty()) return usageError("train: the train block names no data; give --data FILE");
+
+  Trainer trainer(*info, *step);
+  DataSet data;
+  if (Outcome failure = loadDataSet(dataPath, *step, classCount(*step), data)) return failure;
+
+  // 1. The validation split: a seeded choice of examples, the same in every run with this seed.
+  std::vector<int64_t> order = shuffled(data.training.count, seed, -1);
+  auto validationCount = int64_t(std::llround(double(data.training.count) * info->validationSplit));
+  std::vector<int64_t> validation(order.begin(), order.begin() + validationCount);
+  std::vector<int64_t> training(order.begin() + validationCount, order.end());
+  int64_t stepsPerEpoch = int64_t(training.size()) / batch;
+  if (stepsPerEpoch == 0)
+    return dataError(fmt::format("{}: {} training examples{} make no batch of {}", dataPath, training.size(),
+                                 validationCount ? " after the validation split" : "", batch));
+
+  // 2. The starting point.
+  trainer.prepareBatch();
+  std::vector<npy::Array> results;
+  npy::Array seedArray;
+  seedArray.type = npy::ElementType::I64;
+  seedArray.data.resize(8);
+  std::memcpy(seedArray.data.data(), &seed, 8);
+  const KilnFunctionInfo &init = *findFunction("init"), &initOptimizer = *findFunction("init_optimizer");
+  if (Outcome failure = trainer.invoke(init, results, {&seedArray})) return failure;
+  if (Outcome failure = trainer.bindInitial(init, KILN_ROLE_PARAMETER, std::move(results))) return failure;
+  if (Outcome failure = trainer.invoke(initOptimizer, results)) return failure;
+  if (Outcome failure = trainer.bindInitial(initOptimizer, KILN_ROLE_STATE, std::move(results))) return failure;
+
+  Report report(*info, options.single("log"), options.single("plot"), isatty(STDERR_FILENO) != 0);
+  fmt::print("training {} on {}: {} examples, {} for validation{}; {} steps of {} per epoch\n", info->model, dataPath,
+             training.size(), validation.size(),
+             data.test.count ? fmt::format(", {} for the test", data.test.count) : std::string(), stepsPerEpoch, batch);
+  std::fflush(stdout);
+  struct sigaction action {};
+  action.sa_handler = requestInterrupt;
+  sigaction(SIGINT, &action, nullptr);
+
+  // 3-4. Epochs.
+  double bestLoss = INFINITY;
+  int64_t bestEpoch = 0, epochsWithoutImprovement = 0;
+  std::map<std::string, npy::Array, std::less<>> best;
+  bool earlyStopping = info->earlyStopping > 0 && !validation.empty();
+  for (int64_t epoch = 1; epoch <= epochs; ++epoch) {
+    auto started = std::chrono::steady_clock::now();
+    std::vector<int64_t> epochOrder = shuffled(int64_t(training.size()), seed, epoch);
+    double lossSum = 0;
+    auto chosen = std::vector<int64_t>(size_t(batch));
+    for (int64_t stepIndex = 0; stepIndex < stepsPerEpoch; ++stepIndex) {
+      for (int64_t i = 0; i < batch; ++i)
+        chosen[size_t(i)] = training[size_t(epochOrder[size_t(stepIndex * batch + i)])];
+      gatherBatch(data.training, chosen, trainer.batch());
+      double loss = 0;
+      if (Outcome failure = trainer.trainStep(loss)) return failure;
+      // 5. Nothing of a diverged step is kept or saved.
+      if (!std::isfinite(loss))
+        return dataError(fmt::format("epoch {}, step {}: the loss is {}; training stopped (lower the learning rate, "
+                                     "or clip the gradients with clip_grad_norm)",
+                                     epoch, stepIndex + 1, loss));
+      lossSum += loss;
+      report.progress(epoch, epochs, stepIndex + 1, stepsPerEpoch, lossSum / double(stepIndex + 1), started);
+      if (interruptRequested) {
+        report.endProgress();
+        fmt::print("interrupted in epoch {} after step {} of {}\n", epoch, stepIndex + 1, stepsPerEpoch);
+        return Failure{kInterrupted, "training interrupted"};
+      }
+    }
+    report.endProgress();
+    EpochRecord record{epoch, lossSum / double(stepsPerEpoch), std::nullopt, 0};
+    if (!validation.empty()) {
+      Evaluation evaluation;
+      if (Outcome failure = trainer.evaluate(*eval, data.training, validation, evaluation)) return failure;
+      record.validation = evaluation;
+    }
+    record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (Outcome failure = report.epochDone(record, epochs)) return failure;
+    if (earlyStopping) {
+      double validationLoss = record.validation->loss();
+      if (validationLoss < bestLoss) {
+        bestLoss = validationLoss;
+        bestEpoch = epoch;
+        epochsWithoutImprovement = 0;
+        best = trainer.tensors();
+      } else if (++epochsWithoutImprovement >= info->earlyStopping) {
+        fmt::print("early stopping: the validation loss has not improved for {} epochs; keeping epoch {}'s "
+                   "parameters (validation loss {:.4f})\n",
+                   epochsWithoutImprovement, bestEpoch, bestLoss);
+        trainer.tensors() = std::move(best);
+        break;
+      }
+    }
+  }
+  if (earlyStopping && bestEpoch != 0 && !best.empty()) trainer.tensors() = std::move(best);
+
+  if (data.test.count > 0) {
+    auto all = std::vector<int64_t>(size_t(data.test.count));
+    for (int64_t i = 0; i < data.test.count; ++i) all[size_t(i)] = i;
+    Evaluation evaluation;
+    if (Outcome failure = trainer.evaluate(*eval, data.test, all, evaluation)) return failure;
+    fmt::print("test: {} ({} examples)\n", report.describe(evaluation), data.test.count);
+  }
+  return std::nullopt;
+}
+
+Outcome evalCommand(const std::vector<std::string_view> &) {
+  return usageError("eval: evaluating a checkpoint arrives with checkpoints");
+}
+
+}  // namespace kiln::program
