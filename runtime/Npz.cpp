@@ -4,6 +4,7 @@
 // Archives are written either to a file (libzip's temporary file and rename) or into memory.
 #include "runtime/Npz.h"
 
+#include <algorithm>
 #include <memory>
 #include <set>
 
@@ -255,9 +256,12 @@ std::string encodeMembers(const std::vector<Member> &members, Compression compre
     zip_discard(archive);
     return message;
   }
+  zip_stat_t stat;
+  if (zip_source_stat(buffer.get(), &stat) != 0 || !(stat.valid & ZIP_STAT_SIZE))
+    return fmt::format("{}: {}", name, sourceMessage(buffer.get()));
   if (zip_source_open(buffer.get()) != 0) return fmt::format("{}: {}", name, sourceMessage(buffer.get()));
-  constexpr size_t kPieceSize = size_t{1} << 20;
-  std::string piece(kPieceSize, '\0');
+  // Pieces of at most a megabyte: few writes for a large archive, no large buffer for a small one.
+  std::string piece(std::min<zip_uint64_t>(stat.size, zip_uint64_t{1} << 20), '\0');
   std::string result;
   for (;;) {
     zip_int64_t count = zip_source_read(buffer.get(), piece.data(), piece.size());
