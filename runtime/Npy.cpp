@@ -280,9 +280,16 @@ Result<std::string> readFileBytes(const std::string &path, std::string_view expe
     return Result<std::string>::failure(fmt::format("{}: is a directory, not {}", path, expected));
   if (!status && !std::filesystem::is_regular_file(fileKind))
     return Result<std::string>::failure(fmt::format("{}: not a regular file", path));
-  std::ifstream file(path, std::ios::binary);
+  std::ifstream file(path, std::ios::binary | std::ios::ate);
   if (!file) return Result<std::string>::failure(fmt::format("{}: cannot open the file for reading", path));
-  std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  // One read of the size the file has now (a checkpoint of megabytes is read ten times faster than
+  // byte by byte), then whatever it has grown by or a size-less file such as /proc's holds.
+  std::streamoff size = file.tellg();
+  file.seekg(0);
+  std::string bytes(size > 0 ? static_cast<size_t>(size) : 0, '\0');
+  file.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  bytes.resize(static_cast<size_t>(file.gcount()));
+  if (file) bytes.append(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
   if (file.bad()) return Result<std::string>::failure(fmt::format("{}: cannot read the file", path));
   return bytes;
 }

@@ -4,10 +4,10 @@
 # build-sanitize/corpus/TARGET across runs, seeded each time from examples/ and test/; a crashing
 # input lands in build-sanitize/findings/TARGET/. Ends with one line per target: executions,
 # executions per second, crashes; exits 1 if any target crashed.
-# Usage: scripts/fuzz.sh [frontend|ir|npy|npz|idx|all] [SECONDS]
+# Usage: scripts/fuzz.sh [frontend|ir|npy|npz|idx|checkpoint|all] [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-all_targets=(frontend ir npy npz idx)
+all_targets=(frontend ir npy npz idx checkpoint)
 which=${1:-all}
 seconds=${2:-30}
 if [ "$which" = all ]; then
@@ -26,10 +26,10 @@ bash scripts/configure-sanitize.sh "$build"
 nice -n 10 ninja -C "$build" "${targets[@]/#/fuzz-}"
 
 # Seeds: the project's own files of each format. Models and IR come from examples and tests;
-# .npy files from the golden tests; .npz archives and small IDX files are made from them here.
+# .npy files from the golden tests; .npz archives, small IDX files and checkpoints are made here.
 seeds="$build/seeds"
 rm -rf "$seeds"
-mkdir -p "$seeds"/{frontend,ir,npy,npz,idx}
+mkdir -p "$seeds"/{frontend,ir,npy,npz,idx,checkpoint}
 find examples test frontend/stdlib -name '*.kiln' -exec cp --backup=numbered -t "$seeds/frontend" {} +
 find examples test -name '*.kir' -exec cp --backup=numbered -t "$seeds/ir" {} +
 find test -name '*.npy' -size -64k -exec cp --backup=numbered -t "$seeds/npy" {} +
@@ -58,6 +58,33 @@ for name, data in files.items():
         out.write(data)
     with open(os.path.join(seeds, "idx", name + ".gz"), "wb") as out:
         out.write(gzip.compress(data))
+# Checkpoints (runtime/Checkpoint.h): a header member, then one .npy member per tensor, as files and
+# as the member descriptions fuzz-checkpoint archives itself (an odd first byte, then the header and
+# "\n=====\n" NAME "\n" BYTES per member).
+def npy(descr, shape, data):
+    shape_text = "(%s)" % "".join("%d," % n for n in shape) if len(shape) == 1 else "(%s)" % ", ".join(map(str, shape))
+    header = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, shape_text)
+    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + data
+tensors = [
+    ("hidden.weight", "parameter", "f32[2,3]", npy("<f4", [2, 3], struct.pack("<6f", 1, -2, 0.5, 0, -0.0, 3))),
+    ("adam.step", "state", "i64[]", npy("<i8", [], struct.pack("<q", 7))),
+    ("adam.m.hidden.weight", "state", "f64[1,2]", npy("<f8", [1, 2], struct.pack("<2d", 0.25, -1))),
+    ("tokens", "input", "i32[2]", npy("<i4", [2], struct.pack("<2i", 3, -4))),
+    ("mask", "label", "i1[3]", npy("|b1", [3], bytes([1, 0, 1]))),
+]
+def header(chosen):
+    lines = ["kiln-checkpoint 1", "model DigitClassifier", "field epoch 3", "field batch 0"]
+    lines += ["tensor %s %s %s" % (name, role, kind) for name, role, kind, _ in chosen]
+    return ("\n".join(lines) + "\n").encode()
+for name, chosen, method in (("small.ckpt", tensors[:1], zipfile.ZIP_STORED), ("all.ckpt", tensors, zipfile.ZIP_STORED),
+                             ("deflated.ckpt", tensors, zipfile.ZIP_DEFLATED), ("empty.ckpt", [], zipfile.ZIP_STORED)):
+    with zipfile.ZipFile(os.path.join(seeds, "checkpoint", name), "w", method) as archive:
+        archive.writestr("kiln-checkpoint.txt", header(chosen))
+        for tensor, _, _, data in chosen:
+            archive.writestr(tensor + ".npy", data)
+    with open(os.path.join(seeds, "checkpoint", name + ".members"), "wb") as out:
+        out.write(b"\x01" + header(chosen) + b"".join(b"\n=====\n" + t.encode() + b".npy\n" + d for t, _, _, d in chosen))
 PYTHON
 labels=/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz
 [ -f "$labels" ] && cp "$labels" "$seeds/idx/"
@@ -66,7 +93,7 @@ labels=/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz
 operations=$(grep -o 'KILN_OP([A-Za-z0-9]*, "[a-z_0-9]*"' ir/Ops.def | sed 's/.*, //')
 { cat test/fuzz/kiln.dict; echo "$operations"; } >"$build/kiln.dict"
 { cat test/fuzz/kir.dict; echo "$operations"; } >"$build/kir.dict"
-declare -A dictionary=([frontend]="$build/kiln.dict" [ir]="$build/kir.dict")
+declare -A dictionary=([frontend]="$build/kiln.dict" [ir]="$build/kir.dict" [checkpoint]=test/fuzz/checkpoint.dict)
 
 summary=()
 status=0
