@@ -487,11 +487,14 @@ Object Lowerer::evaluateBlock(const Block &block, Scope &scope) {
   return last;
 }
 
-// Warns once per declaration about names that were bound and never read.
+// Warns once per declaration about names of the user's file that were bound and never read (the
+// standard library's are not the user's to change: sgd reads `step` only with momentum).
 void Lowerer::finishScope(Scope &scope) {
   for (const std::string &name : scope.namesInOrder) {
     Binding *binding = scope.findHere(name);
     if (!binding || binding->used || !binding->warnIfUnused || binding->value.isPoison() || name.starts_with("_"))
+      continue;
+    if (binding->where.isValid() && diagnostics_.sources().FindBufferContainingLoc(binding->where.Start) != userBuffer_)
       continue;
     if (!warnedAt_.insert(binding->where.Start.getPointer()).second) continue;
     diagnostics_.warning(binding->where, fmt::format("unused {} '{}'", binding->role, name));

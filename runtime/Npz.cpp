@@ -50,6 +50,10 @@ std::string addMember(zip_t *archive, const std::string &memberName, const std::
   }
   zip_int32_t method = compression == Compression::Deflated ? ZIP_CM_DEFLATE : ZIP_CM_STORE;
   if (zip_set_file_compression(archive, index, method, 0) != 0) return zip_strerror(archive);
+  // A fixed time (1980-01-01, the first a zip entry can hold) instead of the clock's, so that the
+  // same arrays always give the same bytes: a resumed run's checkpoint equals a straight run's.
+  constexpr time_t kFixedTime = 315532800;
+  if (zip_file_set_mtime(archive, zip_uint64_t(index), kFixedTime, 0) != 0) return zip_strerror(archive);
   return {};
 }
 

@@ -2,7 +2,7 @@
 // functions, described by the table its object file carries (runtime/ProgramTable.h).
 //
 //   prog run --function F [--input NAME=FILE.npy ...] --output DIR   any func; DIR/result<i>.npy
-//   prog predict --load PARAMS --input x.npy --output y.npy          @forward with stored parameters
+//   prog predict --load CKPT --input x.npy --output y.npy            @forward with stored parameters
 //   prog train [--data F] [--epochs N] ...                           the train block's loop (Train.cpp)
 //
 // Exit codes: 0 success, 1 a file or its contents were wrong, 2 the command line was.
@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "runtime/Checkpoint.h"
 #include "runtime/Parallel.h"
 #include "runtime/ProgramSupport.h"
 #include "runtime/Train.h"
@@ -48,10 +49,12 @@ void printHelp() {
                   "  {0} run --function F [--input NAME=FILE.npy ...] --output DIR\n"
                   "      Runs a function on arguments read from .npy files (one --input per argument) and writes\n"
                   "      its results to DIR/result0.npy, DIR/result1.npy, ...\n"
-                  "  {0} predict --load PARAMS --input x.npy --output y.npy\n"
-                  "      Runs @forward with its parameters read from PARAMS, a directory holding NAME.npy for\n"
-                  "      every parameter NAME, on the input in x.npy (NAME=FILE.npy when there are several),\n"
-                  "      and writes the result to y.npy.\n"
+                  "  {0} predict --load CKPT --input x.npy --output y.npy\n"
+                  "      Runs @forward with its parameters read from CKPT, a checkpoint of `train --save` (or a\n"
+                  "      directory holding NAME.npy for every parameter NAME), on the input in x.npy\n"
+                  "      (NAME=FILE.npy when there are several), and writes the result to y.npy.\n"
+                  "  {0} eval --load CKPT [--data F]\n"
+                  "      The loss and metrics of a checkpoint on the data's test split (else on all of it).\n"
                   "{2}"
                   "\n"
                   "OPTIONS:\n"
@@ -104,16 +107,32 @@ Outcome runCommand(const std::vector<std::string_view> &words) {
   return std::nullopt;
 }
 
-// Where predict's parameters come from. A directory of NAME.npy files for now; a checkpoint file
-// (.npz) gets its reader here, returning the same arrays.
+// Where predict's parameters come from: a checkpoint file (`train --save`), or a directory
+// holding NAME.npy for every parameter.
 Outcome loadParameter(const std::string &source, const KilnFunctionInfo &function, const KilnTensorInfo &parameter,
-                      npy::Array &array) {
+                      std::optional<checkpoint::Checkpoint> &loaded, npy::Array &array) {
   std::error_code status;
+  if (!std::filesystem::exists(source, status))
+    return dataError(fmt::format("--load {}: no such checkpoint or directory", source));
   if (!std::filesystem::is_directory(source, status)) {
-    if (!std::filesystem::exists(source, status)) return dataError(fmt::format("--load {}: no such directory", source));
-    return dataError(fmt::format("--load {}: not a directory (give a directory holding NAME.npy for every parameter; "
-                                 "checkpoint files are not supported yet)",
-                                 source));
+    if (!loaded) {
+      npy::Result<checkpoint::Checkpoint> read = checkpoint::read(source);
+      if (!read) return dataError(read.error());
+      loaded = std::move(*read);
+    }
+    // Under early stopping, `best.NAME` holds the best epoch's value: the one training gives.
+    const checkpoint::Tensor *stored = nullptr;
+    for (const std::string &name : {"best." + std::string(parameter.name), std::string(parameter.name)})
+      for (const checkpoint::Tensor &tensor : loaded->tensors)
+        if (!stored && tensor.name == name && tensor.role == KILN_ROLE_PARAMETER) stored = &tensor;
+    if (!stored)
+      return dataError(fmt::format("--load {}: the checkpoint (of model {}) has no parameter %{} ({})", source,
+                                   loaded->model, parameter.name, typeText(parameter)));
+    if (!matches(parameter, stored->array))
+      return dataError(fmt::format("--load {}: parameter %{} is {} there, but @{} takes {}", source, parameter.name,
+                                   typeText(stored->array), function.name, typeText(parameter)));
+    array = stored->array;
+    return std::nullopt;
   }
   std::string path = (std::filesystem::path(source) / (std::string(parameter.name) + ".npy")).string();
   if (!std::filesystem::exists(path, status))
@@ -133,7 +152,7 @@ Outcome predictCommand(const std::vector<std::string_view> &words) {
     return usageError(fmt::format("predict: @forward returns {} results; use run", function->resultCount));
   const std::string *load = options.single("load");
   const std::string *output = options.single("output");
-  if (!load) return usageError("predict: give --load PARAMS, the directory holding the parameters");
+  if (!load) return usageError("predict: give --load CKPT, the checkpoint (or directory) holding the parameters");
   if (!output) return usageError("predict: give --output FILE.npy, the file the prediction is written to");
 
   std::vector<const KilnTensorInfo *> inputs;
@@ -151,10 +170,11 @@ Outcome predictCommand(const std::vector<std::string_view> &words) {
       return usageError(
           fmt::format("predict: %{} is a parameter, read from --load, not an --input", function->arguments[i].name));
   std::vector<npy::Array> arguments(size_t(function->argumentCount));
+  std::optional<checkpoint::Checkpoint> loaded;
   for (int32_t i = 0; i < function->argumentCount; ++i) {
     const KilnTensorInfo &argument = function->arguments[i];
     if (argument.role == KILN_ROLE_PARAMETER) {
-      if (Outcome failure = loadParameter(*load, *function, argument, arguments[i])) return failure;
+      if (Outcome failure = loadParameter(*load, *function, argument, loaded, arguments[i])) return failure;
       continue;
     }
     auto file = files.find(argument.name);
@@ -218,6 +238,8 @@ int main(int argc, char **argv) {
   if (argc > 0) kiln::program::programName = std::filesystem::path(argv[0]).filename().string();
   std::optional<kiln::program::Failure> failure = kiln::program::runProgram(argc, argv);
   if (!failure) return 0;
-  std::fprintf(stderr, "%s: error: %s\n", kiln::program::programName.c_str(), failure->message.c_str());
+  // An interruption is the user's request, not an error.
+  std::fprintf(stderr, "%s: %s%s\n", kiln::program::programName.c_str(),
+               failure->code == kiln::program::kInterrupted ? "" : "error: ", failure->message.c_str());
   return failure->code;
 }

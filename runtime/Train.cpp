@@ -26,6 +26,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include "runtime/TrainCheckpoint.h"
 #include "runtime/TrainData.h"
 #include "runtime/TrainReport.h"
 
@@ -43,7 +44,7 @@ public:
 
   const KilnTrainingInfo &info() const { return info_; }
   const KilnFunctionInfo &step() const { return step_; }
-  std::map<std::string, npy::Array, std::less<>> &tensors() { return tensors_; }
+  TensorMap &tensors() { return tensors_; }
   std::vector<npy::Array> &batch() { return batch_; }
   Examples *examples = nullptr;  // what `batch_` is gathered from
 
@@ -149,7 +150,7 @@ private:
 
   const KilnTrainingInfo &info_;
   const KilnFunctionInfo &step_;
-  std::map<std::string, npy::Array, std::less<>> tensors_;
+  TensorMap tensors_;
   std::vector<npy::Array> batch_;
 };
 
@@ -223,8 +224,20 @@ Outcome trainCommand(const std::vector<std::string_view> &words) {
                                   info->batch, batch, batch));
   std::string dataPath = options.single("data") ? *options.single("data") : info->data;
   if (dataPath.empty()) return usageError("train: the train block names no data; give --data FILE");
+  const std::string *savePath = options.single("save");
+  const std::string *resumePath = options.single("resume");
 
   Trainer trainer(*info, *step);
+  Progress progress;
+  checkpoint::Checkpoint resumed;
+  if (resumePath) {
+    if (Outcome failure = readCheckpoint(*resumePath, *step, resumed, progress)) return failure;
+    if (options.single("seed") && seed != progress.seed)
+      return usageError(fmt::format("train: {} was trained with seed {}; resume it without --seed, or with --seed {}",
+                                    *resumePath, progress.seed, progress.seed));
+    seed = progress.seed;
+  }
+  progress.seed = seed;
   DataSet data;
   if (Outcome failure = loadDataSet(dataPath, *step, classCount(*step), data)) return failure;
 
@@ -237,40 +250,62 @@ Outcome trainCommand(const std::vector<std::string_view> &words) {
   if (stepsPerEpoch == 0)
     return dataError(fmt::format("{}: {} training examples{} make no batch of {}", dataPath, training.size(),
                                  validationCount ? " after the validation split" : "", batch));
+  if (resumePath &&
+      (progress.trainingExamples != int64_t(training.size()) || progress.validationExamples != validationCount))
+    return dataError(fmt::format("{} was trained on {} examples ({} for validation), but {} gives {} ({}); resume "
+                                 "with the same data",
+                                 *resumePath, progress.trainingExamples, progress.validationExamples, dataPath,
+                                 training.size(), validationCount));
+  progress.trainingExamples = int64_t(training.size());
+  progress.validationExamples = validationCount;
 
   // 2. The starting point.
   trainer.prepareBatch();
-  std::vector<npy::Array> results;
-  npy::Array seedArray;
-  seedArray.type = npy::ElementType::I64;
-  seedArray.data.resize(8);
-  std::memcpy(seedArray.data.data(), &seed, 8);
-  const KilnFunctionInfo &init = *findFunction("init"), &initOptimizer = *findFunction("init_optimizer");
-  if (Outcome failure = trainer.invoke(init, results, {&seedArray})) return failure;
-  if (Outcome failure = trainer.bindInitial(init, KILN_ROLE_PARAMETER, std::move(results))) return failure;
-  if (Outcome failure = trainer.invoke(initOptimizer, results)) return failure;
-  if (Outcome failure = trainer.bindInitial(initOptimizer, KILN_ROLE_STATE, std::move(results))) return failure;
+  TensorMap best;
+  if (resumePath) {
+    restoreTensors(std::move(resumed), trainer.tensors(), best);
+    // A checkpoint saved at its best epoch holds the best parameters once, as the current ones.
+    if (progress.bestEpoch != 0 && progress.bestEpoch == progress.epoch) keepParameters(*step, trainer.tensors(), best);
+  } else {
+    std::vector<npy::Array> results;
+    npy::Array seedArray;
+    seedArray.type = npy::ElementType::I64;
+    seedArray.data.resize(8);
+    std::memcpy(seedArray.data.data(), &seed, 8);
+    const KilnFunctionInfo &init = *findFunction("init"), &initOptimizer = *findFunction("init_optimizer");
+    if (Outcome failure = trainer.invoke(init, results, {&seedArray})) return failure;
+    if (Outcome failure = trainer.bindInitial(init, KILN_ROLE_PARAMETER, std::move(results))) return failure;
+    if (Outcome failure = trainer.invoke(initOptimizer, results)) return failure;
+    if (Outcome failure = trainer.bindInitial(initOptimizer, KILN_ROLE_STATE, std::move(results))) return failure;
+  }
 
   Report report(*info, options.single("log"), options.single("plot"), isatty(STDERR_FILENO) != 0);
   fmt::print("training {} on {}: {} examples, {} for validation{}; {} steps of {} per epoch\n", info->model, dataPath,
              training.size(), validation.size(),
              data.test.count ? fmt::format(", {} for the test", data.test.count) : std::string(), stepsPerEpoch, batch);
+  if (resumePath)
+    fmt::print("resuming from {}: {}\n", *resumePath,
+               progress.step ? fmt::format("epoch {}, after step {}", progress.epoch + 1, progress.step)
+                             : fmt::format("after epoch {}", progress.epoch));
   std::fflush(stdout);
   struct sigaction action {};
   action.sa_handler = requestInterrupt;
   sigaction(SIGINT, &action, nullptr);
+  auto save = [&]() -> Outcome {
+    if (!savePath) return std::nullopt;
+    std::string error = checkpoint::write(*savePath, makeCheckpoint(*info, *step, trainer.tensors(), best, progress));
+    if (!error.empty()) return dataError(error);
+    return std::nullopt;
+  };
 
   // 3-4. Epochs.
-  double bestLoss = INFINITY;
-  int64_t bestEpoch = 0, epochsWithoutImprovement = 0;
-  std::map<std::string, npy::Array, std::less<>> best;
   bool earlyStopping = info->earlyStopping > 0 && !validation.empty();
-  for (int64_t epoch = 1; epoch <= epochs; ++epoch) {
+  bool stoppedEarly = progress.stoppedEarly;
+  for (int64_t epoch = progress.epoch + 1; epoch <= epochs && !stoppedEarly; ++epoch) {
     auto started = std::chrono::steady_clock::now();
     std::vector<int64_t> epochOrder = shuffled(int64_t(training.size()), seed, epoch);
-    double lossSum = 0;
     auto chosen = std::vector<int64_t>(size_t(batch));
-    for (int64_t stepIndex = 0; stepIndex < stepsPerEpoch; ++stepIndex) {
+    for (int64_t stepIndex = progress.step; stepIndex < stepsPerEpoch; ++stepIndex) {
       for (int64_t i = 0; i < batch; ++i)
         chosen[size_t(i)] = training[size_t(epochOrder[size_t(stepIndex * batch + i)])];
       gatherBatch(data.training, chosen, trainer.batch());
@@ -278,19 +313,29 @@ Outcome trainCommand(const std::vector<std::string_view> &words) {
       if (Outcome failure = trainer.trainStep(loss)) return failure;
       // 5. Nothing of a diverged step is kept or saved.
       if (!std::isfinite(loss))
-        return dataError(fmt::format("epoch {}, step {}: the loss is {}; training stopped (lower the learning rate, "
+        return dataError(fmt::format("epoch {}, step {}: the loss is {}; training stopped{} (lower the learning rate, "
                                      "or clip the gradients with clip_grad_norm)",
-                                     epoch, stepIndex + 1, loss));
-      lossSum += loss;
-      report.progress(epoch, epochs, stepIndex + 1, stepsPerEpoch, lossSum / double(stepIndex + 1), started);
-      if (interruptRequested) {
+                                     epoch, stepIndex + 1, loss,
+                                     savePath ? fmt::format(", {} keeps the last epoch's checkpoint", *savePath) : ""));
+      progress.lossSum += loss;
+      progress.step = stepIndex + 1;
+      report.progress(epoch, epochs, stepIndex + 1, stepsPerEpoch, progress.lossSum / double(stepIndex + 1), started);
+      if (interruptRequested && stepIndex + 1 < stepsPerEpoch) {
         report.endProgress();
-        fmt::print("interrupted in epoch {} after step {} of {}\n", epoch, stepIndex + 1, stepsPerEpoch);
-        return Failure{kInterrupted, "training interrupted"};
+        progress.epoch = epoch - 1;
+        if (Outcome failure = save()) return failure;
+        return Failure{kInterrupted,
+                       fmt::format("interrupted in epoch {} after step {} of {}{}", epoch, stepIndex + 1, stepsPerEpoch,
+                                   savePath
+                                       ? fmt::format("; saved to {} (continue with --resume {})", *savePath, *savePath)
+                                       : "")};
       }
     }
     report.endProgress();
-    EpochRecord record{epoch, lossSum / double(stepsPerEpoch), std::nullopt, 0};
+    EpochRecord record{epoch, progress.lossSum / double(stepsPerEpoch), std::nullopt, 0};
+    progress.epoch = epoch;
+    progress.step = 0;
+    progress.lossSum = 0;
     if (!validation.empty()) {
       Evaluation evaluation;
       if (Outcome failure = trainer.evaluate(*eval, data.training, validation, evaluation)) return failure;
@@ -300,21 +345,35 @@ Outcome trainCommand(const std::vector<std::string_view> &words) {
     if (Outcome failure = report.epochDone(record, epochs)) return failure;
     if (earlyStopping) {
       double validationLoss = record.validation->loss();
-      if (validationLoss < bestLoss) {
-        bestLoss = validationLoss;
-        bestEpoch = epoch;
-        epochsWithoutImprovement = 0;
-        best = trainer.tensors();
-      } else if (++epochsWithoutImprovement >= info->earlyStopping) {
+      if (validationLoss < progress.bestLoss) {
+        progress.bestLoss = validationLoss;
+        progress.bestEpoch = epoch;
+        progress.withoutImprovement = 0;
+        best.clear();
+      } else if (++progress.withoutImprovement >= info->earlyStopping) {
         fmt::print("early stopping: the validation loss has not improved for {} epochs; keeping epoch {}'s "
                    "parameters (validation loss {:.4f})\n",
-                   epochsWithoutImprovement, bestEpoch, bestLoss);
-        trainer.tensors() = std::move(best);
-        break;
+                   progress.withoutImprovement, progress.bestEpoch, progress.bestLoss);
+        stoppedEarly = true;
       }
+      // The best epoch's parameters, kept while later epochs have not beaten them.
+      if (progress.bestEpoch == epoch) keepParameters(*step, trainer.tensors(), best);
     }
+    if (interruptRequested || epoch == epochs || stoppedEarly) break;
+    if (Outcome failure = save()) return failure;
   }
-  if (earlyStopping && bestEpoch != 0 && !best.empty()) trainer.tensors() = std::move(best);
+  // The checkpoint keeps the last epoch's parameters, to resume from, and the best epoch's, which
+  // are what training gives under early stopping: what the test split, eval and predict see.
+  progress.stoppedEarly = stoppedEarly;
+  if (Outcome failure = save()) return failure;
+  if (earlyStopping && progress.bestEpoch != 0 && progress.bestEpoch != progress.epoch)
+    keepParameters(*step, best, trainer.tensors());
+  if (interruptRequested && !stoppedEarly && progress.epoch < epochs) {
+    return Failure{
+        kInterrupted,
+        fmt::format("interrupted after epoch {}{}", progress.epoch,
+                    savePath ? fmt::format("; saved to {} (continue with --resume {})", *savePath, *savePath) : "")};
+  }
 
   if (data.test.count > 0) {
     auto all = std::vector<int64_t>(size_t(data.test.count));
@@ -326,8 +385,37 @@ Outcome trainCommand(const std::vector<std::string_view> &words) {
   return std::nullopt;
 }
 
-Outcome evalCommand(const std::vector<std::string_view> &) {
-  return usageError("eval: evaluating a checkpoint arrives with checkpoints");
+Outcome evalCommand(const std::vector<std::string_view> &words) {
+  constexpr std::string_view kKnown[] = {"load", "data"};
+  Options options;
+  if (Outcome failure = parseOptions("eval", words, kKnown, "", options)) return failure;
+  const KilnTrainingInfo *info = nullptr;
+  const KilnFunctionInfo *step = nullptr, *eval = nullptr;
+  if (Outcome failure = trainingFunctions("eval", info, step, eval)) return failure;
+  const std::string *loadPath = options.single("load");
+  if (!loadPath) return usageError("eval: give --load CKPT, the checkpoint `train --save` wrote");
+  Trainer trainer(*info, *step);
+  checkpoint::Checkpoint loaded;
+  Progress progress;
+  if (Outcome failure = readCheckpoint(*loadPath, *step, loaded, progress)) return failure;
+  TensorMap best;
+  restoreTensors(std::move(loaded), trainer.tensors(), best);
+  if (!best.empty()) keepParameters(*step, best, trainer.tensors());
+  std::string dataPath = options.single("data") ? *options.single("data") : info->data;
+  DataSet data;
+  if (Outcome failure = loadDataSet(dataPath, *step, classCount(*step), data)) return failure;
+  // The test split when the data has one, else every example.
+  Examples &examples = data.test.count > 0 ? data.test : data.training;
+  if (examples.count == 0) return dataError(fmt::format("{}: no examples to evaluate", dataPath));
+  trainer.prepareBatch();
+  auto all = std::vector<int64_t>(size_t(examples.count));
+  for (int64_t i = 0; i < examples.count; ++i) all[size_t(i)] = i;
+  Evaluation evaluation;
+  if (Outcome failure = trainer.evaluate(*eval, examples, all, evaluation)) return failure;
+  Report report(*info, nullptr, nullptr, false);
+  fmt::print("{}: {} ({} examples of {})\n", data.test.count > 0 ? "test" : "data", report.describe(evaluation),
+             examples.count, dataPath);
+  return std::nullopt;
 }
 
 }  // namespace kiln::program

@@ -24,9 +24,11 @@ def examples(count, offset):
 
 def main():
     variant, output = sys.argv[1], sys.argv[2]
-    x, y = examples(40, 0)
-    x_test, y_test = examples(10, 1000)
-    arrays = {"x": ("f32", [40, 4], x), "y": ("i32", [40], y),
+    # "large": enough steps per epoch (10,000) that a signal lands inside an epoch.
+    count = 40000 if variant == "large" else 40
+    x, y = examples(count, 0)
+    x_test, y_test = examples(10, 100000)
+    arrays = {"x": ("f32", [count, 4], x), "y": ("i32", [count], y),
               "x_test": ("f32", [10, 4], x_test), "y_test": ("i32", [10], y_test)}
     if variant == "wrong-dtype":
         arrays["x"] = ("i32", [40, 4], [int(v * 17) for v in x])
@@ -47,7 +49,7 @@ def main():
         del arrays["y_test"]
     elif variant == "too-few":
         arrays = {"x": ("f32", [2, 4], x[:8]), "y": ("i32", [2], y[:2])}
-    elif variant != "good":
+    elif variant not in ("good", "large"):
         sys.exit(f"unknown variant {variant}")
     with tempfile.TemporaryDirectory() as folder, zipfile.ZipFile(output, "w") as archive:
         for name, (dtype, shape, values) in arrays.items():
