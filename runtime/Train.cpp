@@ -239,11 +239,15 @@ Outcome trainCommand(const std::vector<std::string_view> &words) {
   }
   progress.seed = seed;
   DataSet data;
-  if (Outcome failure = loadDataSet(dataPath, *step, classCount(*step), data)) return failure;
+  if (Outcome failure = loadDataSet(dataPath, *step, classCount(*step), seed, data)) return failure;
 
-  // 1. The validation split: a seeded choice of examples, the same in every run with this seed.
-  std::vector<int64_t> order = shuffled(data.training.count, seed, -1);
-  auto validationCount = int64_t(std::llround(double(data.training.count) * info->validationSplit));
+  // 1. The validation split: a seeded choice of examples, the same in every run with this seed; a
+  //    sequence's tail.
+  int64_t count = data.training.count;
+  std::vector<int64_t> order = shuffled(count, seed, -1);
+  auto validationCount = int64_t(std::llround(double(count) * info->validationSplit));
+  if (data.ordered)
+    for (int64_t i = 0; i < count; ++i) order[size_t(i)] = (i + count - validationCount) % count;
   std::vector<int64_t> validation(order.begin(), order.begin() + validationCount);
   std::vector<int64_t> training(order.begin() + validationCount, order.end());
   int64_t stepsPerEpoch = int64_t(training.size()) / batch;
@@ -403,7 +407,7 @@ Outcome evalCommand(const std::vector<std::string_view> &words) {
   if (!best.empty()) keepParameters(*step, best, trainer.tensors());
   std::string dataPath = options.single("data") ? *options.single("data") : info->data;
   DataSet data;
-  if (Outcome failure = loadDataSet(dataPath, *step, classCount(*step), data)) return failure;
+  if (Outcome failure = loadDataSet(dataPath, *step, classCount(*step), progress.seed, data)) return failure;
   // The test split when the data has one, else every example.
   Examples &examples = data.test.count > 0 ? data.test : data.training;
   if (examples.count == 0) return dataError(fmt::format("{}: no examples to evaluate", dataPath));

@@ -4,8 +4,10 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <ranges>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "runtime/Idx.h"
 #include "runtime/Npz.h"
@@ -180,6 +182,89 @@ npy::Array imagesAsFloats(npy::Array images, const KilnTensorInfo &input) {
   return scaled;
 }
 
+Outcome loadText(const std::string &path, int64_t classes, DataSet &data) {
+  std::vector<const KilnTensorInfo *> &arguments = data.training.arguments;
+  bool fits = arguments.size() == 2 && arguments[0]->role == KILN_ROLE_INPUT && arguments[1]->role == KILN_ROLE_LABEL;
+  for (const KilnTensorInfo *argument : arguments)
+    fits &= argument->dtype == KILN_I32 && argument->rank == 2 && argument->shape[1] == arguments[0]->shape[1];
+  if (!fits)
+    return dataError(fmt::format("{} is text, which feeds a model with one input and one label, both i32[B, T] "
+                                 "(characters and the characters after them); this one has {}",
+                                 path,
+                                 fmt::join(data.training.arguments | std::views::transform([](auto *argument) {
+                                             return fmt::format("%{}: {}", argument->name, typeText(*argument));
+                                           }),
+                                           ", ")));
+  npy::Result<std::string> text = npy::readFileBytes(path, "a text file");
+  if (!text) return dataError(text.error());
+  int64_t length = arguments[0]->shape[1];
+  auto count = int64_t(text->size() > 0 ? (text->size() - 1) / size_t(length) : 0);
+  for (int part = 0; part < 2; ++part) {
+    npy::Array array;
+    array.type = npy::ElementType::I32;
+    array.shape = {count, length};
+    array.data.resize(size_t(count * length) * 4);
+    auto *tokens = reinterpret_cast<int32_t *>(array.data.data());
+    for (int64_t i = 0; i < count * length; ++i) {
+      auto byte = static_cast<unsigned char>((*text)[size_t(i + part)]);
+      if (classes > 0 && byte >= classes)
+        return dataError(fmt::format("{}: byte {} (at offset {}) is outside the model's {} tokens [0, {})", path,
+                                     int(byte), i + part, classes, classes));
+      tokens[i] = byte;
+    }
+    data.training.arrays.push_back(std::move(array));
+  }
+  data.training.count = count;
+  data.test.arguments.clear();
+  data.ordered = true;
+  return std::nullopt;
+}
+
+Outcome generateReversal(const std::string &path, int64_t seed, DataSet &data) {
+  std::vector<const KilnTensorInfo *> &arguments = data.training.arguments;
+  bool fits = arguments.size() == 3 && arguments[0]->role == KILN_ROLE_INPUT && arguments[1]->role == KILN_ROLE_INPUT &&
+              arguments[2]->role == KILN_ROLE_LABEL;
+  for (const KilnTensorInfo *argument : arguments)
+    fits &= argument->dtype == KILN_I32 && argument->rank == 2 && argument->shape[1] == arguments[0]->shape[1];
+  if (!fits)
+    return dataError(fmt::format("{} feeds a model with inputs source and target and a label, each i32[B, S] of one "
+                                 "length S",
+                                 path));
+  int64_t length = arguments[0]->shape[1];
+  constexpr int32_t kStartToken = 1;
+  Examples *splits[2] = {&data.training, &data.test};
+  const int64_t counts[2] = {16384, 1024};
+  for (int split = 0; split < 2; ++split) {
+    int64_t count = counts[split];
+    std::vector<std::vector<int32_t>> parts(3, std::vector<int32_t>(size_t(count * length)));
+    // Each split and example draws from its own stream of the seed.
+    int64_t key = int64_t(uint64_t(seed) * 0x9E3779B97F4A7C15ull ^ uint64_t(0x5EED0000 + split));
+    for (int64_t example = 0; example < count; ++example)
+      for (int64_t position = 0; position < length; ++position) {
+        auto digit = int32_t('0' + int32_t(random::uniform(key, example * length + position) * 10));
+        size_t at = size_t(example * length);
+        parts[0][at + size_t(position)] = digit;
+        parts[2][at + size_t(length - 1 - position)] = digit;
+      }
+    for (int64_t example = 0; example < count; ++example) {
+      size_t at = size_t(example * length);
+      parts[1][at] = kStartToken;
+      for (int64_t position = 1; position < length; ++position)
+        parts[1][at + size_t(position)] = parts[2][at + size_t(position - 1)];
+    }
+    for (std::vector<int32_t> &values : parts) {
+      npy::Array array;
+      array.type = npy::ElementType::I32;
+      array.shape = {count, length};
+      array.data.resize(values.size() * 4);
+      std::memcpy(array.data.data(), values.data(), array.data.size());
+      splits[split]->arrays.push_back(std::move(array));
+    }
+    splits[split]->count = count;
+  }
+  return std::nullopt;
+}
+
 Outcome loadIdxFolder(const std::string &path, int64_t classes, DataSet &data) {
   std::vector<const KilnTensorInfo *> &arguments = data.training.arguments;
   if (arguments.size() != 2 || arguments[0]->role != KILN_ROLE_INPUT || arguments[1]->role != KILN_ROLE_LABEL)
@@ -203,15 +288,20 @@ Outcome loadIdxFolder(const std::string &path, int64_t classes, DataSet &data) {
 }
 }  // namespace
 
-Outcome loadDataSet(const std::string &path, const KilnFunctionInfo &step, int64_t classes, DataSet &data) {
+Outcome loadDataSet(const std::string &path, const KilnFunctionInfo &step, int64_t classes, int64_t seed,
+                    DataSet &data) {
   for (int32_t i = 0; i < step.argumentCount; ++i)
     if (step.arguments[i].role == KILN_ROLE_INPUT || step.arguments[i].role == KILN_ROLE_LABEL)
       data.training.arguments.push_back(&step.arguments[i]);
   data.test.arguments = data.training.arguments;
+  if (path == "generated:reverse") return generateReversal(path, seed, data);
+  if (path.starts_with("generated:"))
+    return dataError(fmt::format("{}: no such generated data (there is generated:reverse)", path));
   std::error_code status;
   if (std::filesystem::is_directory(path, status)) return loadIdxFolder(path, classes, data);
   if (!std::filesystem::exists(path, status))
     return dataError(fmt::format("{}: no such file (give the data with --data FILE)", path));
+  if (path.ends_with(".txt")) return loadText(path, classes, data);
   return loadNpz(path, classes, data);
 }
 

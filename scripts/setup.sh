@@ -8,7 +8,8 @@ packages=(
   libfmt-dev librange-v3-dev libgtest-dev
   zlib1g-dev libzstd-dev libxml2-dev libedit-dev libffi-dev libncurses-dev
   libzip-dev pkgconf      # .npz archives in runtime/Npz.cpp (found through pkg-config)
-  dataset-fashion-mnist   # the IDX reader's test on real files
+  dataset-fashion-mnist   # the IDX reader's test on real files; LeNet-5's training data
+  bible-kjv               # the text the character models train on (scripts/make-kjv.sh)
   clang-19 libclang-rt-19-dev  # libFuzzer and the sanitizer build (scripts/fuzz.sh, scripts/test.sh --sanitize)
 )
 
