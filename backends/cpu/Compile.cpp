@@ -256,8 +256,8 @@ llvm::Expected<std::unique_ptr<llvm::Module>> compileModule(const Module &module
   for (const auto &function : module.functions())
     if (!function->isKernel() && wanted(*function))
       if (llvm::Error error = emitEntry(*llvmModule, target, module, *function, options.planMemory)) return error;
-  // Only the entries are seen from outside (with externalEntries), so that LLVM may inline and
-  // drop the kernels and their helpers, and no generated name can clash with another library's.
+  // Only the entries are seen from outside (with externalEntries), so that LLVM may drop unused
+  // kernels and helpers, and no generated name can clash with another library's.
   // A kernel no compiled func calls is compiled for its own sake (a kernel tested alone), so it
   // stays visible too.
   std::unordered_set<std::string> exported, called;
@@ -273,6 +273,14 @@ llvm::Expected<std::unique_ptr<llvm::Module>> compileModule(const Module &module
   for (llvm::Function &lowered : *llvmModule)
     if (!lowered.isDeclaration() && !exported.count(lowered.getName().str()))
       lowered.setLinkage(llvm::GlobalValue::InternalLinkage);
+  // Kernels stay functions of their own. An entry calls one per group of ops (an unrolled
+  // recurrent network's training step, thousands), and inlining them all made one function whose
+  // loop passes (loop strength reduction above all) took minutes; a call per kernel costs nothing
+  // beside the kernel's own loops.
+  for (const auto &function : module.functions())
+    if (function->isKernel())
+      if (llvm::Function *lowered = llvmModule->getFunction(function->name()))
+        lowered->addFnAttr(llvm::Attribute::NoInline);
   if (!options.programTableModel.empty()) emitProgramTable(*llvmModule, module, options.programTableModel);
   if (!options.libraryPrefix.empty()) emitLibraryFunctions(*llvmModule, module, options.libraryPrefix);
   return llvmModule;
