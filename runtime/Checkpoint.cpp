@@ -33,7 +33,7 @@ using CheckpointResult = npy::Result<Checkpoint>;
 constexpr std::string_view kMagic = "kiln-checkpoint";
 constexpr std::string_view kNpySuffix = ".npy";
 constexpr std::string_view kTemporaryMarker = ".kiln-tmp-";
-// A header of a million tensors stays far below this; a larger one is not a checkpoint's.
+// Far more than any model's header needs (ten thousand tensors take about a megabyte).
 constexpr uint64_t kLargestHeader = uint64_t{64} << 20;
 // What a version 1.0 .npy file adds to its data: magic, version, length and at most 65535 bytes of header.
 constexpr uint64_t kLargestNpyOverhead = 10 + 65535;
