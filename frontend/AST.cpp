@@ -79,7 +79,10 @@ private:
       }
       for (const ParamDecl &param : decl.params) {
         line(param.nameRange, fmt::format("param {}: {}", param.name, type(param.type)));
-        nested([&] { expr(*param.initializer); });
+        nested([&] {
+          expr(*param.initializer);
+          if (param.condition) expr(*param.condition);
+        });
       }
       for (const StateDecl &state : decl.states) {
         line(state.nameRange, fmt::format("state {}", state.name));

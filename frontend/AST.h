@@ -255,6 +255,7 @@ struct ParamDecl {
   llvm::SMRange nameRange;
   TypeExpr type;
   ExprPtr initializer;
+  ExprPtr condition;  // `... if bias`: the parameter exists only when this bool is true
 };
 
 // `fc1 = Linear(64, 128)` or `head_dim = d / heads` in a layer or model body.

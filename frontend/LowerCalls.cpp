@@ -178,6 +178,18 @@ Object Lowerer::instantiate(const ComponentDecl &decl, Arguments arguments, llvm
   for (const ParamDecl &param : decl.params) {
     if (!ok) break;
     std::string path = instance->path.empty() ? param.name : instance->path + "." + param.name;
+    if (param.condition) {
+      Object exists = evaluate(*param.condition, scope);
+      if (exists.kind != Object::Kind::Bool) {
+        if (!exists.isPoison())
+          diagnostics_.error(param.condition->range, fmt::format("the condition of parameter '{}' should be a bool, "
+                                                                 "but is {}",
+                                                                 path, describe(exists)));
+        ok = false;
+        break;
+      }
+      if (!exists.integer) continue;
+    }
     std::optional<TensorType> type = staticTensorType(param.type, scope, fmt::format("parameter '{}'", path));
     if (!type) {
       ok = false;
@@ -226,6 +238,19 @@ std::string spell(const TypeExpr &type) {
 }
 }  // namespace
 
+// The dtype held by the hyper-parameter that a tensor type names in place of one (`dtype[n]`).
+std::optional<DType> Lowerer::namedDType(const TypeExpr &type, Scope &scope) {
+  Binding *binding = scope.find(type.dtype);
+  if (binding && binding->value.kind == Object::Kind::DType) {
+    binding->used = true;
+    return binding->value.dtype;
+  }
+  if (!binding || !binding->value.isPoison())
+    diagnostics_.error(type.range, fmt::format("'{}' in a tensor type should hold a dtype (f32, f64, ...), but is {}",
+                                               type.dtype, binding ? describe(binding->value) : "not defined"));
+  return std::nullopt;
+}
+
 // Checks `value` against `type`. A dimension named by an unbound name binds it in `scope`
 // (unification); a bound one must agree, and when it does not, both places are shown.
 bool Lowerer::checkType(const TypeExpr &type, Object &value, Scope &scope, llvm::SMRange valueRange,
@@ -256,7 +281,15 @@ bool Lowerer::checkType(const TypeExpr &type, Object &value, Scope &scope, llvm:
   if (value.kind == Object::Kind::Parameter) value = parameterTensor(value, valueRange);
   if (value.kind != Object::Kind::Tensor) return value.isPoison() ? false : mismatch("");
   const TensorType &actual = value.tensor->type();
-  if (dtypeOf(type) != actual.dtype) return mismatch("");
+  if (type.dtype == "float") {
+    if (!isFloat(actual.dtype)) return mismatch("");
+  } else if (!dtypeOf(type)) {
+    std::optional<DType> named = namedDType(type, scope);
+    if (!named) return false;
+    if (*named != actual.dtype) return mismatch(fmt::format(": {} is {}", type.dtype, dtypeName(*named)));
+  } else if (dtypeOf(type) != actual.dtype) {
+    return mismatch("");
+  }
   size_t ellipses = 0;
   for (const DimExpr &dim : type.dims) ellipses += dim.isEllipsis;
   if (ellipses > 1) {
@@ -303,7 +336,15 @@ std::optional<TensorType> Lowerer::staticTensorType(const TypeExpr &type, Scope 
     return std::nullopt;
   }
   TensorType result;
-  result.dtype = *dtypeOf(type);
+  if (type.dtype == "float") {
+    diagnostics_.error(type.range, fmt::format("{} needs a dtype, f32 or f64: 'float' stands for either only in "
+                                               "the signature of a function",
+                                               what));
+    return std::nullopt;
+  }
+  std::optional<DType> dtype = dtypeOf(type) ? dtypeOf(type) : namedDType(type, scope);
+  if (!dtype) return std::nullopt;
+  result.dtype = *dtype;
   for (const DimExpr &dim : type.dims) {
     if (dim.isEllipsis) {
       diagnostics_.error(dim.range,

@@ -60,6 +60,7 @@ public:
                      llvm::SMRange where, std::string_view calleeName, bool warnUnused);
   bool checkType(const TypeExpr &type, Object &value, Scope &scope, llvm::SMRange valueRange, const std::string &what);
   std::optional<TensorType> staticTensorType(const TypeExpr &type, Scope &scope, const std::string &what);
+  std::optional<DType> namedDType(const TypeExpr &type, Scope &scope);
   std::optional<int64_t> evaluateSize(const Expr &expr, Scope &scope);
 
   // Builtins.cpp

@@ -78,13 +78,16 @@ std::unique_ptr<ComponentDecl> Parser::parseComponent() {
     component->hyperParameters = parseParameters();
     expect(TokenKind::RightParen, "')' after the hyper-parameters");
   }
+  for (const Parameter &hyperParameter : component->hyperParameters)
+    hyperParameterNames_.push_back(hyperParameter.name);
   expect(TokenKind::LeftBrace, "'{'");
   parseItemsUntilBrace([&] { parseComponentItem(*component); }, "'}' closing the body");
+  hyperParameterNames_.clear();
   component->range = from(start);
   return component;
 }
 
-// component_item := 'param' IDENT ':' type '=' expr | 'state' IDENT '=' expr | fn | IDENT '=' expr
+// component_item := 'param' IDENT ':' type '=' expr ('if' expr)? | 'state' IDENT '=' expr | fn | IDENT '=' expr
 void Parser::parseComponentItem(ComponentDecl &component) {
   if (atContextualKeyword("state")) {
     if (!component.isOptimizer)
@@ -114,6 +117,7 @@ void Parser::parseComponentItem(ComponentDecl &component) {
     param.type = parseType();
     expect(TokenKind::Equals, "'=' and the parameter's initializer");
     param.initializer = parseExpr();
+    if (accept(TokenKind::KwIf)) param.condition = parseExpr();
     component.params.push_back(std::move(param));
     return;
   }
@@ -170,7 +174,7 @@ Parameter Parser::parseParameter() {
   return parameter;
 }
 
-// type := 'int' | 'float' | 'bool' | DTYPE '[' (dim (',' dim)*)? ']' | '(' type (',' type)* ')'
+// type := 'int' | 'float' | 'bool' | (DTYPE | 'float' | IDENT) '[' (dim (',' dim)*)? ']' | '(' type (',' type)* ')'
 //   DTYPE := 'f32' | 'f64' | 'i32' | 'i64' | 'bool'
 TypeExpr Parser::parseType() {
   NestingGuard nesting(*this);
@@ -186,7 +190,11 @@ TypeExpr Parser::parseType() {
     return type;
   }
   Token name = expect(TokenKind::Identifier, "a type");
-  bool isDType = name.text == "f32" || name.text == "f64" || name.text == "i32" || name.text == "i64";
+  // Besides the dtypes, a hyper-parameter of the enclosing layer holding one (`dtype[n_in, n_out]`,
+  // checked when lowered), and `float[...]`: a tensor of either float dtype, in a signature.
+  bool isDType = name.text == "f32" || name.text == "f64" || name.text == "i32" || name.text == "i64" ||
+                 (name.text == "float" && is(TokenKind::LeftBracket)) ||
+                 llvm::is_contained(hyperParameterNames_, name.text);
   if (!isDType && name.text != "int" && name.text != "float" && name.text != "bool")
     fail(name.range, fmt::format("unknown type '{}' (expected int, float, bool, or f32, f64, i32, i64, bool "
                                  "followed by a shape)",
@@ -198,8 +206,7 @@ TypeExpr Parser::parseType() {
     type.range = name.range;
     return type;
   }
-  if (name.text == "int" || name.text == "float")
-    fail(name.range, fmt::format("'{}' is a number, not a tensor dtype", name.text));
+  if (name.text == "int") fail(name.range, fmt::format("'{}' is a number, not a tensor dtype", name.text));
   type.dtype = name.text;
   expect(TokenKind::LeftBracket, fmt::format("'[' and the shape after '{}'", name.text));
   {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <fmt/format.h>
+#include <llvm/ADT/STLExtras.h>
 
 #include "frontend/Lexer.h"
 #include "frontend/Parser.h"
@@ -193,6 +194,7 @@ private:
   Lexer lexer_;
   DiagnosticEngine &diagnostics_;
   Token token_, next_;
+  std::vector<std::string> hyperParameterNames_;  // of the component being parsed: may name a dtype
   llvm::SMLoc previousEnd_;
   int nesting_ = 0;
   int bracketDepth_ = 0;

@@ -310,9 +310,13 @@ llvm::Expected<std::unique_ptr<CompiledModule>> CompiledModule::create(std::uniq
   return std::unique_ptr<CompiledModule>(new CompiledModule(std::move(*jit)));
 }
 
-llvm::Expected<std::vector<Tensor>> CompiledModule::run(const Function &function, std::span<const Tensor> arguments) {
+llvm::Expected<CompiledModule::Entry> CompiledModule::entry(const Function &function) {
   if (function.isKernel()) return llvm::createStringError(fmt::format("@{} is a kernel; run a func", function.name()));
-  llvm::Expected<void (*)(void **, void **)> entry = jit_->lookup<void(void **, void **)>(entrySymbol(function.name()));
+  return jit_->lookup<void(void **, void **)>(entrySymbol(function.name()));
+}
+
+llvm::Expected<std::vector<Tensor>> CompiledModule::run(const Function &function, std::span<const Tensor> arguments) {
+  llvm::Expected<Entry> entry = this->entry(function);
   if (!entry) return entry.takeError();
   std::vector<void *> argumentPointers, resultPointers;
   auto elements = [](const Tensor &tensor) {

@@ -56,6 +56,11 @@ public:
   // Runs `function` (of the module given to create) on arguments of its argument types.
   llvm::Expected<std::vector<Tensor>> run(const Function &function, std::span<const Tensor> arguments);
 
+  // The entry of `function` (a func of that module): `void (void **arguments, void **results)`,
+  // each pointer to row-major elements of its type; for callers that place the buffers themselves.
+  using Entry = void (*)(void **arguments, void **results);
+  llvm::Expected<Entry> entry(const Function &function);
+
 private:
   explicit CompiledModule(std::unique_ptr<Jit> jit) : jit_(std::move(jit)) {}
   std::unique_ptr<Jit> jit_;

@@ -102,8 +102,13 @@ llvm::Expected<std::unique_ptr<Jit>> Jit::create(const Target &target) {
 Jit::~Jit() = default;
 
 llvm::Error Jit::addModule(std::unique_ptr<llvm::Module> module, std::unique_ptr<llvm::LLVMContext> context) {
-  if (llvm::Error error = optimizeModule(*module, target_)) return error;
-  return jit_->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context)));
+  // Owned together from the start: a ThreadSafeModule deletes the module before its context. Left
+  // in the two parameters on an error, they would be destroyed in the order the compiler chose
+  // (clang: the context first, and then the module's destructor reads the freed context).
+  llvm::orc::ThreadSafeModule owned(std::move(module), std::move(context));
+  if (llvm::Error error = owned.withModuleDo([&](llvm::Module &ir) { return optimizeModule(ir, target_); }))
+    return error;
+  return jit_->addIRModule(std::move(owned));
 }
 
 llvm::Expected<void *> Jit::lookupAddress(llvm::StringRef name) {

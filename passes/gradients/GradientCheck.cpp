@@ -113,6 +113,26 @@ llvm::Error atOriginalOps(llvm::Error error, const CopyOrigins &origins) {
 }
 
 namespace {
+// The parameters that the module's @init makes from `seed`, named as the parameter arguments of
+// `function` (@init returns them in parameter order).
+llvm::Expected<std::vector<std::pair<std::string, Tensor>>> initialParameters(const Function &function, uint64_t seed) {
+  const Function *init = function.parent() ? function.parent()->lookup("init") : nullptr;
+  if (!init) return llvm::createStringError("there is no @init to take the parameters from");
+  Tensor seedTensor(TensorType{DType::I64, {}});
+  seedTensor.setInt(0, static_cast<int64_t>(seed));
+  auto values = interpret(*init, std::vector<Tensor>{seedTensor});
+  if (!values) return values.takeError();
+  std::vector<std::pair<std::string, Tensor>> parameters;
+  for (size_t i = 0; i < function.arguments().size(); ++i)
+    if (function.role(i) == ArgumentRole::Parameter) {
+      if (parameters.size() == values->size())
+        return llvm::createStringError(
+            fmt::format("@init makes {} parameters, fewer than @{} takes", values->size(), function.name()));
+      parameters.emplace_back(function.argument(i)->name(), std::move((*values)[parameters.size()]));
+    }
+  return parameters;
+}
+
 llvm::Expected<GradientCheckReport> checkGradientOfCopy(const Function &function, const GradientCheckOptions &options,
                                                         CopyOrigins &origins) {
   Module module;
@@ -144,9 +164,28 @@ llvm::Expected<GradientCheckReport> checkGradientOfCopy(const Function &function
     if (auto error = tooLarge(fmt::format("argument %{}", argument->name()), argument->type())) return error;
   if (auto error = tooLarge("the result", forward->results()[options.resultIndex]->type())) return error;
 
+  std::vector<std::pair<std::string, Tensor>> givenArguments = options.givenArguments;
+  if (options.parametersFromInit) {
+    auto parameters = initialParameters(function, options.seed);
+    if (!parameters) return parameters.takeError();
+    for (auto &parameter : *parameters) givenArguments.push_back(std::move(parameter));
+  }
   std::mt19937_64 random(options.seed);
   std::vector<Tensor> arguments;
   for (const auto &argument : forward->arguments()) {
+    auto given = std::find_if(givenArguments.begin(), givenArguments.end(),
+                              [&](const auto &entry) { return entry.first == argument->name(); });
+    if (given != givenArguments.end()) {
+      if (given->second.shape() != argument->type().shape ||
+          isFloat(given->second.dtype()) != isFloat(argument->type().dtype))
+        return llvm::createStringError(fmt::format("the value given for %{} is {}, not of its type {}",
+                                                   argument->name(), toString(given->second.type()),
+                                                   toString(argument->type())));
+      Tensor value(argument->type());
+      for (int64_t i = 0; i < value.elementCount(); ++i) value.setDouble(i, given->second.getDouble(i));
+      arguments.push_back(std::move(value));
+      continue;
+    }
     int64_t integerLimit = kDefaultIntegerLimit;
     if (isInteger(argument->type().dtype)) integerLimit = indexBound(*forward, *argument).value_or(integerLimit);
     arguments.push_back(randomTensor(argument->type(), options.positiveInputs, integerLimit, random));

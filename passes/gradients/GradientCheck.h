@@ -13,6 +13,7 @@
 #include <llvm/Support/Error.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include "backends/interpreter/Tensor.h"
 #include "ir/IR.h"
 
 namespace kiln {
@@ -56,6 +57,12 @@ struct GradientCheckOptions {
   // in an embedding table most rows are never looked up, and a uniform sample would check
   // only zeros there.
   int64_t samplesPerArgument = 0;
+  // Values of arguments by name, used instead of random ones (converted to f64).
+  std::vector<std::pair<std::string, Tensor>> givenArguments;
+  // The parameter arguments (ArgumentRole::Parameter) from the module's own @init with `seed`,
+  // where the model lives: random ones may put a recurrent network where finite differences
+  // mean nothing (a 128x128 matrix of elements around 0.5 makes tanh steps chaotic).
+  bool parametersFromInit = false;
 };
 
 // Whether every check of a report (each with an `agreement`) passed.

@@ -1,8 +1,10 @@
 // The matrix-product kernel template against a plain f64 loop: odd sizes (edge tiles), both
 // transposes, batches with broadcast operands, packed and unpacked B, serial and parallel tasks,
-// f32 and f64, -O0 and -O3, 1 and 2 threads; an epilogue; FMAs on full-width vectors in the asm.
+// f32 and f64, -O0 and -O3, 1 and 2 threads; an epilogue; operands against inaccessible pages (no
+// access past an edge); FMAs on full-width vectors in the asm.
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <string>
@@ -15,6 +17,7 @@
 #include "backends/cpu/Jit.h"
 #include "backends/cpu/MatmulKernel.h"
 #include "runtime/Parallel.h"
+#include "test/unit/GuardedBuffers.h"
 
 namespace kiln::cpu {
 namespace {
@@ -275,6 +278,70 @@ TEST(CpuMatmulEpilogueTest, BiasAndReluInRegisters) {
     }
   EXPECT_GT(negatives, 0) << "no element exercises the relu";
 }
+
+// Every operand, the result and the scratch buffer of B's panels against an inaccessible page,
+// after them and before them: edge tiles in M, N and K (K blocks of 8 too), both transposes, B
+// packed and in place, a broadcast batch. A full-vector load or store on an edge tile, or a
+// packing loop reading a whole panel past the matrix, faults here without a sanitizer.
+template <typename T> void checkGuardedKernels(MatmulElement element) {
+  std::vector<Case> cases;
+  MatmulTiling shortBlocks;
+  shortBlocks.kBlock = 8;
+  for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {5, 3, 7}, {17, 33, 19}, {33, 17, 129}})
+    for (int variant = 0; variant < 16; ++variant) {
+      MatmulDescription d{element, 1, 0, 0, 0, m, n, k, (variant & 1) != 0, (variant & 2) != 0};
+      MatmulTiling tiling = variant & 8 ? shortBlocks : MatmulTiling{};
+      tiling.packB = variant & 4 ? 1 : 0;
+      cases.push_back({d, tiling});
+    }
+  cases.push_back({MatmulDescription{element, 3, 0, 7 * 9, 5 * 7, 5, 7, 9, true, false}, {}});
+  auto target = Target::create();
+  ASSERT_TRUE(bool(target)) << llvm::toString(target.takeError());
+  auto context = std::make_unique<llvm::LLVMContext>();
+  auto module = std::make_unique<llvm::Module>("guarded", *context);
+  std::vector<MatmulPlan> plans;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    auto plan =
+        emitMatmulKernel(*module, **target, cases[i].description, "matmul" + std::to_string(i), {}, cases[i].tiling);
+    ASSERT_TRUE(bool(plan)) << llvm::toString(plan.takeError());
+    plans.push_back(*plan);
+  }
+  auto jit = Jit::create(**target);
+  ASSERT_TRUE(bool(jit)) << llvm::toString(jit.takeError());
+  ASSERT_FALSE(bool((*jit)->addModule(std::move(module), std::move(context))));
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const MatmulDescription &d = cases[i].description;
+    auto kernel = (*jit)->lookup<void(const T *, const T *, T *, void *)>("matmul" + std::to_string(i));
+    ASSERT_TRUE(bool(kernel)) << llvm::toString(kernel.takeError());
+    std::vector<T> a = randomValues<T>(extent(d.batch, d.batchStrideA, d.m * d.k), unsigned(2 * i));
+    std::vector<T> b = randomValues<T>(extent(d.batch, d.batchStrideB, d.k * d.n), unsigned(2 * i + 1));
+    Operands operands{{a.begin(), a.end()}, {b.begin(), b.end()}};
+    const size_t cCount = extent(d.batch, d.batchStrideC, d.m * d.n);
+    for (GuardSide side : {GuardSide::After, GuardSide::Before}) {
+      SCOPED_TRACE(describe(d) + (plans[i].tiling.packB ? ", B packed, " : ", B in place, ") + guardSideName(side));
+      GuardedBuffer guardedA(a.size() * sizeof(T), side), guardedB(b.size() * sizeof(T), side);
+      GuardedBuffer guardedC(cCount * sizeof(T), side), scratch(size_t(plans[i].scratchBytes), side);
+      std::memcpy(guardedA.data(), a.data(), a.size() * sizeof(T));
+      std::memcpy(guardedB.data(), b.data(), b.size() * sizeof(T));
+      (*kernel)(static_cast<const T *>(guardedA.data()), static_cast<const T *>(guardedB.data()),
+                static_cast<T *>(guardedC.data()), plans[i].scratchBytes ? scratch.data() : nullptr);
+      const T *c = static_cast<const T *>(guardedC.data());
+      int reported = 0;
+      for (int64_t batch = 0; batch < d.batch; ++batch)
+        for (int64_t row = 0; row < d.m; ++row)
+          for (int64_t column = 0; column < d.n; ++column) {
+            auto [expected, absoluteSum] = reference(d, operands, batch, row, column);
+            double found = c[batch * d.batchStrideC + row * d.n + column];
+            if (std::abs(found - expected) > allowedError<T>(d.k, absoluteSum) && reported++ < 5)
+              ADD_FAILURE() << "C[" << batch << "][" << row << "][" << column << "] = " << found << ", expected "
+                            << expected;
+          }
+    }
+  }
+}
+
+TEST(CpuMatmulGuardPageTest, NoAccessOutsideTheOperandsF32) { checkGuardedKernels<float>(MatmulElement::F32); }
+TEST(CpuMatmulGuardPageTest, NoAccessOutsideTheOperandsF64) { checkGuardedKernels<double>(MatmulElement::F64); }
 
 // The micro-kernel's FMAs run on the widest registers the host has (zmm with AVX-512 and a
 // preferred width of 512 bits, ymm with AVX2) and on nothing narrower.

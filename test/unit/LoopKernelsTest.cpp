@@ -1,6 +1,7 @@
 // The CPU backend against the reference interpreter, op by op: each op with a lowering rule in a
 // small function, outlined, compiled at -O0 and -O3 and run in the JIT, in f32 and f64 (and the
-// integer dtypes it takes), with innermost extents 1, 7, 17 and 33 so that vector tails run.
+// integer dtypes it takes), with innermost extents 1, 7, 17 and 33 so that vector tails run, and
+// again with every operand against an inaccessible page so that a tail reading past an end faults.
 #include <cmath>
 #include <map>
 #include <random>
@@ -17,6 +18,7 @@
 #include "backends/interpreter/Interpreter.h"
 #include "ir/Parser.h"
 #include "passes/Passes.h"
+#include "test/unit/GuardedBuffers.h"
 
 namespace kiln::cpu {
 // The ops whose cases live in CpuDifferentialTest.cpp (windows, indexing, random, calls).
@@ -181,6 +183,15 @@ TEST_P(LoopKernelsTest, EveryLoweredOpMatchesTheInterpreter) {
       ASSERT_TRUE(static_cast<bool>(actual)) << llvm::toString(actual.takeError());
       for (size_t i = 0; i < expected->size(); ++i)
         expectClose((*expected)[i], (*actual)[i], fmt::format("-O{} {}", GetParam(), testCase.text));
+      // Again with every operand against an inaccessible page: a vector tail that loads or
+      // stores past an end (or before a start) faults here.
+      for (GuardSide side : {GuardSide::After, GuardSide::Before}) {
+        std::vector<Tensor> guarded = runInGuardedBuffers(**compiled, function, arguments, side);
+        ASSERT_EQ(guarded.size(), expected->size());
+        for (size_t i = 0; i < expected->size(); ++i)
+          expectClose((*expected)[i], guarded[i],
+                      fmt::format("-O{}, {}: {}", GetParam(), guardSideName(side), testCase.text));
+      }
     }
   }
 }

@@ -2,8 +2,9 @@
 // interpreter: every reduction over leading, inner and trailing axes with odd extents (1, 7, 17,
 // 33, 129, so that partial accumulators and vector tails are partly filled), with and without
 // keepdims, in f32, f64 and i32; NaN, infinities and ties for max, min, argmax and the
-// normalisations; kernels large enough for the thread pool bit-identical at 1 and 2 threads;
-// and the optimised IR on full-width vectors.
+// normalisations; each also with its operands against an inaccessible page (no tail reads past an
+// end); kernels large enough for the thread pool bit-identical at 1 and 2 threads; and the
+// optimised IR on full-width vectors.
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -22,6 +23,7 @@
 #include "ir/Parser.h"
 #include "passes/Passes.h"
 #include "runtime/Parallel.h"
+#include "test/unit/GuardedBuffers.h"
 
 namespace kiln::cpu {
 namespace {
@@ -232,6 +234,12 @@ TEST(LoopReductions, ReductionsMatchTheInterpreter) {
     ASSERT_TRUE(static_cast<bool>(actual)) << llvm::toString(actual.takeError());
     expectClose(expected[i][0], (*actual)[0], magnitudes[i],
                 fmt::format("{} thread(s){}: {}", threads, cases[i].special ? ", special values" : "", cases[i].text));
+    for (GuardSide side : {GuardSide::After, GuardSide::Before}) {
+      std::vector<Tensor> guarded =
+          runInGuardedBuffers(**compiled, *(*module)->lookup(fmt::format("f{}", i)), arguments[i], side);
+      ASSERT_EQ(guarded.size(), 1u);
+      expectClose(expected[i][0], guarded[0], magnitudes[i], fmt::format("{}: {}", guardSideName(side), cases[i].text));
+    }
   }
   runtime::setThreadCount(1);
 }

@@ -85,8 +85,8 @@ cl::opt<bool> noMemoryPlan("no-memory-plan",
                            cl::cat(kilnCategory), cl::sub(buildCommand), cl::sub(runCommand));
 cl::opt<int> runThreads("threads", cl::desc("Threads to run on (default: KILN_NUM_THREADS, else every core)"),
                         cl::value_desc("N"), cl::cat(kilnCategory), cl::sub(runCommand));
-cl::opt<uint64_t> checkSeed("seed", cl::desc("Seed of the random inputs"), cl::init(1), cl::cat(kilnCategory),
-                            cl::sub(checkGradCommand));
+cl::opt<uint64_t> checkSeed("seed", cl::desc("Seed of the random inputs and of @init's parameters"), cl::init(1),
+                            cl::cat(kilnCategory), cl::sub(checkGradCommand));
 cl::opt<int64_t>
     checkSamples("samples",
                  cl::desc("Elements checked per parameter, chosen at random, half of them among those with a "
@@ -318,6 +318,11 @@ int checkGradient() {
   }
   options.samplesPerArgument =
       checkSamples.getNumOccurrences() ? int64_t(checkSamples) : automaticSamples(*model->module->lookup("loss"));
+  // Where the model lives: its own initial parameters, not uniform ones of any scale.
+  options.parametersFromInit = true;
+  llvm::outs() << fmt::format("@loss at: the parameters from @init with seed {0}; the inputs and labels random with "
+                              "seed {0} (floats of magnitude 0.1 to 0.9, integers among the indices they select)\n",
+                              uint64_t(checkSeed));
   auto passed = kiln::checkGradients(*model->module, "loss", options, llvm::outs(), llvm::errs(), "kiln");
   if (!passed) {
     kiln::Diagnostics(model->sources).reportFailure(passed.takeError(), nullptr, "kiln");
