@@ -1,151 +1,19 @@
 // Functions callable by name that no Kiln source defines: every op of the IR table (its
 // operands positional, its attributes named, negative axes normalised), the shape functions
 // whose result type the op table cannot derive (reshape, cast, one_hot, ...), compile-time
-// math on numbers, and the parameter initializers.
+// math on numbers; the parameter initializers are in Initializers.cpp.
 #include <cmath>
 
 #include <fmt/format.h>
 #include <llvm/ADT/StringMap.h>
 #include <llvm/Support/CheckedArithmetic.h>
 
-#include "frontend/Lowering.h"
+#include "frontend/BuiltinCall.h"
 
 namespace kiln::lang {
 
-// Arguments of a built-in bound to its parameter names, with typed accessors that report
-// located errors.
-class BuiltinCall {
-public:
-  BuiltinCall(Lowerer &lowerer, const std::string &name, Arguments &arguments, llvm::SMRange where)
-      : lowerer(lowerer), name(name), arguments(arguments), where(where) {}
-
-  // Assigns positional and named arguments to `parameters`; the first `required` must be given.
-  bool bind(std::vector<std::string_view> parameters, size_t required) {
-    slots_.assign(parameters.size(), nullptr);
-    size_t nextPositional = 0;
-    for (const Arguments::Entry &entry : arguments.entries) {
-      size_t slot = parameters.size();
-      if (entry.name.empty())
-        slot = nextPositional++;
-      else
-        for (size_t i = 0; i < parameters.size(); ++i)
-          if (parameters[i] == entry.name) slot = i;
-      if (slot >= parameters.size()) {
-        if (entry.name.empty())
-          error(entry.range, fmt::format("'{}' takes at most {} arguments", name, parameters.size()));
-        else
-          error(entry.range, fmt::format("'{}' has no parameter '{}'", name, entry.name));
-        return false;
-      }
-      if (slots_[slot]) {
-        error(entry.range, fmt::format("argument '{}' of '{}' is given twice", parameters[slot], name));
-        return false;
-      }
-      slots_[slot] = &entry;
-    }
-    for (size_t i = 0; i < required; ++i)
-      if (!slots_[i]) {
-        error(where, fmt::format("'{}' needs argument '{}'", name, parameters[i]));
-        return false;
-      }
-    return true;
-  }
-
-  bool has(size_t slot) const { return slots_[slot] != nullptr; }
-  const Object &value(size_t slot) const { return slots_[slot]->value; }
-  llvm::SMRange range(size_t slot) const { return slots_[slot] ? slots_[slot]->range : where; }
-
-  kiln::Value *tensor(size_t slot, std::optional<DType> dtype = std::nullopt) {
-    return lowerer.asTensor(value(slot), dtype, range(slot));
-  }
-  std::optional<int64_t> integer(size_t slot, int64_t fallback) {
-    if (!has(slot)) return fallback;
-    if (value(slot).kind == Object::Kind::Int) return value(slot).integer;
-    error(range(slot), fmt::format("expected an int, found {}", describe(value(slot))));
-    return std::nullopt;
-  }
-  std::optional<double> number(size_t slot, double fallback) {
-    if (!has(slot)) return fallback;
-    if (value(slot).kind == Object::Kind::Int || value(slot).kind == Object::Kind::Float) return value(slot).asDouble();
-    error(range(slot), fmt::format("expected a number, found {}", describe(value(slot))));
-    return std::nullopt;
-  }
-  std::optional<DType> dtype(size_t slot, DType fallback) {
-    if (!has(slot)) return fallback;
-    if (value(slot).kind == Object::Kind::DType) return value(slot).dtype;
-    error(range(slot), fmt::format("expected a dtype (f32, f64, i32, i64, bool), found {}", describe(value(slot))));
-    return std::nullopt;
-  }
-  std::optional<Ints> ints(size_t slot) {
-    const Object &list = value(slot);
-    if (list.kind == Object::Kind::Int) return Ints{list.integer};
-    Ints result;
-    if (list.isSequence()) {
-      for (const Object &element : *list.elements) {
-        if (element.kind != Object::Kind::Int) break;
-        result.push_back(element.integer);
-      }
-      if (result.size() == list.elements->size()) return result;
-    }
-    error(range(slot), fmt::format("expected a list of ints, found {}", describe(list)));
-    return std::nullopt;
-  }
-  std::optional<std::vector<kiln::Value *>> tensors(size_t slot) {
-    const Object &list = value(slot);
-    if (!list.isSequence() || list.elements->empty()) {
-      error(range(slot), fmt::format("expected a non-empty list of tensors, found {}", describe(list)));
-      return std::nullopt;
-    }
-    std::vector<kiln::Value *> result;
-    for (const Object &element : *list.elements) {
-      kiln::Value *tensor = lowerer.asTensor(element, std::nullopt, range(slot));
-      if (!tensor) return std::nullopt;
-      result.push_back(tensor);
-    }
-    return result;
-  }
-  std::optional<Shape> shape(size_t slot) {
-    std::optional<Ints> extents = ints(slot);
-    if (!extents) return std::nullopt;
-    for (int64_t extent : *extents)
-      if (extent < 1) {
-        error(range(slot), fmt::format("dimensions must be positive: [{}]", fmt::join(*extents, ", ")));
-        return std::nullopt;
-      }
-    if (!lowerer.checkElementCount(*extents, range(slot))) return std::nullopt;
-    return *extents;
-  }
-  // An axis of a tensor of `rank`, counted from the end when negative.
-  std::optional<int64_t> axis(size_t slot, int64_t fallback, int64_t rank) {
-    std::optional<int64_t> value = integer(slot, fallback);
-    if (!value) return std::nullopt;
-    int64_t normalised = *value < 0 ? *value + rank : *value;
-    if (normalised < 0 || normalised >= rank) {
-      error(range(slot), fmt::format("axis {} is out of range for rank {}", *value, rank));
-      return std::nullopt;
-    }
-    return normalised;
-  }
-  Object create(OpKind kind, std::vector<kiln::Value *> operands, std::vector<NamedAttribute> attributes = {},
-                std::optional<TensorType> declared = std::nullopt) {
-    return lowerer.createOp(kind, std::move(operands), std::move(attributes), std::move(declared), where);
-  }
-  Object error(llvm::SMRange at, const std::string &message) {
-    lowerer.diagnostics().error(at, message);
-    return Object::poison();
-  }
-
-  Lowerer &lowerer;
-  const std::string &name;
-  Arguments &arguments;
-  llvm::SMRange where;
-
-private:
-  std::vector<const Arguments::Entry *> slots_;
-};
-
 namespace {
-using Handler = Object (*)(BuiltinCall &);
+using Handler = BuiltinHandler;
 
 // reshape(x, shape): one extent may be -1, inferred from the element count.
 Object reshape(BuiltinCall &call) {
@@ -307,71 +175,6 @@ Object filled(BuiltinCall &call, std::optional<double> fixedValue) {
   return call.create(OpKind::Constant, {}, {{"value", elements}}, *type);
 }
 
-// Fan-in and fan-out of a weight: [in, out] for a matrix, OIHW for a filter.
-std::pair<double, double> fans(const Shape &shape) {
-  if (shape.empty()) return {1, 1};
-  if (shape.size() == 1) return {double(shape[0]), double(shape[0])};
-  if (shape.size() == 2) return {double(shape[0]), double(shape[1])};
-  double receptive = 1;
-  for (size_t axis = 2; axis < shape.size(); ++axis) receptive *= double(shape[axis]);
-  return {double(shape[1]) * receptive, double(shape[0]) * receptive};
-}
-
-enum class Distribution { Uniform, Normal };
-
-// Draws the parameter being initialized from uniform(-limit, limit) or normal(0, stddev).
-Object randomParameter(BuiltinCall &call, Distribution distribution, double first, double second) {
-  const ParameterSlot &parameter = *call.lowerer.initializing;
-  if (!call.lowerer.randomKey())
-    return call.error(call.where, fmt::format("'{}' draws random numbers, but an optimizer's state starts from fixed "
-                                              "values",
-                                              call.name));
-  if (!isFloat(parameter.type.dtype))
-    return call.error(call.where, fmt::format("'{}' draws floats, but '{}' is {}", call.name, parameter.path,
-                                              toString(parameter.type)));
-  if (distribution == Distribution::Uniform)
-    return call.create(OpKind::RandomUniform, {call.lowerer.randomKey()}, {{"low", first}, {"high", second}},
-                       parameter.type);
-  return call.create(OpKind::RandomNormal, {call.lowerer.randomKey()}, {{"mean", first}, {"stddev", second}},
-                     parameter.type);
-}
-
-// glorot (Xavier): limit = sqrt(6 / (fan_in + fan_out)), stddev = sqrt(2 / (fan_in + fan_out));
-// he (Kaiming): limit = sqrt(6 / fan_in), stddev = sqrt(2 / fan_in).
-template <Distribution D, bool He> Object scaledInitializer(BuiltinCall &call) {
-  if (!call.bind({}, 0)) return Object::poison();
-  auto [fanIn, fanOut] = fans(call.lowerer.initializing->type.shape);
-  double denominator = He ? fanIn : fanIn + fanOut;
-  if (D == Distribution::Uniform) {
-    double limit = std::sqrt(6.0 / denominator);
-    return randomParameter(call, D, -limit, limit);
-  }
-  return randomParameter(call, D, 0.0, std::sqrt(2.0 / denominator));
-}
-
-Object uniformInitializer(BuiltinCall &call) {
-  if (!call.bind({"low", "high"}, 0)) return Object::poison();
-  std::optional<double> low = call.number(0, -0.05), high = call.number(1, 0.05);
-  if (!low || !high) return Object::poison();
-  return randomParameter(call, Distribution::Uniform, *low, *high);
-}
-
-Object normalInitializer(BuiltinCall &call) {
-  if (!call.bind({"mean", "stddev"}, 0)) return Object::poison();
-  std::optional<double> mean = call.number(0, 0.0), stddev = call.number(1, 0.05);
-  if (!mean || !stddev) return Object::poison();
-  return randomParameter(call, Distribution::Normal, *mean, *stddev);
-}
-
-Object constantInitializer(BuiltinCall &call) {
-  if (!call.bind({"value"}, 1)) return Object::poison();
-  std::optional<double> value = call.number(0, 0.0);
-  if (!value) return Object::poison();
-  const TensorType &type = call.lowerer.initializing->type;
-  AttrValue elements = isFloat(type.dtype) ? AttrValue(Floats{*value}) : AttrValue(Ints{static_cast<int64_t>(*value)});
-  return call.create(OpKind::Constant, {}, {{"value", elements}}, type);
-}
-
 Object length(BuiltinCall &call) {
   if (!call.bind({"sequence"}, 1)) return Object::poison();
   if (!call.value(0).isSequence())
@@ -475,24 +278,6 @@ const llvm::StringMap<Handler> &frontendBuiltins() {
       {"len", length},
       {"float", toFloat},
       {"int", toInt},
-  };
-  return table;
-}
-
-// Initializers make sense only for the `param` being initialized.
-const llvm::StringMap<Handler> &initializers() {
-  static const llvm::StringMap<Handler> table = {
-      {"glorot_uniform", scaledInitializer<Distribution::Uniform, false>},
-      {"xavier_uniform", scaledInitializer<Distribution::Uniform, false>},
-      {"glorot_normal", scaledInitializer<Distribution::Normal, false>},
-      {"xavier_normal", scaledInitializer<Distribution::Normal, false>},
-      {"he_uniform", scaledInitializer<Distribution::Uniform, true>},
-      {"kaiming_uniform", scaledInitializer<Distribution::Uniform, true>},
-      {"he_normal", scaledInitializer<Distribution::Normal, true>},
-      {"kaiming_normal", scaledInitializer<Distribution::Normal, true>},
-      {"uniform", uniformInitializer},
-      {"normal", normalInitializer},
-      {"constant", constantInitializer},
   };
   return table;
 }
