@@ -78,7 +78,8 @@ private:
         nested([&] { expr(*member.value); });
       }
       for (const ParamDecl &param : decl.params) {
-        line(param.nameRange, fmt::format("param {}: {}", param.name, type(param.type)));
+        line(param.nameRange,
+             fmt::format("{} {}: {}", param.isBuffer ? "buffer" : "param", param.name, type(param.type)));
         nested([&] {
           expr(*param.initializer);
           if (param.condition) expr(*param.condition);

@@ -256,6 +256,9 @@ struct ParamDecl {
   TypeExpr type;
   ExprPtr initializer;
   ExprPtr condition;  // `... if bias`: the parameter exists only when this bool is true
+  // `buffer NAME: T = ...`: a tensor of the model that training updates by assignment, not by
+  // its gradient (batch norm's running statistics).
+  bool isBuffer = false;
 };
 
 // `fc1 = Linear(64, 128)` or `head_dim = d / heads` in a layer or model body.

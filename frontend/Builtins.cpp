@@ -257,6 +257,22 @@ Object clamp(BuiltinCall &call) {
   return result;
 }
 
+// bernoulli(x, p): of x's type, each element 1 with probability p, else 0; a new draw at every
+// training step (dropout's mask).
+Object bernoulli(BuiltinCall &call) {
+  if (!call.bind({"x", "p"}, 2)) return Object::poison();
+  kiln::Value *x = call.tensor(0);
+  std::optional<double> p = call.number(1, 0.5);
+  if (!x || !p) return Object::poison();
+  if (!isFloat(x->type().dtype))
+    return call.error(call.range(0), fmt::format("'bernoulli' draws floats of x's type, but x is {}",
+                                                 toString(x->type())));
+  if (!(*p >= 0 && *p <= 1)) return call.error(call.range(1), fmt::format("p must be in [0, 1], not {}", *p));
+  kiln::Value *key = call.lowerer.trainingKey(call.name, call.where);
+  if (!key) return Object::poison();
+  return call.create(OpKind::RandomBernoulli, {key}, {{"p", *p}}, x->type());
+}
+
 const llvm::StringMap<Handler> &frontendBuiltins() {
   static const llvm::StringMap<Handler> table = {
       {"reshape", reshape},
@@ -272,6 +288,7 @@ const llvm::StringMap<Handler> &frontendBuiltins() {
       {"expect_same_shape", expectSameShape},
       {"require", require},
       {"clamp", clamp},
+      {"bernoulli", bernoulli},
       {"zeros", [](BuiltinCall &call) { return filled(call, 0.0); }},
       {"ones", [](BuiltinCall &call) { return filled(call, 1.0); }},
       {"full", [](BuiltinCall &call) { return filled(call, std::nullopt); }},

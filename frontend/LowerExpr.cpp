@@ -119,6 +119,11 @@ Object Lowerer::parameterTensor(const Object &parameter, llvm::SMRange where) {
                               "before any parameter exists");
     return Object::poison();
   }
+  if (!parameterValues_[parameter.integer]) {
+    diagnostics_.error(where, fmt::format("buffer '{}' is the model's, not the optimizer's: an update cannot read it",
+                                          parameters_[parameter.integer].path));
+    return Object::poison();
+  }
   return Object::ofTensor(parameterValues_[parameter.integer]);
 }
 

@@ -7,9 +7,12 @@
 //    named by their path; each `param` gets a slot with its static type.
 // 3. @forward: the inputs of `fn forward` (types fully known) and every parameter become
 //    arguments; the body is evaluated, which builds the ops.
-// 4. @init: each parameter's initializer is evaluated with key seed + its index.
+// 4. @init: each parameter's initializer is evaluated with key seed + its index; the params come
+//    first, then the buffers (batch norm's running statistics), in every function.
 // 5. For a train block (LowerTrain.cpp): @loss over its inputs, labels and the parameters, the
-//    settings checked, and @update and @init_optimizer from its optimizer.
+//    settings checked, and @update and @init_optimizer from its optimizer. @loss is training
+//    code: `training` is true there, random draws take the step's `key` argument, and buffers
+//    may be assigned.
 // 6. The module is verified; a verifier error here is a compiler bug, reported as such.
 #include <cmath>
 
@@ -91,16 +94,83 @@ Function *Lowerer::beginFunction(Module &module, const std::string &name, llvm::
   }
   function_ = module.addFunction(std::make_unique<Function>(name, location));
   builder_ = std::make_unique<Builder>(*function_);
+  trainingKey_ = nullptr;
+  randomDraws_ = 0;
   return function_;
 }
 
-void Lowerer::addParameterArguments(Function &function) {
-  parameterValues_.clear();
-  for (const ParameterSlot &slot : parameters_) {
-    kiln::Value *argument = function.addArgument(slot.type, slot.path, ArgumentRole::Parameter);
+// The trainable params come first, then the buffers, each in declaration order: the order of
+// the arguments of every function and of the results of @init.
+std::vector<size_t> Lowerer::slotsInArgumentOrder() const {
+  std::vector<size_t> order;
+  for (bool buffers : {false, true})
+    for (size_t index = 0; index < parameters_.size(); ++index)
+      if (parameters_[index].isBuffer() == buffers) order.push_back(index);
+  return order;
+}
+
+void Lowerer::addParameterArguments(Function &function, bool withBuffers) {
+  parameterValues_.assign(parameters_.size(), nullptr);
+  for (size_t index : slotsInArgumentOrder()) {
+    const ParameterSlot &slot = parameters_[index];
+    if (slot.isBuffer() && !withBuffers) continue;
+    kiln::Value *argument = function.addArgument(slot.type, slot.path,
+                                                 slot.isBuffer() ? ArgumentRole::Buffer : ArgumentRole::Parameter);
     declaredAt_[argument] = slot.decl->nameRange;
-    parameterValues_.push_back(argument);
+    parameterValues_[index] = argument;
   }
+}
+
+// `training` is true in the code of the training step (@loss, hence @train_step) and false in
+// @forward, @eval_step and the initializers, unless the user's file defines the name itself.
+void Lowerer::setTraining(bool training) {
+  trainingCode_ = training;
+  if (!userGlobals_.contains("training")) globals_.define("training", Binding{Object::ofBool(training), {}, true});
+}
+
+kiln::Value *Lowerer::trainingKey(std::string_view what, llvm::SMRange where) {
+  if (!trainingCode_ || !function_) {
+    diagnostics_.error(where, fmt::format("'{}' draws anew at every training step, so only training code can use it: "
+                                          "put it under `if training`",
+                                          what));
+    return nullptr;
+  }
+  TensorType scalar{DType::I64, {}};
+  if (!trainingKey_) trainingKey_ = function_->addArgument(scalar, "key", ArgumentRole::Key);
+  if (randomDraws_ == 0) return ++randomDraws_, trainingKey_;
+  return builder_->create(OpKind::Add, {trainingKey_, builder_->constant(scalar, Ints{randomDraws_++})});
+}
+
+// `NAME = value` for a buffer, in training code: later reads see the value, and the training
+// step returns it as the buffer's new value.
+void Lowerer::assignBuffer(const Object &slotObject, Object value, llvm::SMRange where) {
+  const ParameterSlot &slot = parameters_[static_cast<size_t>(slotObject.integer)];
+  if (!slot.isBuffer()) {
+    diagnostics_.error(where, fmt::format("'{}' is a parameter: its optimizer updates it, an assignment cannot "
+                                          "(declare it `buffer` to update it yourself)",
+                                          slot.path));
+    return;
+  }
+  if (!trainingCode_ || parameterValues_.size() != parameters_.size()) {
+    diagnostics_.error(where, fmt::format("buffer '{}' changes only while training: put the assignment under `if "
+                                          "training`",
+                                          slot.path));
+    return;
+  }
+  if (value.isPoison()) return;
+  kiln::Value *tensor = value.isNumber() || value.kind == Object::Kind::Tensor
+                            ? asTensor(value, slot.type.dtype, where)
+                            : nullptr;
+  if (tensor && tensor->type() != slot.type && tensor->type().rank() == 0) {
+    Object spread = createOp(OpKind::Broadcast, {tensor}, {}, slot.type, where);
+    tensor = spread.isPoison() ? nullptr : spread.tensor;
+  }
+  if (!tensor || tensor->type() != slot.type) {
+    diagnostics_.error(where, fmt::format("buffer '{}' is {}, but the value assigned is {}", slot.path,
+                                          toString(slot.type), tensor ? toString(tensor->type()) : describe(value)));
+    return;
+  }
+  parameterValues_[static_cast<size_t>(slotObject.integer)] = tensor;
 }
 
 bool Lowerer::setResults(Function &function, const Object &result, llvm::SMRange where) {
@@ -177,7 +247,7 @@ void Lowerer::lowerInit(Module &module) {
   kiln::Value *seed = function->addArgument(TensorType{DType::I64, {}}, "seed");
   parameterValues_.clear();
   std::vector<kiln::Value *> results;
-  for (size_t index = 0; index < parameters_.size(); ++index) {
+  for (size_t index : slotsInArgumentOrder()) {
     const ParameterSlot &slot = parameters_[index];
     llvm::SMRange where = slot.decl->initializer->range;
     setLocation(where);
@@ -227,6 +297,7 @@ kiln::Value *Lowerer::randomKey() {
 std::unique_ptr<Module> Lowerer::run(const File &user, const std::vector<const File *> &library) {
   for (const File *file : library) declareGlobals(*file, true);
   declareGlobals(user, false);
+  setTraining(false);
   llvm::SMLoc userPlace = !user.components.empty()  ? user.components.front()->nameRange.Start
                           : !user.functions.empty() ? user.functions.front()->nameRange.Start
                           : !user.trains.empty()    ? user.trains.front()->modelRange.Start

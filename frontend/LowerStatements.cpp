@@ -109,6 +109,10 @@ void Lowerer::execute(const Stmt &stmt, Scope &scope, Object &last) {
                          fmt::format("'{}' is not defined; introduce it with 'let'", assign.target.name));
       return;
     }
+    if (binding->value.kind == Object::Kind::Parameter) {
+      assignBuffer(binding->value, value, assign.target.range);
+      return;
+    }
     if (!binding->reassignable) {
       diagnostics_.error(
           assign.target.range,

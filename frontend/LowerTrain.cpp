@@ -16,6 +16,10 @@
 // 5. Results: the new value of every `param` and `state` argument, in argument order.
 // @init_optimizer() gives the kept states their initial values, in @update's order.
 //
+// @loss is the code of the training step: `training` is true in it, so dropout draws its masks
+// from the step's `key` argument and batch norm assigns its running statistics (buffers), whose
+// new values @loss returns after the loss.
+//
 // @eval_step is @loss that also returns, for each per-example metric of the block (accuracy, mse,
 // mae), its [B] values from the standard library's `metric_NAME(forward(inputs...), label)`.
 #include <filesystem>
@@ -36,6 +40,7 @@ void Lowerer::lowerLoss(Module &module, const TrainDecl &train, const std::share
   // The model's members and methods are visible by their bare names: `forward(x)`.
   Scope scope(model->scope.get());
   Function *function = beginFunction(module, evaluation ? "eval_step" : "loss", train.modelRange);
+  setTraining(!evaluation);
   Arguments arguments;
   bool ok = addInputs(*this, *function, train.inputs, scope, arguments, declaredAt_, ArgumentRole::Input);
   ok &= addInputs(*this, *function, train.labels, scope, arguments, declaredAt_, ArgumentRole::Label);
@@ -57,6 +62,7 @@ void Lowerer::lowerLoss(Module &module, const TrainDecl &train, const std::share
   if (!loss) {
     diagnostics_.error(train.modelRange, "the train block needs `loss = ...`");
     builder_.reset();
+    setTraining(false);
     return;
   }
   if (ok) {
@@ -69,11 +75,31 @@ void Lowerer::lowerLoss(Module &module, const TrainDecl &train, const std::share
       if (value.kind == Object::Kind::Tensor && value.tensor->name().empty() && !value.tensor->isArgument())
         value.tensor->setName("loss");
       if (evaluation) value = withMetrics(train, scope, arguments, value);
+      if (!evaluation) value = withBuffers(value, loss->value->range);
       setResults(*function, value, loss->value->range);
     }
     finishScope(scope);
   }
   builder_.reset();
+  setTraining(false);
+}
+
+// (loss, the new value of every buffer, in argument order), when the model has buffers.
+Object Lowerer::withBuffers(Object loss, llvm::SMRange where) {
+  std::vector<Object> results{loss};
+  for (size_t index : slotsInArgumentOrder()) {
+    if (!parameters_[index].isBuffer()) continue;
+    kiln::Value *value = parameterValues_[index];
+    // A result is its own buffer: a buffer the step leaves as it is gets a copy.
+    if (value->isArgument()) {
+      Object copy = createOp(OpKind::Reshape, {value}, {}, value->type(), where);
+      if (copy.isPoison()) return copy;
+      value = copy.tensor;
+    }
+    if (value->name().empty() || value->name() == parameters_[index].path) value->setName(parameters_[index].path);
+    results.push_back(Object::ofTensor(value));
+  }
+  return results.size() == 1 ? loss : Object::ofSequence(Object::Kind::Tuple, std::move(results));
 }
 
 // (loss, metric_NAME(forward(inputs...), first label) for each per-example metric NAME).
@@ -301,10 +327,14 @@ void Lowerer::lowerUpdate(Module &module, llvm::SMRange where) {
   unsigned errorsBefore = diagnostics_.errorCount();
   // Step 1.
   Function *function = beginFunction(module, "update", where);
-  addParameterArguments(*function);
+  addParameterArguments(*function, /*withBuffers=*/false);
+  std::vector<size_t> trainable;
+  for (size_t index : slotsInArgumentOrder())
+    if (!parameters_[index].isBuffer()) trainable.push_back(index);
   std::vector<kiln::Value *> gradients;
-  for (const ParameterSlot &slot : parameters_)
-    gradients.push_back(function->addArgument(slot.type, "d_" + slot.path, ArgumentRole::Input));
+  for (size_t index : trainable)
+    gradients.push_back(function->addArgument(parameters_[index].type, "d_" + parameters_[index].path,
+                                              ArgumentRole::Input));
   TensorType scalar{DType::F32, {}};
   kiln::Value *count = function->addArgument(scalar, "step", ArgumentRole::OptimizerState);
   // Step 2.
@@ -321,7 +351,8 @@ void Lowerer::lowerUpdate(Module &module, llvm::SMRange where) {
   // Step 3.
   std::unordered_map<kiln::Value *, kiln::Value *> updated;  // argument -> its new value
   std::vector<std::pair<kiln::Value *, const StateDecl *>> stateArguments;
-  for (size_t index = 0; index < parameters_.size() && !diagnostics_.tooManyErrors(); ++index) {
+  for (size_t position = 0; position < trainable.size() && !diagnostics_.tooManyErrors(); ++position) {
+    size_t index = trainable[position];
     const ParameterSlot &slot = parameters_[index];
     Scope states(optimizer.scope.get());
     if (scheduledRate) states.define("lr", Binding{Object::ofTensor(scheduledRate), where, true});
@@ -332,7 +363,7 @@ void Lowerer::lowerUpdate(Module &module, llvm::SMRange where) {
       states.define(state.name, Binding{Object::ofTensor(argument), state.nameRange, true, true});
     }
     Arguments arguments;
-    for (kiln::Value *value : {parameterValues_[index], gradients[index], step.tensor})
+    for (kiln::Value *value : {parameterValues_[index], gradients[position], step.tensor})
       arguments.entries.push_back({"", where, Object::ofTensor(value)});
     if (method.parameters.size() < arguments.entries.size()) arguments.entries.resize(method.parameters.size());
     Object result = callFunction(method, states, optimizer_, std::move(arguments), where);

@@ -108,10 +108,14 @@ private:
   std::shared_ptr<Instance> instantiateModel(const ComponentDecl &model);
   void lowerForward(Module &module, const std::shared_ptr<Instance> &model);
   void lowerInit(Module &module);
+  void setTraining(bool training);
+  std::vector<size_t> slotsInArgumentOrder() const;
+  void assignBuffer(const Object &slot, Object value, llvm::SMRange where);
 
   // LowerTrain.cpp
   void lowerLoss(Module &module, const TrainDecl &train, const std::shared_ptr<Instance> &model, bool evaluation);
   Object withMetrics(const TrainDecl &train, Scope &scope, const Arguments &arguments, Object loss);
+  Object withBuffers(Object loss, llvm::SMRange where);
   void checkTrainSettings(const TrainDecl &train, Scope &scope);
   std::string dataPath(const std::string &written) const;
   std::shared_ptr<Instance> createOptimizer(const Expr &expr, Scope &scope);
@@ -123,7 +127,7 @@ private:
                           const std::vector<std::pair<kiln::Value *, const StateDecl *>> &stateArguments,
                           llvm::SMRange where);
   Function *beginFunction(Module &module, const std::string &name, llvm::SMRange where);
-  void addParameterArguments(Function &function);
+  void addParameterArguments(Function &function, bool withBuffers = true);
   bool setResults(Function &function, const Object &result, llvm::SMRange where);
   void warnUnusedParameters(const Function &function);
 
@@ -132,6 +136,11 @@ public:
   const ParameterSlot *initializing = nullptr;
   // The random key of the parameter being initialized, seed + its index, built when first used.
   kiln::Value *randomKey();
+  // A key of its own for each random draw of a training step: the step's `key` argument (added
+  // on first use) + the draw's number. Null, with an error, outside training code.
+  kiln::Value *trainingKey(std::string_view what, llvm::SMRange where);
+  // True while the training step's functions are lowered: the language's `training`.
+  bool training() const { return trainingCode_; }
   // Names the instances created while a layer's members are evaluated: `blocks.2`.
   std::vector<std::string> instancePath;
   bool creatingInstances = false;
@@ -145,7 +154,9 @@ private:
   Scope globals_;
   std::unordered_map<std::string, llvm::SMRange> userGlobals_;
   std::vector<ParameterSlot> parameters_;
-  std::vector<kiln::Value *> parameterValues_;  // the current function's parameter arguments
+  // The current value of each slot in the function being built: its argument, or for a buffer
+  // assigned while training, the assigned value.
+  std::vector<kiln::Value *> parameterValues_;
   std::unique_ptr<Builder> builder_;
   Function *function_ = nullptr;
   unsigned userBuffer_ = 0;  // the source buffer of the user's file, 0 when it declares nothing
@@ -159,6 +170,9 @@ private:
   TrainingSettings training_;  // the train block's settings, once checked
   int64_t initializingIndex_ = 0;
   kiln::Value *key_ = nullptr;
+  bool trainingCode_ = false;
+  kiln::Value *trainingKey_ = nullptr;  // the current function's `key` argument, once used
+  int64_t randomDraws_ = 0;             // random draws of the current function so far
   std::unordered_map<const kiln::Value *, llvm::SMRange> declaredAt_;
   std::unordered_set<const char *> warnedAt_;
 };

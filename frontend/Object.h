@@ -144,12 +144,13 @@ struct Instance {
   std::unique_ptr<Scope> scope;
 };
 
-// One `param` of the model: an argument of @forward and @loss, a result of @init.
+// One `param` or `buffer` of the model: an argument of @forward and @loss, a result of @init.
 struct ParameterSlot {
   std::string path;  // `fc1.w`
   TensorType type;
   const ParamDecl *decl = nullptr;
   std::shared_ptr<Instance> owner;
+  bool isBuffer() const { return decl && decl->isBuffer; }
 };
 
 }  // namespace kiln::lang

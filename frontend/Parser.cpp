@@ -87,7 +87,8 @@ std::unique_ptr<ComponentDecl> Parser::parseComponent() {
   return component;
 }
 
-// component_item := 'param' IDENT ':' type '=' expr ('if' expr)? | 'state' IDENT '=' expr | fn | IDENT '=' expr
+// component_item := ('param' | 'buffer') IDENT ':' type '=' expr ('if' expr)? | 'state' IDENT '=' expr | fn
+//                 | IDENT '=' expr
 void Parser::parseComponentItem(ComponentDecl &component) {
   if (atContextualKeyword("state")) {
     if (!component.isOptimizer)
@@ -108,14 +109,19 @@ void Parser::parseComponentItem(ComponentDecl &component) {
   }
   if (is(TokenKind::KwParam) && component.isOptimizer)
     fail(token_.range, "an optimizer has no trainable 'param's; its per-parameter tensors are 'state'");
-  if (accept(TokenKind::KwParam)) {
+  bool isBuffer = atContextualKeyword("buffer");
+  if (isBuffer && component.isOptimizer)
+    fail(token_.range, "an optimizer has no 'buffer's; its per-parameter tensors are 'state'");
+  if (isBuffer || is(TokenKind::KwParam)) {
+    advance();
     ParamDecl param;
-    Token name = expect(TokenKind::Identifier, "a parameter name");
+    param.isBuffer = isBuffer;
+    Token name = expect(TokenKind::Identifier, isBuffer ? "a buffer name" : "a parameter name");
     param.name = name.text;
     param.nameRange = name.range;
-    expect(TokenKind::Colon, "':' and the parameter's type");
+    expect(TokenKind::Colon, isBuffer ? "':' and the buffer's type" : "':' and the parameter's type");
     param.type = parseType();
-    expect(TokenKind::Equals, "'=' and the parameter's initializer");
+    expect(TokenKind::Equals, isBuffer ? "'=' and the buffer's initial value" : "'=' and the parameter's initializer");
     param.initializer = parseExpr();
     if (accept(TokenKind::KwIf)) param.condition = parseExpr();
     component.params.push_back(std::move(param));

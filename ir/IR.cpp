@@ -87,13 +87,16 @@ std::string_view argumentRoleKeyword(ArgumentRole role) {
   case ArgumentRole::Label: return "label";
   case ArgumentRole::Parameter: return "param";
   case ArgumentRole::OptimizerState: return "state";
+  case ArgumentRole::Buffer: return "buffer";
+  case ArgumentRole::Key: return "key";
   }
   return "";
 }
 
 std::optional<ArgumentRole> parseArgumentRole(std::string_view keyword) {
   for (ArgumentRole role :
-       {ArgumentRole::Input, ArgumentRole::Label, ArgumentRole::Parameter, ArgumentRole::OptimizerState})
+       {ArgumentRole::Input, ArgumentRole::Label, ArgumentRole::Parameter, ArgumentRole::OptimizerState,
+        ArgumentRole::Buffer, ArgumentRole::Key})
     if (argumentRoleKeyword(role) == keyword) return role;
   return std::nullopt;
 }

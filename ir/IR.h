@@ -129,8 +129,11 @@ std::string_view functionKindKeyword(FunctionKind kind);  // `func`, `kernel`
 
 // What an argument of a function is to a training step: the roles say which arguments autodiff
 // differentiates and which the runtime feeds from data, instead of their positions.
-enum class ArgumentRole { None, Input, Label, Parameter, OptimizerState };
-std::string_view argumentRoleKeyword(ArgumentRole role);  // "", `input`, `label`, `param`, `state`
+// Buffer: a model tensor that training updates without a gradient (batch norm's running
+// statistics). Key: the i64[] random key of one training step (dropout's masks).
+enum class ArgumentRole { None, Input, Label, Parameter, OptimizerState, Buffer, Key };
+// "", `input`, `label`, `param`, `state`, `buffer`, `key`
+std::string_view argumentRoleKeyword(ArgumentRole role);
 std::optional<ArgumentRole> parseArgumentRole(std::string_view keyword);
 
 // A straight-line SSA graph: arguments, ops in an order where every operand is defined

@@ -11,7 +11,8 @@
 //    else a new last argument), walk the ops in reverse applying each op's rule and
 //    summing the contributions of a value used several times.
 // 4. Return the result, then one gradient per differentiated argument in the order asked
-//    (a zero splat for one the result does not depend on); remove ops nothing uses.
+//    (a zero splat for one the result does not depend on), then the function's other results
+//    as they are (a training step's new batch-norm statistics); remove ops nothing uses.
 //
 // Calls are not differentiated through: autodiff runs before kernels are outlined, so the
 // compiler's own functions have no calls yet, and a call in IR text is inlined first (the
@@ -148,6 +149,8 @@ llvm::Expected<std::unique_ptr<Function>> buildGradient(const Request &request, 
       argumentGradient->setName("d_" + argument->name());
     results.push_back(argumentGradient);
   }
+  for (size_t index = 0; index < forward.results().size(); ++index)
+    if (index != request.resultIndex) results.push_back(copied.at(forward.results()[index]));
   gradient->setResults(std::move(results));
   eliminateDeadCode(*gradient);
   return gradient;

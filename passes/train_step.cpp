@@ -2,17 +2,19 @@
 // into the one function a training program calls per batch. Inlining it afterwards makes it one
 // graph, so that the clean-up passes, kernel grouping and memory planning see the update too.
 //
-// @train_step(inputs..., labels..., params..., states...) -> (loss, the new value of every
-// param and state argument, in argument order)
+// @train_step(inputs..., labels..., key?, params..., buffers..., states...) -> (loss, the new
+// value of every param, buffer and state argument, in argument order)
 //
-// 1. Find @loss_grad (loss, then the gradient of each of @loss's `param` arguments, from
-//    autodiff) and @update (the frontend's: `param` arguments, one gradient `input` per param,
-//    `state` arguments; it returns the new value of each param and state, in argument order).
-// 2. Check they fit: the same params in the same order, and each gradient of the type @update
-//    expects.
-// 3. Arguments: @loss_grad's inputs and labels, then @update's params and states.
+// 1. Find @loss_grad (from autodiff: the loss, the gradient of each of @loss's `param`
+//    arguments, then the new value of each `buffer` argument) and @update (the frontend's:
+//    `param` arguments, one gradient `input` per param, `state` arguments; it returns the new
+//    value of each param and state, in argument order).
+// 2. Check they fit: the same params in the same order, each gradient of the type @update
+//    expects, and one new value per buffer.
+// 3. Arguments: @loss_grad's inputs, labels and random `key`, then @update's params,
+//    @loss_grad's buffers and @update's states.
 // 4. Body: call @loss_grad, then call @update on the params, the gradients and the states;
-//    return the loss and @update's results.
+//    return the loss, @update's new params, the new buffers and @update's new states.
 #include <fmt/format.h>
 
 #include "ir/Builder.h"
@@ -45,9 +47,15 @@ llvm::Error runTrainStep(Module &module, const PassOptions &options) {
     return mismatch(fmt::format("{} params with {} gradients, but @update takes {} params and {} gradients",
                                 parameters.size(), gradient->results().size() - 1, updatedParameters.size(),
                                 gradientArguments.size()));
-  if (gradient->results().size() != parameters.size() + 1)
-    return mismatch(fmt::format("@{} returns {} values, not the loss and {} gradients", gradientName,
-                                gradient->results().size(), parameters.size()));
+  std::vector<Value *> buffers = gradient->argumentsWithRole(ArgumentRole::Buffer);
+  if (gradient->results().size() != 1 + parameters.size() + buffers.size())
+    return mismatch(fmt::format("@{} returns {} values, not the loss, {} gradients and {} new buffers", gradientName,
+                                gradient->results().size(), parameters.size(), buffers.size()));
+  for (size_t i = 0; i < buffers.size(); ++i)
+    if (gradient->results()[1 + parameters.size() + i]->type() != buffers[i]->type())
+      return mismatch(fmt::format("buffer %{} is {}, but its new value is {}", buffers[i]->name(),
+                                  toString(buffers[i]->type()),
+                                  toString(gradient->results()[1 + parameters.size() + i]->type())));
   for (size_t i = 0; i < parameters.size(); ++i) {
     if (parameters[i]->type() != updatedParameters[i]->type() ||
         gradient->results()[i + 1]->type() != gradientArguments[i]->type())
@@ -64,14 +72,15 @@ llvm::Error runTrainStep(Module &module, const PassOptions &options) {
   // Step 3.
   auto step = std::make_unique<Function>("train_step", gradient->location());
   ValueMap arguments;
-  for (size_t i = 0; i < gradient->arguments().size(); ++i)
-    if (gradient->role(i) == ArgumentRole::Input || gradient->role(i) == ArgumentRole::Label)
-      arguments[gradient->argument(i)] =
-          step->addArgument(gradient->argument(i)->type(), gradient->argument(i)->name(), gradient->role(i));
-  for (size_t i = 0; i < update->arguments().size(); ++i)
-    if (update->role(i) == ArgumentRole::Parameter || update->role(i) == ArgumentRole::OptimizerState)
-      arguments[update->argument(i)] =
-          step->addArgument(update->argument(i)->type(), update->argument(i)->name(), update->role(i));
+  auto addArguments = [&](const Function &from, std::initializer_list<ArgumentRole> roles) {
+    for (ArgumentRole role : roles)
+      for (Value *argument : from.argumentsWithRole(role))
+        arguments[argument] = step->addArgument(argument->type(), argument->name(), role);
+  };
+  addArguments(*gradient, {ArgumentRole::Input, ArgumentRole::Label, ArgumentRole::Key});
+  addArguments(*update, {ArgumentRole::Parameter});
+  addArguments(*gradient, {ArgumentRole::Buffer});
+  addArguments(*update, {ArgumentRole::OptimizerState});
   for (size_t i = 0; i < parameters.size(); ++i) arguments[parameters[i]] = arguments.at(updatedParameters[i]);
 
   // Step 4.
@@ -80,7 +89,8 @@ llvm::Error runTrainStep(Module &module, const PassOptions &options) {
   for (const auto &argument : gradient->arguments()) {
     auto found = arguments.find(argument.get());
     if (found == arguments.end())
-      return llvm::createStringError(fmt::format("@{} takes '{}', which is neither an input, a label nor a param",
+      return llvm::createStringError(fmt::format("@{} takes '{}', which is neither an input, a label, a key, a "
+                                                 "param nor a buffer",
                                                  gradientName, argument->name()));
     gradientOperands.push_back(found->second);
   }
@@ -91,7 +101,10 @@ llvm::Error runTrainStep(Module &module, const PassOptions &options) {
                                                                     : arguments.at(update->argument(i)));
   std::vector<Value *> results{lossAndGradients[0]};
   std::vector<Value *> updated = builder.call(*update, updateOperands);
-  results.insert(results.end(), updated.begin(), updated.end());
+  results.insert(results.end(), updated.begin(), updated.begin() + std::ptrdiff_t(parameters.size()));
+  results.insert(results.end(), lossAndGradients.begin() + std::ptrdiff_t(1 + parameters.size()),
+                 lossAndGradients.end());
+  results.insert(results.end(), updated.begin() + std::ptrdiff_t(parameters.size()), updated.end());
   step->setResults(std::move(results));
   module.addFunction(std::move(step));
   return llvm::Error::success();

@@ -49,7 +49,8 @@ constexpr std::pair<int32_t, std::string_view> kRoleNames[] = {{KILN_ROLE_NONE, 
                                                                {KILN_ROLE_INPUT, "input"},
                                                                {KILN_ROLE_LABEL, "label"},
                                                                {KILN_ROLE_PARAMETER, "parameter"},
-                                                               {KILN_ROLE_STATE, "state"}};
+                                                               {KILN_ROLE_STATE, "state"},
+                                                               {KILN_ROLE_BUFFER, "buffer"}};
 
 std::string_view typeName(npy::ElementType type) {
   for (auto [candidate, name] : kTypeNames)
@@ -68,6 +69,7 @@ std::string_view roleNoun(int32_t role) {
   switch (role) {
   case KILN_ROLE_PARAMETER: return "a parameter";
   case KILN_ROLE_STATE: return "optimizer state";
+  case KILN_ROLE_BUFFER: return "a buffer";
   case KILN_ROLE_INPUT: return "an input";
   case KILN_ROLE_LABEL: return "a label";
   default: return "a tensor without a role";

@@ -34,7 +34,7 @@ std::string signature(const KilnFunctionInfo &function) {
   std::vector<std::string> arguments, results;
   for (int32_t i = 0; i < function.argumentCount; ++i) {
     const KilnTensorInfo &argument = function.arguments[i];
-    constexpr std::string_view kRoles[] = {"", "input ", "label ", "param ", "state "};
+    constexpr std::string_view kRoles[] = {"", "input ", "label ", "param ", "state ", "buffer ", "key "};
     arguments.push_back(fmt::format("{}{}: {}", kRoles[argument.role], argument.name, typeText(argument)));
   }
   for (int32_t i = 0; i < function.resultCount; ++i) results.push_back(typeText(function.results[i]));
@@ -107,8 +107,16 @@ Outcome runCommand(const std::vector<std::string_view> &words) {
   return std::nullopt;
 }
 
+// The arguments predict reads from --load: the model's params and buffers.
+bool isLoaded(const KilnTensorInfo &argument) {
+  return argument.role == KILN_ROLE_PARAMETER || argument.role == KILN_ROLE_BUFFER;
+}
+std::string_view roleWord(const KilnTensorInfo &argument) {
+  return argument.role == KILN_ROLE_BUFFER ? "buffer" : "parameter";
+}
+
 // Where predict's parameters come from: a checkpoint file (`train --save`), or a directory
-// holding NAME.npy for every parameter.
+// holding NAME.npy for every parameter and buffer.
 Outcome loadParameter(const std::string &source, const KilnFunctionInfo &function, const KilnTensorInfo &parameter,
                       std::optional<checkpoint::Checkpoint> &loaded, npy::Array &array) {
   std::error_code status;
@@ -124,20 +132,20 @@ Outcome loadParameter(const std::string &source, const KilnFunctionInfo &functio
     const checkpoint::Tensor *stored = nullptr;
     for (const std::string &name : {"best." + std::string(parameter.name), std::string(parameter.name)})
       for (const checkpoint::Tensor &tensor : loaded->tensors)
-        if (!stored && tensor.name == name && tensor.role == KILN_ROLE_PARAMETER) stored = &tensor;
+        if (!stored && tensor.name == name && tensor.role == parameter.role) stored = &tensor;
     if (!stored)
-      return dataError(fmt::format("--load {}: the checkpoint (of model {}) has no parameter %{} ({})", source,
-                                   loaded->model, parameter.name, typeText(parameter)));
+      return dataError(fmt::format("--load {}: the checkpoint (of model {}) has no {} %{} ({})", source,
+                                   loaded->model, roleWord(parameter), parameter.name, typeText(parameter)));
     if (!matches(parameter, stored->array))
-      return dataError(fmt::format("--load {}: parameter %{} is {} there, but @{} takes {}", source, parameter.name,
-                                   typeText(stored->array), function.name, typeText(parameter)));
+      return dataError(fmt::format("--load {}: {} %{} is {} there, but @{} takes {}", source, roleWord(parameter),
+                                   parameter.name, typeText(stored->array), function.name, typeText(parameter)));
     array = stored->array;
     return std::nullopt;
   }
   std::string path = (std::filesystem::path(source) / (std::string(parameter.name) + ".npy")).string();
   if (!std::filesystem::exists(path, status))
-    return dataError(
-        fmt::format("--load {}: parameter %{} ({}) has no file {}", source, parameter.name, typeText(parameter), path));
+    return dataError(fmt::format("--load {}: {} %{} ({}) has no file {}", source, roleWord(parameter), parameter.name,
+                                 typeText(parameter), path));
   return readArgument(function, parameter, path, array);
 }
 
@@ -157,7 +165,7 @@ Outcome predictCommand(const std::vector<std::string_view> &words) {
 
   std::vector<const KilnTensorInfo *> inputs;
   for (int32_t i = 0; i < function->argumentCount; ++i)
-    if (function->arguments[i].role != KILN_ROLE_PARAMETER) inputs.push_back(&function->arguments[i]);
+    if (!isLoaded(function->arguments[i])) inputs.push_back(&function->arguments[i]);
   // With a single input, --input x.npy; with several, NAME=FILE.npy each.
   std::vector<std::string> given = options.all("input");
   if (inputs.size() == 1 && given.size() == 1 && given[0].find('=') == std::string::npos)
@@ -166,14 +174,14 @@ Outcome predictCommand(const std::vector<std::string_view> &words) {
   if (Outcome failure = parseInputs(*function, "predict", given, files)) return failure;
 
   for (int32_t i = 0; i < function->argumentCount; ++i)
-    if (function->arguments[i].role == KILN_ROLE_PARAMETER && files.count(function->arguments[i].name))
-      return usageError(
-          fmt::format("predict: %{} is a parameter, read from --load, not an --input", function->arguments[i].name));
+    if (isLoaded(function->arguments[i]) && files.count(function->arguments[i].name))
+      return usageError(fmt::format("predict: %{} is a {}, read from --load, not an --input",
+                                    function->arguments[i].name, roleWord(function->arguments[i])));
   std::vector<npy::Array> arguments(size_t(function->argumentCount));
   std::optional<checkpoint::Checkpoint> loaded;
   for (int32_t i = 0; i < function->argumentCount; ++i) {
     const KilnTensorInfo &argument = function->arguments[i];
-    if (argument.role == KILN_ROLE_PARAMETER) {
+    if (isLoaded(argument)) {
       if (Outcome failure = loadParameter(*load, *function, argument, loaded, arguments[i])) return failure;
       continue;
     }

@@ -17,7 +17,9 @@ enum KilnRole : int32_t {
   KILN_ROLE_INPUT = 1,
   KILN_ROLE_LABEL = 2,
   KILN_ROLE_PARAMETER = 3,
-  KILN_ROLE_STATE = 4
+  KILN_ROLE_STATE = 4,
+  KILN_ROLE_BUFFER = 5,  // updated by training without a gradient: batch norm's running statistics
+  KILN_ROLE_KEY = 6      // i64[]: the random key of one training step
 };
 
 struct KilnTensorInfo {

@@ -26,6 +26,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include "runtime/Random.h"
 #include "runtime/TrainCheckpoint.h"
 #include "runtime/TrainData.h"
 #include "runtime/TrainReport.h"
@@ -67,6 +68,8 @@ public:
         array = exampleIndex < batch_.size() ? &batch_[exampleIndex++] : nullptr;
       } else if (argument.role == KILN_ROLE_NONE) {
         array = extraIndex < extra.size() ? extra[extraIndex++] : nullptr;
+      } else if (argument.role == KILN_ROLE_KEY) {
+        array = &stepKey_;
       } else if (auto found = tensors_.find(argument.name); found != tensors_.end()) {
         array = &found->second;
       }
@@ -84,18 +87,33 @@ public:
     return std::nullopt;
   }
 
-  // Binds the results of @init or @init_optimizer, in order, to the step's arguments of `role`.
-  Outcome bindInitial(const KilnFunctionInfo &function, int32_t role, std::vector<npy::Array> results) {
+  // Binds the results of @init (params, then buffers) or @init_optimizer (state), in order, to
+  // the step's arguments of those roles.
+  Outcome bindInitial(const KilnFunctionInfo &function, std::initializer_list<int32_t> roles,
+                      std::vector<npy::Array> results) {
     size_t next = 0;
-    for (int32_t i = 0; i < step_.argumentCount; ++i) {
-      const KilnTensorInfo &argument = step_.arguments[i];
-      if (argument.role != role) continue;
-      if (next == results.size() || !matches(argument, results[next]))
-        return dataError(fmt::format("@{} does not give %{} of @train_step ({}); rebuild the program", function.name,
-                                     argument.name, typeText(argument)));
-      tensors_[argument.name] = std::move(results[next++]);
-    }
+    for (int32_t role : roles)
+      for (int32_t i = 0; i < step_.argumentCount; ++i) {
+        const KilnTensorInfo &argument = step_.arguments[i];
+        if (argument.role != role) continue;
+        if (next == results.size() || !matches(argument, results[next]))
+          return dataError(fmt::format("@{} does not give %{} of @train_step ({}); rebuild the program", function.name,
+                                       argument.name, typeText(argument)));
+        tensors_[argument.name] = std::move(results[next++]);
+      }
     return std::nullopt;
+  }
+
+  // The random key of a training step (dropout's masks): a pure function of the seed and the
+  // step's place in training, so that a resumed run draws what an uninterrupted one would.
+  void setStepKey(int64_t seed, int64_t epoch, int64_t step) {
+    random::PhiloxCounter counter{uint32_t(uint64_t(step)), uint32_t(uint64_t(step) >> 32), uint32_t(epoch),
+                                  0x6b657973u};
+    random::PhiloxCounter bits = random::philox4x32(counter, {uint32_t(uint64_t(seed)), uint32_t(uint64_t(seed) >> 32)});
+    int64_t key = int64_t(uint64_t(bits[0]) | uint64_t(bits[1]) << 32);
+    stepKey_.type = npy::ElementType::I64;
+    stepKey_.data.resize(sizeof key);
+    std::memcpy(stepKey_.data.data(), &key, sizeof key);
   }
 
   // One training step on the batch; returns its loss.
@@ -103,11 +121,11 @@ public:
     std::vector<npy::Array> results;
     if (Outcome failure = invoke(step_, results)) return failure;
     loss = scalar(results[0]);
-    // Results after the loss: the new value of each parameter and state argument, in order.
+    // Results after the loss: the new value of each parameter, buffer and state argument, in order.
     size_t next = 1;
     for (int32_t i = 0; i < step_.argumentCount; ++i) {
       const KilnTensorInfo &argument = step_.arguments[i];
-      if (argument.role == KILN_ROLE_PARAMETER || argument.role == KILN_ROLE_STATE)
+      if (argument.role == KILN_ROLE_PARAMETER || argument.role == KILN_ROLE_BUFFER || argument.role == KILN_ROLE_STATE)
         tensors_[argument.name].data.swap(results[next++].data);
     }
     return std::nullopt;
@@ -152,6 +170,7 @@ private:
   const KilnFunctionInfo &step_;
   TensorMap tensors_;
   std::vector<npy::Array> batch_;
+  npy::Array stepKey_;
 };
 
 Outcome parseCount(const Options &options, std::string_view name, int64_t minimum, int64_t &value) {
@@ -278,9 +297,10 @@ Outcome trainCommand(const std::vector<std::string_view> &words) {
     std::memcpy(seedArray.data.data(), &seed, 8);
     const KilnFunctionInfo &init = *findFunction("init"), &initOptimizer = *findFunction("init_optimizer");
     if (Outcome failure = trainer.invoke(init, results, {&seedArray})) return failure;
-    if (Outcome failure = trainer.bindInitial(init, KILN_ROLE_PARAMETER, std::move(results))) return failure;
+    if (Outcome failure = trainer.bindInitial(init, {KILN_ROLE_PARAMETER, KILN_ROLE_BUFFER}, std::move(results)))
+      return failure;
     if (Outcome failure = trainer.invoke(initOptimizer, results)) return failure;
-    if (Outcome failure = trainer.bindInitial(initOptimizer, KILN_ROLE_STATE, std::move(results))) return failure;
+    if (Outcome failure = trainer.bindInitial(initOptimizer, {KILN_ROLE_STATE}, std::move(results))) return failure;
   }
 
   Report report(*info, options.single("log"), options.single("plot"), isatty(STDERR_FILENO) != 0);
@@ -313,6 +333,7 @@ Outcome trainCommand(const std::vector<std::string_view> &words) {
       for (int64_t i = 0; i < batch; ++i)
         chosen[size_t(i)] = training[size_t(epochOrder[size_t(stepIndex * batch + i)])];
       gatherBatch(data.training, chosen, trainer.batch());
+      trainer.setStepKey(seed, epoch, stepIndex);
       double loss = 0;
       if (Outcome failure = trainer.trainStep(loss)) return failure;
       // 5. Nothing of a diverged step is kept or saved.

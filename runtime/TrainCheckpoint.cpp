@@ -12,7 +12,12 @@ namespace {
 constexpr std::string_view kBestPrefix = "best.";
 
 bool isModelTensor(const KilnTensorInfo &argument) {
-  return argument.role == KILN_ROLE_PARAMETER || argument.role == KILN_ROLE_STATE;
+  return argument.role == KILN_ROLE_PARAMETER || argument.role == KILN_ROLE_BUFFER || argument.role == KILN_ROLE_STATE;
+}
+
+// What predict and eval use, and early stopping keeps of the best epoch: params and buffers.
+bool isModelState(const KilnTensorInfo &argument) {
+  return argument.role == KILN_ROLE_PARAMETER || argument.role == KILN_ROLE_BUFFER;
 }
 
 checkpoint::ExpectedTensor expected(const KilnTensorInfo &argument, std::string name) {
@@ -55,9 +60,9 @@ checkpoint::Checkpoint makeCheckpoint(const KilnTrainingInfo &info, const KilnFu
       result.tensors.push_back({step.arguments[i].name, step.arguments[i].role, tensors.at(step.arguments[i].name)});
   if (progress.bestEpoch != 0 && progress.bestEpoch != progress.epoch)
     for (int32_t i = 0; i < step.argumentCount; ++i)
-      if (step.arguments[i].role == KILN_ROLE_PARAMETER)
-        result.tensors.push_back(
-            {std::string(kBestPrefix) + step.arguments[i].name, KILN_ROLE_PARAMETER, best.at(step.arguments[i].name)});
+      if (isModelState(step.arguments[i]))
+        result.tensors.push_back({std::string(kBestPrefix) + step.arguments[i].name, step.arguments[i].role,
+                                  best.at(step.arguments[i].name)});
   return result;
 }
 
@@ -85,7 +90,7 @@ Outcome readCheckpoint(const std::string &path, const KilnFunctionInfo &step, ch
     if (isModelTensor(step.arguments[i])) wanted.push_back(expected(step.arguments[i], step.arguments[i].name));
   if (progress.bestEpoch != 0 && progress.bestEpoch != progress.epoch)
     for (int32_t i = 0; i < step.argumentCount; ++i)
-      if (step.arguments[i].role == KILN_ROLE_PARAMETER)
+      if (isModelState(step.arguments[i]))
         wanted.push_back(expected(step.arguments[i], std::string(kBestPrefix) + step.arguments[i].name));
   std::string misfit = checkpoint::checkFits(checkpoint, path, kiln_program_table.training->model, wanted);
   if (!misfit.empty()) return dataError(misfit);
@@ -103,7 +108,7 @@ void restoreTensors(checkpoint::Checkpoint checkpoint, TensorMap &tensors, Tenso
 
 void keepParameters(const KilnFunctionInfo &step, const TensorMap &from, TensorMap &to) {
   for (int32_t i = 0; i < step.argumentCount; ++i)
-    if (step.arguments[i].role == KILN_ROLE_PARAMETER) to[step.arguments[i].name] = from.at(step.arguments[i].name);
+    if (isModelState(step.arguments[i])) to[step.arguments[i].name] = from.at(step.arguments[i].name);
 }
 
 }  // namespace kiln::program

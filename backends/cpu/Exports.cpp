@@ -34,6 +34,8 @@ int32_t tableRole(ArgumentRole role) {
   case ArgumentRole::Label: return KILN_ROLE_LABEL;
   case ArgumentRole::Parameter: return KILN_ROLE_PARAMETER;
   case ArgumentRole::OptimizerState: return KILN_ROLE_STATE;
+  case ArgumentRole::Buffer: return KILN_ROLE_BUFFER;
+  case ArgumentRole::Key: return KILN_ROLE_KEY;
   }
   return KILN_ROLE_NONE;
 }

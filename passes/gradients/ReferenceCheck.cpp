@@ -37,14 +37,16 @@ Tensor converted(const Tensor &tensor, DType dtype) {
 }
 
 // `description` names the computed value in errors: "@loss", "the gradient of %w".
-llvm::Expected<ReferenceComparison> compare(std::string name, std::string_view description, const Tensor &computed,
-                                            const std::string &referencePath, const Tolerances &tolerances) {
+llvm::Expected<ReferenceComparison> compare(std::string what, std::string_view description, const Tensor &computed,
+                                            llvm::StringRef directory, const std::string &file,
+                                            const Tolerances &tolerances) {
+  std::string referencePath = filePath(directory, file);
   llvm::Expected<Tensor> reference = readTensor(referencePath);
   if (!reference) return reference.takeError();
   if (!isFloat(reference->dtype()) || reference->shape() != computed.shape())
     return llvm::createStringError(fmt::format("{} holds {}, but {} is {}", referencePath, toString(reference->type()),
                                                description, toString(computed.type())));
-  ReferenceComparison comparison{std::move(name), {}};
+  ReferenceComparison comparison{std::move(what), file + ".npy", {}};
   comparison.elementCount = computed.elementCount();
   for (int64_t i = 0; i < computed.elementCount(); ++i)
     comparison.agreement.add(computed.getDouble(i), reference->getDouble(i), tolerances);
@@ -54,9 +56,11 @@ llvm::Expected<ReferenceComparison> compare(std::string name, std::string_view d
 
 llvm::Expected<ReferenceReport> compareWithReference(const Function &function, std::span<const Value *const> wrt,
                                                      llvm::StringRef directory, const Tolerances &tolerances) {
-  if (function.results().size() != 1)
-    return llvm::createStringError(fmt::format("@{} has {} results; a reference check needs exactly one",
-                                               function.name(), function.results().size()));
+  std::vector<Value *> buffers = function.argumentsWithRole(ArgumentRole::Buffer);
+  if (function.results().size() != 1 + buffers.size())
+    return llvm::createStringError(fmt::format("@{} has {} results; a reference check needs its value and the new "
+                                               "value of each of its {} buffers",
+                                               function.name(), function.results().size(), buffers.size()));
   ReferenceReport report{function.name(), {}, {}};
   std::vector<Tensor> arguments;
   for (const auto &argument : function.arguments()) {
@@ -92,11 +96,20 @@ llvm::Expected<ReferenceReport> compareWithReference(const Function &function, s
   auto results = interpret(**gradient, arguments);
   if (!results) return atOriginalOps(results.takeError(), origins);
 
+  // The gradient function's results: the value, the gradients, then the buffers' new values.
   for (size_t index = 0; index < results->size(); ++index) {
-    std::string name = index == 0 ? function.name() : wrt[index - 1]->name();
-    std::string path = filePath(directory, index == 0 ? name : "d_" + name);
-    std::string description = index == 0 ? "@" + name : "the gradient of %" + name;
-    llvm::Expected<ReferenceComparison> comparison = compare(name, description, (*results)[index], path, tolerances);
+    std::string what, description, file;
+    if (index == 0) {
+      what = "value", description = "@" + function.name(), file = function.name();
+    } else if (index <= wrt.size()) {
+      const std::string &name = wrt[index - 1]->name();
+      what = "gradient of %" + name, description = "the gradient of %" + name, file = "d_" + name;
+    } else {
+      const std::string &name = buffers[index - 1 - wrt.size()]->name();
+      what = "new value of buffer %" + name, description = what, file = "new." + name;
+    }
+    llvm::Expected<ReferenceComparison> comparison =
+        compare(what, description, (*results)[index], directory, file, tolerances);
     if (!comparison) return comparison.takeError();
     report.comparisons.push_back(std::move(*comparison));
   }
@@ -106,15 +119,12 @@ llvm::Expected<ReferenceReport> compareWithReference(const Function &function, s
 bool ReferenceReport::passed() const { return allAgree(comparisons); }
 
 void ReferenceReport::print(llvm::raw_ostream &out) const {
-  for (size_t index = 0; index < comparisons.size(); ++index) {
-    const ReferenceComparison &comparison = comparisons[index];
-    std::string file = (index == 0 ? comparison.name : "d_" + comparison.name) + ".npy";
+  for (const ReferenceComparison &comparison : comparisons)
     out << fmt::format("@{} {}: worst relative error {:.3g}, worst absolute error {:.3g} ({} elements){}: {}\n",
-                       function, index == 0 ? "value" : "gradient of %" + comparison.name,
-                       comparison.agreement.worstRelativeError, comparison.agreement.worstAbsoluteError,
-                       comparison.elementCount, comparison.agreement.describeNaN("Kiln's value", file),
+                       function, comparison.what, comparison.agreement.worstRelativeError,
+                       comparison.agreement.worstAbsoluteError, comparison.elementCount,
+                       comparison.agreement.describeNaN("Kiln's value", comparison.file),
                        comparison.agreement.passed ? "PASS" : "FAIL");
-  }
 }
 
 }  // namespace kiln

@@ -23,14 +23,16 @@ namespace kiln {
 inline constexpr Tolerances kReferenceTolerances{1e-10, 1e-8};
 
 struct ReferenceComparison {
-  std::string name;     // the function for its value, else the argument differentiated
+  std::string what;     // "value", "gradient of %w", "new value of buffer %running_mean"
+  std::string file;     // the reference's file name, for messages
   Agreement agreement;  // of Kiln's values with the reference's
   int64_t elementCount = 0;
 };
 
 struct ReferenceReport {
   std::string function;
-  std::vector<ReferenceComparison> comparisons;  // the value, then one per argument of `wrt`
+  // The value, then one per argument of `wrt`, then one per buffer.
+  std::vector<ReferenceComparison> comparisons;
   std::vector<std::string> notes;                // conversions made on the way in
 
   bool passed() const;
@@ -41,6 +43,8 @@ struct ReferenceReport {
 // type), evaluates the function and its gradient with respect to `wrt` (arguments of the
 // function, say those of the parameter role) in f64, and compares the
 // value with DIRECTORY/<function>.npy and the gradient of argument A with DIRECTORY/d_<A>.npy.
+// A function with `buffer` arguments returns their new values after its value (a training
+// step's batch-norm statistics); the new value of buffer B is compared with DIRECTORY/new.<B>.npy.
 // A missing or mismatched file is an error that names it; f64 arrays for f32 arguments are
 // rounded to f32, with a note in the report.
 llvm::Expected<ReferenceReport> compareWithReference(const Function &function, std::span<const Value *const> wrt,

@@ -7,6 +7,7 @@ weights and inputs, the loss and its gradient are computed in float64, and Input
                     layout and dtype (f32 values, so both sides start from the same numbers)
   loss.npy          the loss, f64
   d_<param>.npy     the loss's gradient with respect to each parameter, f64, in Kiln's layout
+  new.<buffer>.npy  a buffer's value after the step (batch norm's running statistics), f64
 The files are committed; the test needs neither PyTorch nor this script. To regenerate:
   apt-get install python3-torch python3-numpy
   /usr/bin/python3 test/golden/generate.py
@@ -63,9 +64,10 @@ class Derived:
         return self.gradient()
 
 
-def write(name, arguments, parameters, loss):
+def write(name, arguments, parameters, loss, buffers=None):
     """arguments: Kiln argument name -> tensor (inputs and labels);
-    parameters: Kiln parameter name -> (torch parameter, function to Kiln's layout)."""
+    parameters: Kiln parameter name -> (torch parameter, function to Kiln's layout);
+    buffers: Kiln buffer name -> (value before the step, value after it)."""
     loss.backward()
     directory = HERE / name
     shutil.rmtree(directory, ignore_errors=True)
@@ -76,6 +78,9 @@ def write(name, arguments, parameters, loss):
     for parameter, (tensor, to_kiln) in parameters.items():
         np.save(directory / f"{parameter}.npy", to_kiln(tensor.detach()).numpy().astype(np.float32))
         np.save(directory / f"d_{parameter}.npy", to_kiln(tensor.grad).numpy().astype(np.float64))
+    for buffer, (before, after) in (buffers or {}).items():
+        np.save(directory / f"{buffer}.npy", before.detach().numpy().astype(np.float32))
+        np.save(directory / f"new.{buffer}.npy", after.detach().numpy().astype(np.float64))
     np.save(directory / "loss.npy", np.array(loss.item(), dtype=np.float64))
     print(f"{name}: loss {loss.item():.6f}, {len(parameters)} parameters")
 
@@ -95,13 +100,14 @@ def mlp(generator):
 
 def cnn(generator):
     conv1 = torch.nn.Conv2d(3, 4, 3, padding=1)
-    norm = torch.nn.BatchNorm2d(4, eps=1e-5)
+    norm = torch.nn.BatchNorm2d(4, eps=1e-5, momentum=0.125)
     conv2 = torch.nn.Conv2d(4, 6, 3, stride=2, padding=1)
     output = torch.nn.Linear(24, 3)
     for module in (conv1, norm, conv2, output):
         module.double()
         randomize(module, generator)
-    norm.train()  # batch statistics, as Kiln's BatchNorm2d computes them
+    norm.train()  # batch statistics, and the running ones updated, as Kiln's training step does
+    running_mean, running_var = norm.running_mean.clone(), norm.running_var.clone()
     x = exact_f32((3, 3, 12, 12), generator)
     y = torch.randint(0, 3, (3,), generator=generator)
     h = F.max_pool2d(F.relu(norm(conv1(x))), 2)
@@ -111,7 +117,8 @@ def cnn(generator):
     write("cnn", {"x": x, "y": y},
           {"conv1.w": (conv1.weight, same), "conv1.b": (conv1.bias, same),
            "norm.gamma": (norm.weight, same), "norm.beta": (norm.bias, same),
-           "conv2.w": (conv2.weight, same), "conv2.b": (conv2.bias, same), **linear("output", output)}, loss)
+           "conv2.w": (conv2.weight, same), "conv2.b": (conv2.bias, same), **linear("output", output)}, loss,
+          {"norm.running_mean": (running_mean, norm.running_mean), "norm.running_var": (running_var, norm.running_var)})
 
 
 def lstm(generator):
