@@ -34,12 +34,17 @@ inline std::string readText(const std::filesystem::path &file) {
 }
 
 // |actual - expected| <= 1e-6 + 1e-5 |expected| element by element: f32 rounding of values
-// around 1, and of their differences when the two sides sum in different orders.
+// around 1, and of their differences when the two sides sum in different orders. The first few
+// elements that differ are shown, then how many do.
 inline void expectClose(const Tensor &actual, const Tensor &expected, const std::string &what) {
   ASSERT_EQ(actual.type(), expected.type()) << what;
   std::span<const float> got = actual.values<float>(), want = expected.values<float>();
-  for (size_t i = 0; i < got.size(); ++i)
-    EXPECT_NEAR(got[i], want[i], 1e-6 + 1e-5 * std::abs(want[i])) << what << " element " << i;
+  size_t mismatches = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (std::abs(got[i] - want[i]) <= 1e-6 + 1e-5 * std::abs(want[i])) continue;  // NaN is not close
+    if (++mismatches <= 3) ADD_FAILURE() << what << " element " << i << ": " << got[i] << ", expected " << want[i];
+  }
+  EXPECT_EQ(mismatches, 0u) << what << ": " << mismatches << " of " << got.size() << " elements differ";
 }
 
 }  // namespace kiln::golden

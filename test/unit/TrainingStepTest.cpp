@@ -28,6 +28,9 @@ const std::filesystem::path kCases = kSourceDirectory / "test/golden/Inputs/trai
 
 enum class Engine { Interpreter, Native };
 
+std::string engineName(Engine engine) { return engine == Engine::Native ? "native" : "interpreter"; }
+void PrintTo(Engine engine, std::ostream *out) { *out << engineName(engine); }
+
 // The example and the sizes that model.txt names, compiled to @train_step, outlined into kernels
 // for native code.
 std::unique_ptr<CompiledModel> compile(const std::filesystem::path &folder, Engine engine) {
@@ -114,8 +117,7 @@ INSTANTIATE_TEST_SUITE_P(PyTorch, TrainingStepTest,
                          testing::Combine(testing::ValuesIn(cases()),
                                           testing::Values(Engine::Interpreter, Engine::Native)),
                          [](const testing::TestParamInfo<TrainingStepTest::ParamType> &info) {
-                           return std::get<0>(info.param) +
-                                  (std::get<1>(info.param) == Engine::Native ? "_native" : "_interpreter");
+                           return std::get<0>(info.param) + "_" + engineName(std::get<1>(info.param));
                          });
 
 }  // namespace
