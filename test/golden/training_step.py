@@ -157,7 +157,8 @@ def gpt(generator):
     feed-forward network of 4 * width, a final LayerNorm, a linear head."""
     batch, steps, vocabulary, width, heads = 2, 5, 11, 8, 4
     embed = torch.nn.Embedding(vocabulary, width)
-    blocks = [{"norm1": torch.nn.LayerNorm(width), "attention": torch.nn.MultiheadAttention(width, heads, batch_first=True),
+    blocks = [{"norm1": torch.nn.LayerNorm(width),
+               "attention": torch.nn.MultiheadAttention(width, heads, batch_first=True),
                "norm2": torch.nn.LayerNorm(width), "expand": torch.nn.Linear(width, 4 * width),
                "contract": torch.nn.Linear(4 * width, width)} for _ in range(2)]
     norm = torch.nn.LayerNorm(width)
