@@ -9,27 +9,18 @@
 #include <gtest/gtest.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include "GoldenFiles.h"
 #include "backends/interpreter/Interpreter.h"
-#include "backends/interpreter/RunFunction.h"
 #include "tools/compile/Compile.h"
 
 namespace kiln {
 namespace {
 
+using golden::expectClose;
+using golden::load;
+using golden::readText;
+
 const std::filesystem::path kCases = std::filesystem::path(KILN_SOURCE_DIR) / "test/golden/Inputs/optimizers";
-
-Tensor load(const std::filesystem::path &file) {
-  npy::Result<npy::Array> array = npy::read(file.string());
-  EXPECT_TRUE(bool(array)) << (array ? "" : array.error());
-  llvm::Expected<Tensor> tensor = tensorFromNpy(*array);
-  EXPECT_TRUE(bool(tensor)) << llvm::toString(tensor.takeError());
-  return std::move(*tensor);
-}
-
-std::string readText(const std::filesystem::path &file) {
-  std::ifstream stream(file);
-  return std::string(std::istreambuf_iterator<char>(stream), std::istreambuf_iterator<char>());
-}
 
 // The regressor of optimizers.py with the case's settings, compiled to @train_step.
 std::unique_ptr<CompiledModel> compile(const std::string &settings, const std::filesystem::path &folder) {
@@ -53,13 +44,6 @@ std::unique_ptr<CompiledModel> compile(const std::string &settings, const std::f
   std::filesystem::remove(source);
   EXPECT_TRUE(bool(model)) << errors << (model ? "" : llvm::toString(model.takeError()));
   return model ? std::move(*model) : nullptr;
-}
-
-void expectClose(const Tensor &actual, const Tensor &expected, const std::string &what) {
-  ASSERT_EQ(actual.type(), expected.type()) << what;
-  std::span<const float> got = actual.values<float>(), want = expected.values<float>();
-  for (size_t i = 0; i < got.size(); ++i)
-    EXPECT_NEAR(got[i], want[i], 1e-6 + 1e-5 * std::abs(want[i])) << what << " element " << i;
 }
 
 class OptimizerTest : public testing::TestWithParam<std::string> {};
