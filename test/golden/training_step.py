@@ -30,6 +30,7 @@ Layouts are those of generate.py (a Linear weight transposed, LSTM gates i, f, g
 rows of in_proj_weight). Adam is elementwise, so the states of a slice of a torch parameter are
 the slice of its states.
 """
+import math
 import pathlib
 import shutil
 
@@ -63,12 +64,23 @@ def adam_state(parameter, generator):
     return {"step": torch.tensor(float(STEPS_BEFORE)), "exp_avg": moment, "exp_avg_sq": second}
 
 
+def warmup_cosine(update, warmup, total, final_factor):
+    """The factor of lr at update number `update` (from 1) of the standard library's warmup_cosine."""
+    t = update - 1
+    rising = min((t + 1) / warmup, 1.0) if warmup > 0 else 1.0
+    progress = min(max(t - warmup, 0) / (total - warmup), 1.0)
+    return rising * (final_factor + (1 - final_factor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
 def write(name, source, model, dims, optimizer_setting, make_optimizer, arguments, parameters, loss_of, generator):
     """arguments: Kiln input or label name -> tensor; parameters: Kiln parameter name ->
     (torch parameter, function from a tensor of that parameter's shape to Kiln's layout);
     loss_of: computes the loss from the parameters' current values."""
     text = (ROOT / source).read_text()
-    assert f"optimizer = {optimizer_setting}\n" in text, f"{source} no longer trains with {optimizer_setting}"
+    # A bare optimizer, or the lines of the train block the torch optimizer stands for.
+    settings = [f"optimizer = {optimizer_setting}\n"] if isinstance(optimizer_setting, str) else optimizer_setting
+    for setting in settings:
+        assert setting in text, f"{source} no longer trains with {setting.strip()}"
     directory = HERE / name
     shutil.rmtree(directory, ignore_errors=True)
     (directory / "after").mkdir(parents=True)
@@ -198,7 +210,10 @@ def gpt(generator):
     parameters.update(layer_norm("norm", norm))
     parameters.update(linear("head", head))
     write("gpt", "examples/gpt.kiln", "CharGPT", {"B": batch, "T": steps, "V": vocabulary, "W": width},
-          "adam(lr: 1e-3, betas: (0.9, 0.99))", lambda p: torch.optim.Adam(p, lr=1e-3, betas=(0.9, 0.99)),
+          ["optimizer = adam(lr: 2e-3, betas: (0.9, 0.99))\n",
+           "lr_schedule = warmup_cosine(warmup: 500, total: 4 * 7975, final_factor: 0.1)"],
+          lambda p: torch.optim.Adam(p, lr=2e-3 * warmup_cosine(STEPS_BEFORE + 1, 500, 4 * 7975, 0.1),
+                                     betas=(0.9, 0.99)),
           {"tokens": tokens, "next": following}, parameters, loss, generator)
 
 
