@@ -265,8 +265,8 @@ Object bernoulli(BuiltinCall &call) {
   std::optional<double> p = call.number(1, 0.5);
   if (!x || !p) return Object::poison();
   if (!isFloat(x->type().dtype))
-    return call.error(call.range(0), fmt::format("'bernoulli' draws floats of x's type, but x is {}",
-                                                 toString(x->type())));
+    return call.error(call.range(0),
+                      fmt::format("'bernoulli' draws floats of x's type, but x is {}", toString(x->type())));
   if (!(*p >= 0 && *p <= 1)) return call.error(call.range(1), fmt::format("p must be in [0, 1], not {}", *p));
   kiln::Value *key = call.lowerer.trainingKey(call.name, call.where);
   if (!key) return Object::poison();

@@ -114,8 +114,8 @@ void Lowerer::addParameterArguments(Function &function, bool withBuffers) {
   for (size_t index : slotsInArgumentOrder()) {
     const ParameterSlot &slot = parameters_[index];
     if (slot.isBuffer() && !withBuffers) continue;
-    kiln::Value *argument = function.addArgument(slot.type, slot.path,
-                                                 slot.isBuffer() ? ArgumentRole::Buffer : ArgumentRole::Parameter);
+    kiln::Value *argument =
+        function.addArgument(slot.type, slot.path, slot.isBuffer() ? ArgumentRole::Buffer : ArgumentRole::Parameter);
     declaredAt_[argument] = slot.decl->nameRange;
     parameterValues_[index] = argument;
   }
@@ -158,9 +158,8 @@ void Lowerer::assignBuffer(const Object &slotObject, Object value, llvm::SMRange
     return;
   }
   if (value.isPoison()) return;
-  kiln::Value *tensor = value.isNumber() || value.kind == Object::Kind::Tensor
-                            ? asTensor(value, slot.type.dtype, where)
-                            : nullptr;
+  kiln::Value *tensor =
+      value.isNumber() || value.kind == Object::Kind::Tensor ? asTensor(value, slot.type.dtype, where) : nullptr;
   if (tensor && tensor->type() != slot.type && tensor->type().rank() == 0) {
     Object spread = createOp(OpKind::Broadcast, {tensor}, {}, slot.type, where);
     tensor = spread.isPoison() ? nullptr : spread.tensor;

@@ -333,8 +333,8 @@ void Lowerer::lowerUpdate(Module &module, llvm::SMRange where) {
     if (!parameters_[index].isBuffer()) trainable.push_back(index);
   std::vector<kiln::Value *> gradients;
   for (size_t index : trainable)
-    gradients.push_back(function->addArgument(parameters_[index].type, "d_" + parameters_[index].path,
-                                              ArgumentRole::Input));
+    gradients.push_back(
+        function->addArgument(parameters_[index].type, "d_" + parameters_[index].path, ArgumentRole::Input));
   TensorType scalar{DType::F32, {}};
   kiln::Value *count = function->addArgument(scalar, "step", ArgumentRole::OptimizerState);
   // Step 2.

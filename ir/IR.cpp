@@ -94,9 +94,8 @@ std::string_view argumentRoleKeyword(ArgumentRole role) {
 }
 
 std::optional<ArgumentRole> parseArgumentRole(std::string_view keyword) {
-  for (ArgumentRole role :
-       {ArgumentRole::Input, ArgumentRole::Label, ArgumentRole::Parameter, ArgumentRole::OptimizerState,
-        ArgumentRole::Buffer, ArgumentRole::Key})
+  for (ArgumentRole role : {ArgumentRole::Input, ArgumentRole::Label, ArgumentRole::Parameter,
+                            ArgumentRole::OptimizerState, ArgumentRole::Buffer, ArgumentRole::Key})
     if (argumentRoleKeyword(role) == keyword) return role;
   return std::nullopt;
 }

@@ -45,12 +45,9 @@ constexpr std::pair<npy::ElementType, std::string_view> kTypeNames[] = {{npy::El
                                                                         {npy::ElementType::I32, "i32"},
                                                                         {npy::ElementType::I64, "i64"},
                                                                         {npy::ElementType::Bool, "i1"}};
-constexpr std::pair<int32_t, std::string_view> kRoleNames[] = {{KILN_ROLE_NONE, "none"},
-                                                               {KILN_ROLE_INPUT, "input"},
-                                                               {KILN_ROLE_LABEL, "label"},
-                                                               {KILN_ROLE_PARAMETER, "parameter"},
-                                                               {KILN_ROLE_STATE, "state"},
-                                                               {KILN_ROLE_BUFFER, "buffer"}};
+constexpr std::pair<int32_t, std::string_view> kRoleNames[] = {
+    {KILN_ROLE_NONE, "none"},           {KILN_ROLE_INPUT, "input"}, {KILN_ROLE_LABEL, "label"},
+    {KILN_ROLE_PARAMETER, "parameter"}, {KILN_ROLE_STATE, "state"}, {KILN_ROLE_BUFFER, "buffer"}};
 
 std::string_view typeName(npy::ElementType type) {
   for (auto [candidate, name] : kTypeNames)

@@ -134,8 +134,8 @@ Outcome loadParameter(const std::string &source, const KilnFunctionInfo &functio
       for (const checkpoint::Tensor &tensor : loaded->tensors)
         if (!stored && tensor.name == name && tensor.role == parameter.role) stored = &tensor;
     if (!stored)
-      return dataError(fmt::format("--load {}: the checkpoint (of model {}) has no {} %{} ({})", source,
-                                   loaded->model, roleWord(parameter), parameter.name, typeText(parameter)));
+      return dataError(fmt::format("--load {}: the checkpoint (of model {}) has no {} %{} ({})", source, loaded->model,
+                                   roleWord(parameter), parameter.name, typeText(parameter)));
     if (!matches(parameter, stored->array))
       return dataError(fmt::format("--load {}: {} %{} is {} there, but @{} takes {}", source, roleWord(parameter),
                                    parameter.name, typeText(stored->array), function.name, typeText(parameter)));

@@ -109,7 +109,8 @@ public:
   void setStepKey(int64_t seed, int64_t epoch, int64_t step) {
     random::PhiloxCounter counter{uint32_t(uint64_t(step)), uint32_t(uint64_t(step) >> 32), uint32_t(epoch),
                                   0x6b657973u};
-    random::PhiloxCounter bits = random::philox4x32(counter, {uint32_t(uint64_t(seed)), uint32_t(uint64_t(seed) >> 32)});
+    random::PhiloxCounter bits =
+        random::philox4x32(counter, {uint32_t(uint64_t(seed)), uint32_t(uint64_t(seed) >> 32)});
     int64_t key = int64_t(uint64_t(bits[0]) | uint64_t(bits[1]) << 32);
     stepKey_.type = npy::ElementType::I64;
     stepKey_.data.resize(sizeof key);

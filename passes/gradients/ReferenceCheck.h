@@ -33,7 +33,7 @@ struct ReferenceReport {
   std::string function;
   // The value, then one per argument of `wrt`, then one per buffer.
   std::vector<ReferenceComparison> comparisons;
-  std::vector<std::string> notes;                // conversions made on the way in
+  std::vector<std::string> notes;  // conversions made on the way in
 
   bool passed() const;
   void print(llvm::raw_ostream &out) const;
