@@ -4,8 +4,9 @@
 // pipeline's train-step pass then joins @loss_grad and @update into @train_step.
 //
 // Lowering @update:
-// 1. Arguments: every parameter (`param`), its gradient `d_<path>` (`input`), and the count of
-//    updates so far, `step` (`state`, f32[]).
+// 1. Arguments: every parameter (`param`), its gradient `d_<path>` (`input`), the count of
+//    updates so far, `step` (`state`, f32[]), and the optimizer's learning rate, `lr` (`state`,
+//    f32[], unchanged by the update), so that the program can set it.
 // 2. step + 1 is this update's number, as PyTorch counts it.
 // 3. For each parameter, each `state` of the optimizer becomes an argument `<state>.<path>` (a
 //    `state` of the parameter's type), bound by name in a scope around the call method, which
@@ -14,7 +15,7 @@
 // 4. A state the method neither read nor assigned for a parameter (Adam's running maximum
 //    without AMSGrad) is dropped: its argument goes, so it is neither stored nor updated.
 // 5. Results: the new value of every `param` and `state` argument, in argument order.
-// @init_optimizer() gives the kept states their initial values, in @update's order.
+// @init_optimizer() gives step, lr and the kept states their initial values, in @update's order.
 //
 // @loss is the code of the training step: `training` is true in it, so dropout draws its masks
 // from the step's `key` argument and batch norm assigns its running statistics (buffers), whose
@@ -337,6 +338,13 @@ void Lowerer::lowerUpdate(Module &module, llvm::SMRange where) {
         function->addArgument(parameters_[index].type, "d_" + parameters_[index].path, ArgumentRole::Input));
   TensorType scalar{DType::F32, {}};
   kiln::Value *count = function->addArgument(scalar, "step", ArgumentRole::OptimizerState);
+  // The learning rate is state too, as in PyTorch's param_groups: `prog train --lr` sets it.
+  kiln::Value *rate = nullptr;
+  std::optional<double> initialRate;
+  if (Binding *lr = optimizer.scope->findHere("lr"); lr && lr->value.isNumber()) {
+    initialRate = lr->value.asDouble();
+    rate = function->addArgument(scalar, "lr", ArgumentRole::OptimizerState);
+  }
   // Step 2.
   setLocation(where);
   Object one = createOp(OpKind::Constant, {}, {{"value", Floats{1.0}}}, scalar, where);
@@ -345,7 +353,7 @@ void Lowerer::lowerUpdate(Module &module, llvm::SMRange where) {
   if (step.isPoison()) return;
   step.tensor->setName("step");
   if (clipNorm_ && !clipGradients(gradients, where)) return;
-  kiln::Value *scheduledRate = schedule_ ? scheduleRate(step.tensor, where) : nullptr;
+  kiln::Value *scheduledRate = schedule_ ? scheduleRate(step.tensor, rate, where) : rate;
   if (schedule_ && !scheduledRate) return;
 
   // Step 3.
@@ -399,6 +407,7 @@ void Lowerer::lowerUpdate(Module &module, llvm::SMRange where) {
   std::erase_if(stateArguments, [&](const auto &entry) { return !updated.contains(entry.first); });
   // Step 5.
   updated[count] = step.tensor;
+  if (rate) updated[rate] = rate;
   std::vector<kiln::Value *> results;
   for (const auto &argument : function->arguments())
     if (auto it = updated.find(argument.get()); it != updated.end()) {
@@ -413,7 +422,7 @@ void Lowerer::lowerUpdate(Module &module, llvm::SMRange where) {
     }
   function->setResults(std::move(results));
   builder_.reset();
-  lowerOptimizerInit(module, stateArguments, where);
+  lowerOptimizerInit(module, initialRate, stateArguments, where);
 }
 
 // clip_grad_norm = N: the gradients as the standard library's clip_grad_norm(gradients, N) gives them.
@@ -448,9 +457,8 @@ bool Lowerer::clipGradients(std::vector<kiln::Value *> &gradients, llvm::SMRange
 }
 
 // lr_schedule = S: the optimizer's lr becomes the tensor lr * S(step) during the update.
-kiln::Value *Lowerer::scheduleRate(kiln::Value *step, llvm::SMRange where) {
-  Binding *rate = optimizer_->scope->findHere("lr");
-  if (!rate || !rate->value.isNumber()) {
+kiln::Value *Lowerer::scheduleRate(kiln::Value *step, kiln::Value *rate, llvm::SMRange where) {
+  if (!rate) {
     diagnostics_.error(where, fmt::format("an lr_schedule scales the optimizer's 'lr', but '{}' has no number 'lr'",
                                           optimizer_->decl->name));
     return nullptr;
@@ -468,13 +476,13 @@ kiln::Value *Lowerer::scheduleRate(kiln::Value *step, llvm::SMRange where) {
                            factor.kind == Object::Kind::Tensor ? toString(factor.tensor->type()) : describe(factor)));
     return nullptr;
   }
-  Object scaled = createOp(OpKind::Mul, {asTensor(rate->value, DType::F32, where), factor.tensor}, {}, scalar, where);
+  Object scaled = createOp(OpKind::Mul, {rate, factor.tensor}, {}, scalar, where);
   if (scaled.isPoison()) return nullptr;
   scaled.tensor->setName("lr");
   return scaled.tensor;
 }
 
-void Lowerer::lowerOptimizerInit(Module &module,
+void Lowerer::lowerOptimizerInit(Module &module, std::optional<double> rate,
                                  const std::vector<std::pair<kiln::Value *, const StateDecl *>> &stateArguments,
                                  llvm::SMRange where) {
   Function *function = beginFunction(module, "init_optimizer", where);
@@ -485,6 +493,12 @@ void Lowerer::lowerOptimizerInit(Module &module,
   if (zero.isPoison()) return;
   zero.tensor->setName("step");
   results.push_back(zero.tensor);
+  if (rate) {
+    Object initial = createOp(OpKind::Constant, {}, {{"value", Floats{*rate}}}, scalar, where);
+    if (initial.isPoison()) return;
+    initial.tensor->setName("lr");
+    results.push_back(initial.tensor);
+  }
   seed_ = nullptr;
   key_ = nullptr;
   for (const auto &[argument, state] : stateArguments) {

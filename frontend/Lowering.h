@@ -122,8 +122,8 @@ private:
   std::shared_ptr<Instance> createSchedule(const Expr &expr, Scope &scope);
   void lowerUpdate(Module &module, llvm::SMRange where);
   bool clipGradients(std::vector<kiln::Value *> &gradients, llvm::SMRange where);
-  kiln::Value *scheduleRate(kiln::Value *step, llvm::SMRange where);
-  void lowerOptimizerInit(Module &module,
+  kiln::Value *scheduleRate(kiln::Value *step, kiln::Value *rate, llvm::SMRange where);
+  void lowerOptimizerInit(Module &module, std::optional<double> rate,
                           const std::vector<std::pair<kiln::Value *, const StateDecl *>> &stateArguments,
                           llvm::SMRange where);
   Function *beginFunction(Module &module, const std::string &name, llvm::SMRange where);

@@ -186,6 +186,26 @@ Outcome parseCount(const Options &options, std::string_view name, int64_t minimu
   return std::nullopt;
 }
 
+// --lr X: the learning rate, an f32[] `state` argument `lr` of the step (the optimizer's `lr`).
+Outcome parseRate(const Options &options, const KilnFunctionInfo &step, std::optional<float> &rate) {
+  const std::string *text = options.single("lr");
+  if (!text) return std::nullopt;
+  char *end = nullptr;
+  errno = 0;
+  double parsed = std::strtod(text->c_str(), &end);
+  if (text->empty() || *end != '\0' || errno != 0 || !(parsed > 0) || !std::isfinite(float(parsed)))
+    return usageError(fmt::format("--lr expects a positive number, not '{}'", *text));
+  for (int32_t i = 0; i < step.argumentCount; ++i) {
+    const KilnTensorInfo &argument = step.arguments[i];
+    if (argument.role == KILN_ROLE_STATE && std::string_view(argument.name) == "lr" && argument.rank == 0 &&
+        argument.dtype == KILN_F32) {
+      rate = float(parsed);
+      return std::nullopt;
+    }
+  }
+  return usageError("--lr: the model's optimizer has no learning rate `lr` to set");
+}
+
 // The number of classes an integer label indexes: the last extent of @forward's result when it
 // has one axis more than the label; 0 when that cannot be told.
 int64_t classCount(const KilnFunctionInfo &step) {
@@ -219,16 +239,18 @@ Outcome trainingFunctions(std::string_view command, const KilnTrainingInfo *&inf
 
 std::string trainingHelp() {
   return fmt::format(
-      "  {0} train [--data F] [--epochs N] [--seed N] [--save CKPT] [--resume CKPT] [--log F.csv] [--plot F.svg]\n"
-      "      Trains as the model's train block says (data, epochs, validation split, early stopping, seed),\n"
-      "      each setting overridable; prints one line per epoch and, if the data has a test split, the\n"
-      "      test loss and metrics at the end. --save writes a checkpoint after each epoch and on Ctrl-C;\n"
-      "      --resume continues from one. --log writes one CSV row per epoch, --plot the curves as SVG.\n",
+      "  {0} train [--data F] [--epochs N] [--lr X] [--seed N] [--save CKPT] [--resume CKPT] [--log F.csv]\n"
+      "           [--plot F.svg]\n"
+      "      Trains as the model's train block says (data, epochs, learning rate, validation split, early\n"
+      "      stopping, seed), each setting overridable (--lr also overrides a resumed checkpoint's);\n"
+      "      prints one line per epoch and, if the data has a test split, the test loss and metrics at\n"
+      "      the end. --save writes a checkpoint after each epoch and on Ctrl-C; --resume continues from\n"
+      "      one. --log writes one CSV row per epoch, --plot the curves as SVG.\n",
       programName);
 }
 
 Outcome trainCommand(const std::vector<std::string_view> &words) {
-  constexpr std::string_view kKnown[] = {"data", "epochs", "seed", "batch", "save", "resume", "log", "plot"};
+  constexpr std::string_view kKnown[] = {"data", "epochs", "lr", "seed", "batch", "save", "resume", "log", "plot"};
   Options options;
   if (Outcome failure = parseOptions("train", words, kKnown, "", options)) return failure;
   const KilnTrainingInfo *info = nullptr;
@@ -242,6 +264,8 @@ Outcome trainCommand(const std::vector<std::string_view> &words) {
     return usageError(fmt::format("train: the program was built for batches of {}; build it again with --dim for a "
                                   "batch of {} (`kiln build MODEL --dim B={} -o PROGRAM`)",
                                   info->batch, batch, batch));
+  std::optional<float> rate;
+  if (Outcome failure = parseRate(options, *step, rate)) return failure;
   std::string dataPath = options.single("data") ? *options.single("data") : info->data;
   if (dataPath.empty()) return usageError("train: the train block names no data; give --data FILE");
   const std::string *savePath = options.single("save");
@@ -303,6 +327,8 @@ Outcome trainCommand(const std::vector<std::string_view> &words) {
     if (Outcome failure = trainer.invoke(initOptimizer, results)) return failure;
     if (Outcome failure = trainer.bindInitial(initOptimizer, {KILN_ROLE_STATE}, std::move(results))) return failure;
   }
+
+  if (rate) std::memcpy(trainer.tensors().at("lr").data.data(), &*rate, sizeof *rate);
 
   Report report(*info, options.single("log"), options.single("plot"), isatty(STDERR_FILENO) != 0);
   fmt::print("training {} on {}: {} examples, {} for validation{}; {} steps of {} per epoch\n", info->model, dataPath,

@@ -72,7 +72,8 @@ def warmup_cosine(update, warmup, total, final_factor):
     return rising * (final_factor + (1 - final_factor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def write(name, source, model, dims, optimizer_setting, make_optimizer, arguments, parameters, loss_of, generator):
+def write(name, source, model, dims, optimizer_setting, make_optimizer, arguments, parameters, loss_of, generator,
+          schedule_factor=1.0):
     """arguments: Kiln input or label name -> tensor; parameters: Kiln parameter name ->
     (torch parameter, function from a tensor of that parameter's shape to Kiln's layout);
     loss_of: computes the loss from the parameters' current values."""
@@ -95,7 +96,10 @@ def write(name, source, model, dims, optimizer_setting, make_optimizer, argument
     optimizer = make_optimizer(leaves)
     for leaf in leaves:
         optimizer.state[leaf] = adam_state(leaf, generator)
+    # Kiln's optimizer keeps its learning rate as state `lr`: the block's, before any lr_schedule.
+    rate = torch.tensor(optimizer.defaults["lr"] / schedule_factor)
     save(directory / "step.npy", optimizer.state[leaves[0]]["step"])
+    save(directory / "lr.npy", rate)
     for parameter, (tensor, to_kiln) in parameters.items():
         for state in ("exp_avg", "exp_avg_sq"):
             save(directory / f"{state}.{parameter}.npy", to_kiln(optimizer.state[tensor][state]))
@@ -106,6 +110,7 @@ def write(name, source, model, dims, optimizer_setting, make_optimizer, argument
 
     save(directory / "after" / "loss.npy", loss)
     save(directory / "after" / "step.npy", optimizer.state[leaves[0]]["step"])
+    save(directory / "after" / "lr.npy", rate)
     for parameter, (tensor, to_kiln) in parameters.items():
         save(directory / "after" / f"{parameter}.npy", to_kiln(tensor))
         for state in ("exp_avg", "exp_avg_sq"):
@@ -209,12 +214,12 @@ def gpt(generator):
         parameters.update(linear(f"{prefix}.feed_forward.contract", block["contract"]))
     parameters.update(layer_norm("norm", norm))
     parameters.update(linear("head", head))
+    factor = warmup_cosine(STEPS_BEFORE + 1, 500, 4 * 7975, 0.1)
     write("gpt", "examples/gpt.kiln", "CharGPT", {"B": batch, "T": steps, "V": vocabulary, "W": width},
           ["optimizer = adam(lr: 2e-3, betas: (0.9, 0.99))\n",
            "lr_schedule = warmup_cosine(warmup: 500, total: 4 * 7975, final_factor: 0.1)"],
-          lambda p: torch.optim.Adam(p, lr=2e-3 * warmup_cosine(STEPS_BEFORE + 1, 500, 4 * 7975, 0.1),
-                                     betas=(0.9, 0.99)),
-          {"tokens": tokens, "next": following}, parameters, loss, generator)
+          lambda p: torch.optim.Adam(p, lr=2e-3 * factor, betas=(0.9, 0.99)),
+          {"tokens": tokens, "next": following}, parameters, loss, generator, schedule_factor=factor)
 
 
 if __name__ == "__main__":
