@@ -11,7 +11,7 @@ Kiln's figures come from each built program's `time` command (runtime/Program.cp
 one process per model: both time calls in their own process, so that neither start-up nor data
 loading counts, and take the median of calls that fill about --budget seconds after warm-up calls.
 
-FLOP counts (flops_of below) count the matrix products only, 2 M N K each: linear layers,
+FLOP counts (the *_flops functions below) count the matrix products only, 2 M N K each: linear layers,
 convolutions (as 2 * outputs * inputs per output), the recurrent products and the attention
 products q k^T and a v (all T x T of them, also under the causal mask, which neither side skips).
 A training step counts 3 times its forward pass (the forward product and two in the backward
@@ -126,10 +126,23 @@ def time_kiln(program, function, threads, budget):
     return call(max(7, min(1000, math.ceil(budget / max(estimate, 1e-7)))), 3)
 
 
-def time_torch(model, threads, budget):
+def peer_environment(arguments):
+    """The environment of the PyTorch processes: OPENBLAS_CORETYPE only when --openblas-coretype
+    names one (else OpenBLAS detects the CPU, whatever the calling shell set), and
+    OMP_WAIT_POLICY from --omp-wait-policy (PASSIVE: on a busy machine, ATen's OpenMP threads
+    spinning beside OpenBLAS's own made PyTorch's 2-thread steps up to 10 times slower)."""
+    environment = {name: value for name, value in os.environ.items() if name != "OPENBLAS_CORETYPE"}
+    if arguments.openblas_coretype:
+        environment["OPENBLAS_CORETYPE"] = arguments.openblas_coretype
+    if arguments.omp_wait_policy:
+        environment["OMP_WAIT_POLICY"] = arguments.omp_wait_policy
+    return environment
+
+
+def time_torch(model, threads, budget, environment):
     """{(step, threads): (median, min)} from one PyTorch process for the model."""
     output = run([sys.executable, str(ROOT / "bench/peers/torch_models.py"), "--model", model.name, "--threads",
-                  ",".join(map(str, threads)), "--budget", str(budget)])
+                  ",".join(map(str, threads)), "--budget", str(budget)], env=environment)
     figures = {}
     for line in output.splitlines():
         _, _, step, count, _, median, _, fastest, _, _ = line.split()
@@ -155,6 +168,9 @@ def main():
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--budget", type=float, default=0.5, help="seconds of timed calls per figure and side")
     parser.add_argument("--kiln", default=str(ROOT / "build/bin/kiln"))
+    parser.add_argument("--openblas-coretype", default="",
+                        help="OpenBLAS's kernels for PyTorch (e.g. Haswell, SkylakeX); default: detected")
+    parser.add_argument("--omp-wait-policy", default="PASSIVE", help="OMP_WAIT_POLICY for PyTorch ('' to inherit)")
     parser.add_argument("--fma-peak", default=os.environ.get("KILN_FMA_PEAK", str(ROOT / "../shared/tools/fma-peak")))
     arguments = parser.parse_args()
     names = arguments.models.split(",")
@@ -164,6 +180,7 @@ def main():
     models = [model for model in MODELS if model.name in names]
     threads = [int(count) for count in arguments.threads.split(",")]
 
+    environment = peer_environment(arguments)
     directory = ROOT / "build/bench/train"
     directory.mkdir(parents=True, exist_ok=True)
     started, load_before = time.time(), load()
@@ -178,18 +195,20 @@ def main():
             for step, (_, function, _) in STEPS.items():
                 results[(model.name, step, count, "kiln")] = time_kiln(programs[model.name], function, count,
                                                                        arguments.budget)
-        for key, figure in time_torch(model, threads, arguments.budget).items():
+        for key, figure in time_torch(model, threads, arguments.budget, environment).items():
             results[(model.name, *key, "torch")] = figure
         print(f"train.py: {model.name} done", file=sys.stderr)
     peaks = fma_peaks(arguments.fma_peak, peaks)
 
-    blas = run([sys.executable, str(ROOT / "bench/peers/torch_models.py"), "--describe"]).splitlines()
+    describe = [sys.executable, str(ROOT / "bench/peers/torch_models.py"), "--describe"]
+    blas = run(describe, env=environment).splitlines()
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; load average {load_before} before, {load()} after "
           f"({time.time() - started:.0f} s)")
     print("FMA peak (fma-peak, best of its runs before and after): " +
           ", ".join(f"{peaks[count]:.1f} GFLOP/s on {count} thread(s)" for count in sorted(peaks)))
-    print(f"PyTorch: {blas[0] if blas else 'no OpenBLAS loaded'}; OPENBLAS_CORETYPE="
-          f"{os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
+    print(f"PyTorch: {blas[0] if blas else 'no OpenBLAS loaded'}; "
+          f"OPENBLAS_CORETYPE={environment.get('OPENBLAS_CORETYPE', '(unset)')}, "
+          f"OMP_WAIT_POLICY={environment.get('OMP_WAIT_POLICY', '(unset)')}")
     print()
     print("| model | step | threads | Kiln ms | PyTorch ms | Kiln GFLOP/s (% peak) | PyTorch GFLOP/s (% peak) "
           "| Kiln/PyTorch |")
