@@ -197,14 +197,14 @@ def main():
                                                                        arguments.budget)
         for key, figure in time_torch(model, threads, arguments.budget, environment).items():
             results[(model.name, *key, "torch")] = figure
+        peaks = fma_peaks(arguments.fma_peak, peaks)
         print(f"train.py: {model.name} done", file=sys.stderr)
-    peaks = fma_peaks(arguments.fma_peak, peaks)
 
     describe = [sys.executable, str(ROOT / "bench/peers/torch_models.py"), "--describe"]
     blas = run(describe, env=environment).splitlines()
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; load average {load_before} before, {load()} after "
           f"({time.time() - started:.0f} s)")
-    print("FMA peak (fma-peak, best of its runs before and after): " +
+    print(f"FMA peak (fma-peak, best of its {len(models) + 1} runs, before and after each model): " +
           ", ".join(f"{peaks[count]:.1f} GFLOP/s on {count} thread(s)" for count in sorted(peaks)))
     print(f"PyTorch: {blas[0] if blas else 'no OpenBLAS loaded'}; "
           f"OPENBLAS_CORETYPE={environment.get('OPENBLAS_CORETYPE', '(unset)')}, "
@@ -216,7 +216,8 @@ def main():
     for model in models:
         for step, (title, _, factor) in STEPS.items():
             for count in threads:
-                kiln, torch = results[(model.name, step, count, "kiln")][0], results[(model.name, step, count, "torch")][0]
+                kiln = results[(model.name, step, count, "kiln")][0]
+                torch = results[(model.name, step, count, "torch")][0]
                 flops = factor * model.forward_flops
 
                 def speed(seconds):
