@@ -9,6 +9,8 @@ prints one line per thread count and step, which bench/train.py reads:
 A training step is zero_grad, forward, loss, backward and optimizer.step(); an inference step is
 the forward pass under torch.inference_mode(). Parameters keep torch's default initialisation;
 inputs are drawn from [-0.1, 0.1) and labels and tokens are zeros, as `prog time` fills them.
+Before each timed training step the parameters and the optimizer's state are put back, untimed,
+so that every call is the same step, as in `prog time` (see restorer).
 
 Thread count: torch.set_num_threads(n) sizes ATen's OpenMP pool; Debian's torch calls BLAS through
 libblas.so.3, which is OpenBLAS (pthreads) on this machine and keeps a pool of its own, so the
@@ -194,21 +196,39 @@ def set_threads(count):
         library.openblas_set_num_threads(count)
 
 
-def measure(step, budget):
+def measure(step, budget, restore=lambda: None):
     """Median and min seconds per call: 3 warm-up calls, then as many as fill `budget` seconds
-    (between 7 and 1000), each timed alone."""
+    (between 7 and 1000), each timed alone, each after an untimed restore()."""
     for _ in range(3):
         step()
+    restore()
     start = time.perf_counter()
     step()
     estimate = time.perf_counter() - start
     repeat = max(7, min(1000, math.ceil(budget / max(estimate, 1e-7))))
     seconds = []
     for _ in range(repeat):
+        restore()
         start = time.perf_counter()
         step()
         seconds.append(time.perf_counter() - start)
     return statistics.median(seconds), min(seconds), repeat
+
+
+def restorer(model, optimizer):
+    """A function that puts the parameters and the optimizer's state back to what they are now.
+    Without it, hundreds of steps on one batch drive the loss to 0 and Adam's moments decay into
+    subnormal numbers, which are slow; Kiln's `time` computes the same step from the same
+    arguments on every call, and this makes PyTorch's calls alike."""
+    tensors = list(model.parameters()) + [value for state in optimizer.state.values() for value in state.values()
+                                          if isinstance(value, torch.Tensor)]
+    saved = [tensor.detach().clone() for tensor in tensors]
+
+    def restore():
+        with torch.no_grad():
+            for tensor, value in zip(tensors, saved):
+                tensor.copy_(value)
+    return restore
 
 
 def main():
@@ -238,10 +258,12 @@ def main():
         with torch.inference_mode():
             model(inputs)
 
+    train_step()  # creates the optimizer's state, which restore() then resets before each call
+    restore = restorer(model, optimizer)
     for threads in (int(count) for count in arguments.threads.split(",")):
         set_threads(threads)
         for mode, step in (("train", train_step), ("infer", infer_step)):
-            median, fastest, repeat = measure(step, arguments.budget)
+            median, fastest, repeat = measure(step, arguments.budget, restore)
             print(f"torch {arguments.model} {mode} {threads} median {median:.6e} min {fastest:.6e} repeat {repeat}")
             sys.stdout.flush()
 
