@@ -216,10 +216,9 @@ def measure(step, budget, restore=lambda: None):
 
 
 def restorer(model, optimizer):
-    """A function that puts the parameters and the optimizer's state back to what they are now.
-    Without it, hundreds of steps on one batch drive the loss to 0 and Adam's moments decay into
-    subnormal numbers, which are slow; Kiln's `time` computes the same step from the same
-    arguments on every call, and this makes PyTorch's calls alike."""
+    """A function that puts the parameters and the optimizer's state back to what they are now:
+    Kiln's `time` computes the same step from the same arguments on every call, and this makes
+    PyTorch's calls alike, rather than hundreds of steps on one batch that drive the loss to 0."""
     tensors = list(model.parameters()) + [value for state in optimizer.state.values() for value in state.values()
                                           if isinstance(value, torch.Tensor)]
     saved = [tensor.detach().clone() for tensor in tensors]
