@@ -127,11 +127,17 @@ def time_kiln(program, function, threads, budget):
 
 
 def peer_environment(arguments):
-    """The environment of the PyTorch processes: OPENBLAS_CORETYPE only when --openblas-coretype
-    names one (else OpenBLAS detects the CPU, whatever the calling shell set), and
-    OMP_WAIT_POLICY from --omp-wait-policy (PASSIVE: on a busy machine, ATen's OpenMP threads
-    spinning beside OpenBLAS's own made PyTorch's 2-thread steps up to 10 times slower)."""
+    """The environment of the PyTorch processes, each setting PyTorch's better one here:
+    OPENBLAS_CORETYPE only when --openblas-coretype names one (else OpenBLAS detects the CPU,
+    whatever the calling shell set); OMP_WAIT_POLICY from --omp-wait-policy (PASSIVE: on a busy
+    machine, ATen's OpenMP threads spinning beside OpenBLAS's own made PyTorch's 2-thread steps up
+    to 10 times slower); and glibc's malloc thresholds raised to 1 GB, unless --default-malloc,
+    so that the tensors a step frees stay in the heap (with the defaults, large ones went back to
+    the kernel every step and the page faults made the 784-256-256-10 MLP's training step 5 times
+    slower). Kiln's programs allocate their arena once."""
     environment = {name: value for name, value in os.environ.items() if name != "OPENBLAS_CORETYPE"}
+    if not arguments.default_malloc:
+        environment.update(MALLOC_MMAP_THRESHOLD_=str(1 << 30), MALLOC_TRIM_THRESHOLD_=str(1 << 30))
     if arguments.openblas_coretype:
         environment["OPENBLAS_CORETYPE"] = arguments.openblas_coretype
     if arguments.omp_wait_policy:
@@ -171,6 +177,7 @@ def main():
     parser.add_argument("--openblas-coretype", default="",
                         help="OpenBLAS's kernels for PyTorch (e.g. Haswell, SkylakeX); default: detected")
     parser.add_argument("--omp-wait-policy", default="PASSIVE", help="OMP_WAIT_POLICY for PyTorch ('' to inherit)")
+    parser.add_argument("--default-malloc", action="store_true", help="keep glibc's malloc thresholds for PyTorch")
     parser.add_argument("--fma-peak", default=os.environ.get("KILN_FMA_PEAK", str(ROOT / "../shared/tools/fma-peak")))
     arguments = parser.parse_args()
     names = arguments.models.split(",")
@@ -208,7 +215,8 @@ def main():
           ", ".join(f"{peaks[count]:.1f} GFLOP/s on {count} thread(s)" for count in sorted(peaks)))
     print(f"PyTorch: {blas[0] if blas else 'no OpenBLAS loaded'}; "
           f"OPENBLAS_CORETYPE={environment.get('OPENBLAS_CORETYPE', '(unset)')}, "
-          f"OMP_WAIT_POLICY={environment.get('OMP_WAIT_POLICY', '(unset)')}")
+          f"OMP_WAIT_POLICY={environment.get('OMP_WAIT_POLICY', '(unset)')}, "
+          f"MALLOC_TRIM_THRESHOLD_={environment.get('MALLOC_TRIM_THRESHOLD_', '(unset)')}")
     print()
     print("| model | step | threads | Kiln ms | PyTorch ms | Kiln GFLOP/s (% peak) | PyTorch GFLOP/s (% peak) "
           "| Kiln/PyTorch |")

@@ -18,6 +18,7 @@ OpenBLAS libraries loaded in the process are set to n threads too (openblas_set_
 """
 import argparse
 import ctypes
+import itertools
 import math
 import statistics
 import sys
@@ -197,9 +198,14 @@ def set_threads(count):
 
 
 def measure(step, budget, restore=lambda: None):
-    """Median and min seconds per call: 3 warm-up calls, then as many as fill `budget` seconds
-    (between 7 and 1000), each timed alone, each after an untimed restore()."""
-    for _ in range(3):
+    """Median and min seconds per call: warm-up calls for `budget` seconds (at least 3), then as
+    many calls as fill `budget` seconds (between 7 and 1000), each timed alone, each after an
+    untimed restore()."""
+    warmup_end = time.perf_counter() + budget
+    for call in itertools.count():
+        if call >= 3 and time.perf_counter() > warmup_end:
+            break
+        restore()
         step()
     restore()
     start = time.perf_counter()
@@ -248,7 +254,7 @@ def main():
     optimizer = make_optimizer(model.parameters())
 
     def train_step():
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad()
         loss = loss_of(model(inputs), labels)
         loss.backward()
         optimizer.step()
