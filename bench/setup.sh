@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Installs the benchmark peers (oneDNN, libxsmm, OpenBLAS) and hyperfine; idempotent. Not part of CI.
+# Installs the benchmark peers (oneDNN, libxsmm, OpenBLAS, PyTorch) and hyperfine; idempotent. Not part of CI.
 set -euo pipefail
 
-packages=(libdnnl-dev libxsmm-dev libopenblas-dev hyperfine)
+packages=(libdnnl-dev libxsmm-dev libopenblas-dev hyperfine python3-torch)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -4,16 +4,19 @@
 //   prog run --function F [--input NAME=FILE.npy ...] --output DIR   any func; DIR/result<i>.npy
 //   prog predict --load CKPT --input x.npy --output y.npy            @forward with stored parameters
 //   prog train [--data F] [--epochs N] ...                           the train block's loop (Train.cpp)
+//   prog time --function F [--repeat N] [--warmup W]                 seconds per call, for bench/
 //
 // Exit codes: 0 success, 1 a file or its contents were wrong, 2 the command line was.
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <random>
 #include <span>
 #include <string>
 #include <string_view>
@@ -56,6 +59,11 @@ void printHelp() {
                   "  {0} eval --load CKPT [--data F]\n"
                   "      The loss and metrics of a checkpoint on the data's test split (else on all of it).\n"
                   "{2}"
+                  "  {0} time --function F [--repeat N] [--warmup W]\n"
+                  "      Calls F on made-up arguments N times (default 20) after W warm-up calls (default 3) and\n"
+                  "      prints the median and the fastest seconds per call, for benchmarks (bench/train.py).\n"
+                  "      Parameters and inputs are drawn uniformly from [-0.1, 0.1), optimizer state, buffers and\n"
+                  "      integers (labels, tokens) are zeros.\n"
                   "\n"
                   "OPTIONS:\n"
                   "  --threads N   run on N threads (default: KILN_NUM_THREADS, else every core)\n"
@@ -197,11 +205,77 @@ Outcome predictCommand(const std::vector<std::string_view> &words) {
   return writeArray(*output, results[0]);
 }
 
+// An integer option's value, at least `minimum`.
+Outcome parseCount(std::string_view option, std::string_view text, int minimum, int &count) {
+  auto [end, status] = std::from_chars(text.data(), text.data() + text.size(), count);
+  if (status != std::errc() || end != text.data() + text.size() || count < minimum)
+    return usageError(
+        fmt::format("--{} expects {}, not '{}'", option,
+                    minimum == 1 ? "a positive integer" : fmt::format("an integer of at least {}", minimum), text));
+  return std::nullopt;
+}
+
+// An argument for `time`: parameters, inputs and arguments of no role drawn uniformly from
+// [-0.1, 0.1); optimizer state and buffers zeros, since Adam's second moments and a running
+// variance must not be negative; integers zeros, which are valid labels and token indices.
+npy::Array madeUpArgument(const KilnTensorInfo &argument, std::mt19937 &generator) {
+  npy::Array array = emptyArray(argument);
+  bool drawn = argument.role != KILN_ROLE_STATE && argument.role != KILN_ROLE_BUFFER;
+  std::uniform_real_distribution<double> uniform(-0.1, 0.1);
+  if (drawn && array.type == npy::ElementType::F32)
+    for (int64_t i = 0; i < array.elementCount(); ++i)
+      reinterpret_cast<float *>(array.data.data())[i] = float(uniform(generator));
+  if (drawn && array.type == npy::ElementType::F64)
+    for (int64_t i = 0; i < array.elementCount(); ++i)
+      reinterpret_cast<double *>(array.data.data())[i] = uniform(generator);
+  return array;
+}
+
+// Times calls of one function in this process, so that neither start-up nor file reading counts.
+// Each call is timed alone (steady_clock); the median is robust to a busy machine's outliers.
+Outcome timeCommand(const std::vector<std::string_view> &words) {
+  constexpr std::string_view kKnown[] = {"function", "repeat", "warmup"};
+  Options options;
+  if (Outcome failure = parseOptions("time", words, kKnown, "", options)) return failure;
+  const std::string *name = options.single("function");
+  if (!name)
+    return usageError(fmt::format("time: choose a function with --function (the model has {})", functionNames()));
+  const KilnFunctionInfo *function = findFunction(*name);
+  if (!function)
+    return usageError(fmt::format("time: no function @{} in the model (it has {})", *name, functionNames()));
+  int repeat = 20, warmup = 3;
+  if (const std::string *text = options.single("repeat"))
+    if (Outcome failure = parseCount("repeat", *text, 1, repeat)) return failure;
+  if (const std::string *text = options.single("warmup"))
+    if (Outcome failure = parseCount("warmup", *text, 0, warmup)) return failure;
+
+  std::mt19937 generator(20261201);
+  std::vector<npy::Array> arguments, results;
+  std::vector<void *> argumentPointers, resultPointers;
+  for (int32_t i = 0; i < function->argumentCount; ++i)
+    arguments.push_back(madeUpArgument(function->arguments[i], generator));
+  for (int32_t i = 0; i < function->resultCount; ++i) results.push_back(emptyArray(function->results[i]));
+  for (npy::Array &argument : arguments) argumentPointers.push_back(argument.data.data());
+  for (npy::Array &result : results) resultPointers.push_back(result.data.data());
+
+  for (int i = 0; i < warmup; ++i) function->entry(argumentPointers.data(), resultPointers.data());
+  std::vector<double> seconds;
+  for (int i = 0; i < repeat; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    function->entry(argumentPointers.data(), resultPointers.data());
+    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(seconds.begin(), seconds.end());
+  size_t middle = seconds.size() / 2;
+  double median = seconds.size() % 2 ? seconds[middle] : (seconds[middle - 1] + seconds[middle]) / 2;
+  fmt::print("@{}: median {:.6e} s, min {:.6e} s per call ({} calls after {} warm-up, threads: {})\n", function->name,
+             median, seconds.front(), repeat, warmup, kiln_thread_count());
+  return std::nullopt;
+}
+
 Outcome setThreads(std::string_view text) {
   int count = 0;
-  auto [end, status] = std::from_chars(text.data(), text.data() + text.size(), count);
-  if (status != std::errc() || end != text.data() + text.size() || count < 1)
-    return usageError(fmt::format("--threads expects a positive integer, not '{}'", text));
+  if (Outcome failure = parseCount("threads", text, 1, count)) return failure;
   kiln_set_thread_count(count);
   return std::nullopt;
 }
@@ -228,14 +302,15 @@ Outcome runProgram(int argc, char **argv) {
     words.push_back(word);
   }
   if (words.empty())
-    return usageError(fmt::format("give a command: run, predict, train or eval (see {} --help)", programName));
+    return usageError(fmt::format("give a command: run, predict, train, eval or time (see {} --help)", programName));
   std::string_view command = words.front();
   words.erase(words.begin());
   if (command == "run") return runCommand(words);
   if (command == "predict") return predictCommand(words);
   if (command == "train") return trainCommand(words);
   if (command == "eval") return evalCommand(words);
-  return usageError(fmt::format("unknown command '{}' (the commands: run, predict, train, eval; see {} --help)",
+  if (command == "time") return timeCommand(words);
+  return usageError(fmt::format("unknown command '{}' (the commands: run, predict, train, eval, time; see {} --help)",
                                 command, programName));
 }
 }  // namespace
