@@ -8,8 +8,8 @@
 //
 // Exit codes: 0 success, 1 a file or its contents were wrong, 2 the command line was.
 #include <algorithm>
-#include <charconv>
 #include <chrono>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -205,16 +205,6 @@ Outcome predictCommand(const std::vector<std::string_view> &words) {
   return writeArray(*output, results[0]);
 }
 
-// An integer option's value, at least `minimum`.
-Outcome parseCount(std::string_view option, std::string_view text, int minimum, int &count) {
-  auto [end, status] = std::from_chars(text.data(), text.data() + text.size(), count);
-  if (status != std::errc() || end != text.data() + text.size() || count < minimum)
-    return usageError(
-        fmt::format("--{} expects {}, not '{}'", option,
-                    minimum == 1 ? "a positive integer" : fmt::format("an integer of at least {}", minimum), text));
-  return std::nullopt;
-}
-
 // An argument for `time`: parameters, inputs and arguments of no role drawn uniformly from
 // [-0.1, 0.1); optimizer state and buffers zeros, since Adam's second moments and a running
 // variance must not be negative; integers zeros, which are valid labels and token indices.
@@ -243,11 +233,9 @@ Outcome timeCommand(const std::vector<std::string_view> &words) {
   const KilnFunctionInfo *function = findFunction(*name);
   if (!function)
     return usageError(fmt::format("time: no function @{} in the model (it has {})", *name, functionNames()));
-  int repeat = 20, warmup = 3;
-  if (const std::string *text = options.single("repeat"))
-    if (Outcome failure = parseCount("repeat", *text, 1, repeat)) return failure;
-  if (const std::string *text = options.single("warmup"))
-    if (Outcome failure = parseCount("warmup", *text, 0, warmup)) return failure;
+  int64_t repeat = 20, warmup = 3;
+  if (Outcome failure = parseCount(options, "repeat", 1, repeat, INT_MAX)) return failure;
+  if (Outcome failure = parseCount(options, "warmup", 0, warmup, INT_MAX)) return failure;
 
   std::mt19937 generator(20261201);
   std::vector<npy::Array> arguments, results;
@@ -274,9 +262,9 @@ Outcome timeCommand(const std::vector<std::string_view> &words) {
 }
 
 Outcome setThreads(std::string_view text) {
-  int count = 0;
-  if (Outcome failure = parseCount("threads", text, 1, count)) return failure;
-  kiln_set_thread_count(count);
+  int64_t count = 0;
+  if (Outcome failure = parseCount("threads", text, 1, count, INT_MAX)) return failure;
+  kiln_set_thread_count(int(count));
   return std::nullopt;
 }
 

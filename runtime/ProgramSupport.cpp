@@ -2,6 +2,7 @@
 #include "runtime/ProgramSupport.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <filesystem>
 
@@ -49,6 +50,24 @@ const KilnFunctionInfo *findFunction(std::string_view name) {
   for (const KilnFunctionInfo &function : functions())
     if (name == function.name) return &function;
   return nullptr;
+}
+
+Outcome parseCount(std::string_view option, std::string_view text, int64_t minimum, int64_t &count, int64_t maximum) {
+  int64_t parsed = 0;
+  auto [end, status] = std::from_chars(text.data(), text.data() + text.size(), parsed);
+  if (status != std::errc() || end != text.data() + text.size() || parsed < minimum || parsed > maximum)
+    return usageError(fmt::format("--{} expects {}, not '{}'", option,
+                                  minimum == 1           ? std::string("a positive integer")
+                                  : minimum == INT64_MIN ? std::string("an integer")
+                                                         : fmt::format("an integer of at least {}", minimum),
+                                  text));
+  count = parsed;
+  return std::nullopt;
+}
+
+Outcome parseCount(const Options &options, std::string_view option, int64_t minimum, int64_t &count, int64_t maximum) {
+  const std::string *text = options.single(option);
+  return text ? parseCount(option, *text, minimum, count, maximum) : std::nullopt;
 }
 
 Outcome parseOptions(std::string_view command, std::vector<std::string_view> words,

@@ -3,6 +3,7 @@
 // results.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <span>
@@ -62,6 +63,13 @@ struct Options {
 };
 Outcome parseOptions(std::string_view command, std::vector<std::string_view> words,
                      std::span<const std::string_view> known, std::string_view repeatable, Options &options);
+
+// An integer option's value, in [minimum, maximum]; otherwise a usage error naming the option.
+Outcome parseCount(std::string_view option, std::string_view text, int64_t minimum, int64_t &count,
+                   int64_t maximum = INT64_MAX);
+// The same for an option that may be absent: then `count` keeps its value.
+Outcome parseCount(const Options &options, std::string_view option, int64_t minimum, int64_t &count,
+                   int64_t maximum = INT64_MAX);
 
 // Reads the .npy file for an argument and checks it against the argument's dtype and shape.
 Outcome readArgument(const KilnFunctionInfo &function, const KilnTensorInfo &argument, const std::string &path,

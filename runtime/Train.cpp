@@ -79,9 +79,15 @@ public:
                                      function.name, argument.name, typeText(argument)));
       arguments.push_back(array->data.data());
     }
-    results.clear();
+    // Result arrays of the right types are reused: the function writes every element, and a step's
+    // results come back as the previous parameters' arrays, so no step allocates or zeroes them.
+    bool reusable = results.size() == size_t(function.resultCount);
+    for (size_t i = 0; reusable && i < results.size(); ++i) reusable = matches(function.results[i], results[i]);
+    if (!reusable) {
+      results.clear();
+      for (int32_t i = 0; i < function.resultCount; ++i) results.push_back(emptyArray(function.results[i]));
+    }
     std::vector<void *> resultPointers;
-    for (int32_t i = 0; i < function.resultCount; ++i) results.push_back(emptyArray(function.results[i]));
     for (npy::Array &result : results) resultPointers.push_back(result.data.data());
     function.entry(arguments.data(), resultPointers.data());
     return std::nullopt;
@@ -119,7 +125,7 @@ public:
 
   // One training step on the batch; returns its loss.
   Outcome trainStep(double &loss) {
-    std::vector<npy::Array> results;
+    std::vector<npy::Array> &results = stepResults_;
     if (Outcome failure = invoke(step_, results)) return failure;
     loss = scalar(results[0]);
     // Results after the loss: the new value of each parameter, buffer and state argument, in order.
@@ -172,19 +178,8 @@ private:
   TensorMap tensors_;
   std::vector<npy::Array> batch_;
   npy::Array stepKey_;
+  std::vector<npy::Array> stepResults_;  // after a step: the arrays of the previous parameters and state
 };
-
-Outcome parseCount(const Options &options, std::string_view name, int64_t minimum, int64_t &value) {
-  const std::string *text = options.single(name);
-  if (!text) return std::nullopt;
-  char *end = nullptr;
-  errno = 0;
-  long long parsed = std::strtoll(text->c_str(), &end, 10);
-  if (text->empty() || *end != '\0' || errno != 0 || parsed < minimum)
-    return usageError(fmt::format("--{} expects an integer of at least {}, not '{}'", name, minimum, *text));
-  value = parsed;
-  return std::nullopt;
-}
 
 // --lr X: the learning rate, an f32[] `state` argument `lr` of the step (the optimizer's `lr`).
 Outcome parseRate(const Options &options, const KilnFunctionInfo &step, std::optional<float> &rate) {
