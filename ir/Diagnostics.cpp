@@ -85,6 +85,16 @@ llvm::SMLoc Diagnostics::find(const Location &location) {
   return {};
 }
 
+void Diagnostics::remark(const Location &location, const llvm::Twine &message) {
+  if (location.known()) {
+    if (llvm::SMLoc where = find(location); where.isValid())
+      return sources_.PrintMessage(out_, where, llvm::SourceMgr::DK_Remark, message);
+    out_ << fmt::format("{}:{}:{}: remark: ", location.file, location.line, location.column) << message << "\n";
+    return;
+  }
+  out_ << "remark: " << message << "\n";
+}
+
 void Diagnostics::report(const OpProblem &problem, const TextPositions *positions) {
   if (positions) {
     if (problem.op) {

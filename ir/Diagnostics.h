@@ -84,6 +84,10 @@ public:
   // For a failure with no place in any source, such as a compiler bug found by the verifier.
   void error(const llvm::Twine &message);
 
+  // A pass's remark at a model location: with the line and a caret when that file is in
+  // `sources`, as `file:line:col: remark: ...` when it is not, else as `remark: ...`.
+  void remark(const Location &location, const llvm::Twine &message);
+
   // A verifier error, placed like any problem with an op (below).
   void report(const ProblemAtOp &error, const TextPositions *positions) { report(OpProblem(error), positions); }
   // Placed at the op in the text; else at its loc(...), with the model line and a caret when

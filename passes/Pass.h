@@ -17,10 +17,20 @@
 
 namespace kiln {
 
+// What a pass decided and why, at the model line it concerns, for `--remarks=KIND` (LLVM's
+// -Rpass in spirit): the fuse pass gives one of kind `fusion` per producer–consumer edge.
+struct Remark {
+  std::string kind;
+  Location location;
+  std::string message;
+};
+
 // `name{key=value,key=value}` in a pipeline; the pass reads what it understands and rejects
 // the rest through PassOptions::checkOnly (the pass manager adds the pass's name to the error).
+// `remarks`, when set, collects the pass's remarks.
 struct PassOptions {
   std::map<std::string, std::string, std::less<>> values;
+  std::vector<Remark> *remarks = nullptr;
 
   std::string get(std::string_view key, std::string_view fallback = "") const;
   llvm::Error checkOnly(std::initializer_list<std::string_view> known) const;
@@ -59,6 +69,8 @@ struct PassManagerOptions {
   bool printAfterAll = false;
   std::vector<std::string> printAfter;  // pass names
   bool timePasses = false;
+  std::vector<std::string> remarkKinds;    // --remarks: what the tool prints of `remarks`
+  std::vector<Remark> *remarks = nullptr;  // every step's remarks, when set
 };
 
 // Runs the named steps of a pipeline, each the same way: timed (--time-passes, one report when

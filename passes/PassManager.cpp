@@ -112,9 +112,12 @@ llvm::Error StepRunner::run(std::string_view name, const Module *module, llvm::f
 llvm::Error runPipeline(Module &module, std::span<const PipelineStep> steps, const PassManagerOptions &options,
                         llvm::raw_ostream &out) {
   StepRunner runner(options, out);
-  for (const PipelineStep &step : steps)
-    if (auto error = runner.run(step.pass->name, &module, [&] { return step.pass->run(module, step.options); }))
+  for (const PipelineStep &step : steps) {
+    PassOptions passOptions = step.options;
+    passOptions.remarks = options.remarks;
+    if (auto error = runner.run(step.pass->name, &module, [&] { return step.pass->run(module, passOptions); }))
       return error;
+  }
   return llvm::Error::success();
 }
 

@@ -15,6 +15,10 @@ const PassInfo kPasses[] = {
      "move each compute op, with the index maps and constants it reads, into a kernel function of its own; "
      "functions become sequences of calls",
      runOutlineKernels},
+    {"fuse",
+     "merge each elementwise kernel into the loop kernels that read it (after outline-kernels), so that its "
+     "result is never stored",
+     runFuse},
     {"train-step",
      "add @train_step(inputs, labels, params, states) -> (loss, new params and states): a call of the loss's "
      "gradient function then of the optimizer's @update; options gradient=F (default loss_grad), update=F "

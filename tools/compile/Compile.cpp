@@ -7,6 +7,7 @@
 #include "frontend/Parser.h"
 #include "frontend/Stdlib.h"
 #include "passes/Passes.h"
+#include "tools/compile/ToolOptions.h"
 
 namespace kiln {
 
@@ -48,6 +49,8 @@ private:
 // 4. simplify, constant-fold, cse, dce: the clean-up autodiff leaves to the general passes.
 // 5. outline-kernels: every func becomes a sequence of kernel calls, for the backend
 //    (tools/compile/Backend.cpp continues from there).
+// 6. fuse: elementwise kernels merge into the loop kernels that read them (unless --no-fusion);
+//    its remarks are printed at the model's lines when --remarks=fusion asks for them.
 llvm::Expected<std::unique_ptr<CompiledModel>> Compilation::run(llvm::StringRef path) {
   auto buffer = llvm::MemoryBuffer::getFileOrSTDIN(path, /*IsText=*/true);
   if (!buffer)
@@ -86,6 +89,15 @@ llvm::Expected<std::unique_ptr<CompiledModel>> Compilation::run(llvm::StringRef 
   const PassInfo *outline = lookupPass("outline-kernels");
   if (auto error = steps().run("outline-kernels", &module, [&] { return outline->run(module, {}); }))
     return reported(std::move(error));
+  if (options_.fusion) {
+    std::vector<Remark> remarks;
+    PassOptions fuseOptions;
+    if (!options_.steps.remarkKinds.empty()) fuseOptions.remarks = &remarks;
+    const PassInfo *fuse = lookupPass("fuse");
+    llvm::Error failure = steps().run("fuse", &module, [&] { return fuse->run(module, fuseOptions); });
+    printRemarks(options_.steps, remarks, diagnostics_);
+    if (failure) return reported(std::move(failure));
+  }
   return std::move(model_);
 }
 
@@ -136,6 +148,7 @@ std::vector<std::string> compileStepNames() {
   std::vector<std::string> names{"parse", "lower", "autodiff", "train-step", "inline"};
   names.insert(names.end(), std::begin(kCleanUp), std::end(kCleanUp));
   names.emplace_back("outline-kernels");
+  names.emplace_back("fuse");
   return names;
 }
 

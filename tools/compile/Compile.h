@@ -31,7 +31,8 @@ enum class CompileStage {
 struct CompileOptions {
   lang::LowerOptions lower;
   CompileStage stopAfter = CompileStage::Ir;
-  PassManagerOptions steps;  // --print-after-all, --print-after=STEP, --time-passes, verification
+  PassManagerOptions steps;  // --print-after-all, --print-after=STEP, --time-passes, --remarks, verification
+  bool fusion = true;        // the fuse step (--no-fusion turns it off)
 };
 
 struct CompiledModel {

@@ -12,7 +12,15 @@ namespace kiln {
 
 namespace {
 constexpr const char *kAdopted[] = {"print-after-all", "print-after", "time-passes"};
-}
+// The kinds of remark some pass makes.
+constexpr std::string_view kRemarkKinds[] = {"fusion"};
+
+llvm::cl::list<std::string> remarkKinds("remarks",
+                                        llvm::cl::desc("Print the passes' remarks of these kinds at the model lines "
+                                                       "they concern: fusion (each producer-consumer edge of the "
+                                                       "fuse pass, fused or not and why)"),
+                                        llvm::cl::CommaSeparated, llvm::cl::value_desc("kind"));
+}  // namespace
 
 void adoptPipelineOptions(llvm::cl::OptionCategory &category, llvm::StringRef tool) {
   auto &registered = llvm::cl::getRegisteredOptions();
@@ -21,6 +29,7 @@ void adoptPipelineOptions(llvm::cl::OptionCategory &category, llvm::StringRef to
       it->second->addCategory(category);
       it->second->setHiddenFlag(llvm::cl::NotHidden);
     }
+  remarkKinds.addCategory(category);
   static std::string toolName;
   toolName = tool.str();
   llvm::cl::SetVersionPrinter([](llvm::raw_ostream &out) {
@@ -37,10 +46,22 @@ llvm::Expected<PassManagerOptions> takePipelineOptions(std::span<const std::stri
     if (ranges::find(stepNames, name) == stepNames.end())
       return llvm::createStringError(
           fmt::format("--print-after={}: no such step; the steps are {}", name, fmt::join(stepNames, ", ")));
+  for (const std::string &kind : remarkKinds) {
+    if (ranges::find(kRemarkKinds, kind) == std::end(kRemarkKinds))
+      return llvm::createStringError(
+          fmt::format("--remarks={}: no such kind of remark; the kinds are {}", kind, fmt::join(kRemarkKinds, ", ")));
+    options.remarkKinds.push_back(kind);
+  }
   auto &registered = llvm::cl::getRegisteredOptions();
   for (const char *name : {"print-after-all", "print-after"})
     if (auto it = registered.find(name); it != registered.end()) it->second->setDefault();
   return options;
+}
+
+void printRemarks(const PassManagerOptions &options, std::span<const Remark> remarks, Diagnostics &diagnostics) {
+  for (const Remark &remark : remarks)
+    if (ranges::find(options.remarkKinds, remark.kind) != options.remarkKinds.end())
+      diagnostics.remark(remark.location, remark.message);
 }
 
 }  // namespace kiln

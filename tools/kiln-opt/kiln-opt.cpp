@@ -152,8 +152,12 @@ int main(int argc, char **argv) {
     return 1;
   }
 
-  if (auto error = kiln::runPipeline(*parsed->module, *pipeline, *options, output.os())) {
-    diagnostics.reportFailure(std::move(error), &parsed->positions, "kiln-opt");
+  std::vector<kiln::Remark> remarks;
+  if (!options->remarkKinds.empty()) options->remarks = &remarks;
+  llvm::Error failure = kiln::runPipeline(*parsed->module, *pipeline, *options, output.os());
+  kiln::printRemarks(*options, remarks, diagnostics);
+  if (failure) {
+    diagnostics.reportFailure(std::move(failure), &parsed->positions, "kiln-opt");
     return 1;
   }
   if (jitFlag) {

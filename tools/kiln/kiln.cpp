@@ -80,6 +80,10 @@ cl::list<std::string> runInputs("input", cl::desc("An argument of the function, 
 cl::opt<std::string> runOutputDirectory("output",
                                         cl::desc("Write the results to DIR/result0.npy, ... instead of printing them"),
                                         cl::value_desc("DIR"), cl::cat(kilnCategory), cl::sub(runCommand));
+cl::opt<bool> noFusion("no-fusion",
+                       cl::desc("Skip the fuse step: every compute op stays a kernel of its own (to compare with "
+                                "fusion)"),
+                       cl::cat(kilnCategory));
 cl::opt<bool> noMemoryPlan("no-memory-plan",
                            cl::desc("Allocate every buffer apart instead of in one planned arena (to test the plan)"),
                            cl::cat(kilnCategory), cl::sub(buildCommand), cl::sub(runCommand));
@@ -146,6 +150,7 @@ std::unique_ptr<kiln::CompiledModel> compile(kiln::CompileStage stage) {
     return nullptr;
   }
   kiln::CompileOptions options{*lowerOptions, stage, *steps};
+  options.fusion = !noFusion;
   auto model = kiln::compileModel(inputPath, options, llvm::outs(), llvm::errs());
   if (!model) {
     llvm::consumeError(model.takeError());  // a ReportedFailure: its diagnostics are out
