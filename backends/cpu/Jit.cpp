@@ -4,12 +4,14 @@
 #include <fmt/format.h>
 #include <llvm/Analysis/CGSCCPassManager.h>
 #include <llvm/Analysis/LoopAnalysisManager.h>
+#include <llvm/Analysis/TargetLibraryInfo.h>
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/PassManager.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/DynamicLibrary.h>
 #include <llvm/Support/raw_ostream.h>
 
 #include "runtime/Parallel.h"
@@ -25,6 +27,46 @@ llvm::OptimizationLevel passLevel(unsigned level) {
   case 2: return llvm::OptimizationLevel::O2;
   default: return llvm::OptimizationLevel::O3;
   }
+}
+
+// The vector variants of the maths functions that the loop rules call, as glibc's libmvec has
+// them (part of libc6 on x86-64, linked through libm.so's linker script), named by the x86
+// vector function ABI: _ZGV, the ISA (b: SSE, d: AVX2, e: AVX-512), N (unmasked), the lane count,
+// v per vector argument. With these the loop vectoriser turns a loop calling erff into one calling
+// _ZGVeN16v_erff instead of leaving it scalar; libmvec's results are within 4 ulp.
+struct VectorVariant {
+  std::string scalar, vector, abiPrefix;
+  unsigned lanes;
+  const char *feature;  // the CPU feature the variant needs
+};
+
+const std::vector<VectorVariant> &vectorMathVariants() {
+  static const std::vector<VectorVariant> variants = [] {
+    std::vector<VectorVariant> all;
+    struct Isa {
+      char letter;
+      unsigned bits;
+      const char *feature;
+    };
+    constexpr Isa isas[] = {{'b', 128, "sse4.1"}, {'d', 256, "avx2"}, {'e', 512, "avx512f"}};
+    // exp, log, sin and cos are also emitted as intrinsics (llvm.exp.f32).
+    constexpr std::pair<const char *, bool> functions[] = {
+        {"exp", true}, {"log", true}, {"log1p", false}, {"sin", true}, {"cos", true}, {"tanh", false}, {"erf", false}};
+    for (auto [function, intrinsic] : functions)
+      for (bool single : {true, false})
+        for (const Isa &isa : isas) {
+          unsigned lanes = isa.bits / (single ? 32 : 64);
+          std::string libm = fmt::format("{}{}", function, single ? "f" : "");
+          std::string vector = fmt::format("_ZGV{}N{}v_{}", isa.letter, lanes, libm);
+          std::string prefix = fmt::format("_ZGV_LLVM_N{}v", lanes);
+          all.push_back({libm, vector, prefix, lanes, isa.feature});
+          if (intrinsic)
+            all.push_back(
+                {fmt::format("llvm.{}.{}", function, single ? "f32" : "f64"), vector, prefix, lanes, isa.feature});
+        }
+    return all;
+  }();
+  return variants;
 }
 
 void prepareModule(llvm::Module &module, const Target &target) {
@@ -45,6 +87,15 @@ llvm::Error optimizeModule(llvm::Module &module, const Target &target) {
   llvm::FunctionAnalysisManager functionAnalyses;
   llvm::CGSCCAnalysisManager sccAnalyses;
   llvm::ModuleAnalysisManager moduleAnalyses;
+  llvm::TargetLibraryInfoImpl library{llvm::Triple(target.triple())};
+  std::vector<llvm::VecDesc> variants;
+  for (const VectorVariant &variant : vectorMathVariants())
+    if (target.hasFeature(variant.feature))
+      variants.emplace_back(variant.scalar, variant.vector, llvm::ElementCount::getFixed(variant.lanes), false,
+                            variant.abiPrefix);
+  library.addVectorizableFunctions(variants);
+  // Registered first, so that the pass builder's default (without vector variants) is not.
+  functionAnalyses.registerPass([&] { return llvm::TargetLibraryAnalysis(library); });
   llvm::PassBuilder builder(&target.machine());
   builder.registerModuleAnalyses(moduleAnalyses);
   builder.registerCGSCCAnalyses(sccAnalyses);
@@ -87,6 +138,10 @@ llvm::Expected<std::unique_ptr<Jit>> Jit::create(const Target &target) {
   llvm::Expected<std::unique_ptr<llvm::orc::LLJIT>> jit =
       llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(machineBuilder)).create();
   if (!jit) return jit.takeError();
+  // The vector maths functions of optimizeModule's vectorised loops, found in the process.
+  std::string problem;
+  if (llvm::sys::DynamicLibrary::LoadLibraryPermanently("libmvec.so.1", &problem))
+    return llvm::createStringError(fmt::format("cannot load glibc's vector maths library libmvec.so.1: {}", problem));
 
   // The runtime is linked into this process statically, so its symbols need not be in the
   // dynamic symbol table: define them explicitly.

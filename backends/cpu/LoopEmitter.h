@@ -47,7 +47,9 @@ public:
   // A call of an LLVM intrinsic over one type, e.g. llvm.exp.f32.
   llvm::Value *intrinsic(llvm::Intrinsic::ID id, llvm::ArrayRef<llvm::Value *> arguments);
   // A call of the C maths library's `name` (float: `namef`), which the JIT resolves from the process.
-  llvm::Value *libm(llvm::StringRef name, llvm::Value *argument);
+  // `vectorisable`: the call may become a call of its libmvec variant (Jit.cpp), within 4 ulp of
+  // it; false where the exact scalar result matters (the random draws, the same on every path).
+  llvm::Value *libm(llvm::StringRef name, llvm::Value *argument, bool vectorisable = true);
   // Value converted as the interpreter's cast does.
   llvm::Value *convert(llvm::Value *value, DType from, DType to);
 

@@ -66,7 +66,7 @@ llvm::Value *ElementEmitter::intrinsic(llvm::Intrinsic::ID id, llvm::ArrayRef<ll
   return builder.CreateIntrinsic(id, {arguments[0]->getType()}, arguments);
 }
 
-llvm::Value *ElementEmitter::libm(llvm::StringRef name, llvm::Value *argument) {
+llvm::Value *ElementEmitter::libm(llvm::StringRef name, llvm::Value *argument, bool vectorisable) {
   llvm::Type *type = argument->getType();
   std::string symbol = type->isFloatTy() ? (name + "f").str() : name.str();
   llvm::FunctionCallee callee = module.getOrInsertFunction(symbol, llvm::FunctionType::get(type, {type}, false));
@@ -75,7 +75,10 @@ llvm::Value *ElementEmitter::libm(llvm::StringRef name, llvm::Value *argument) {
     function->setOnlyAccessesInaccessibleMemory();
     function->setWillReturn();
   }
-  return builder.CreateCall(callee, {argument});
+  llvm::CallInst *call = builder.CreateCall(callee, {argument});
+  // errno is never read: a call site without memory effects can be vectorised.
+  if (vectorisable) call->setDoesNotAccessMemory();
+  return call;
 }
 
 llvm::Value *ElementEmitter::convert(llvm::Value *value, DType from, DType to) {

@@ -128,12 +128,13 @@ IRValue *random(ElementEmitter &emitter, const Operation &op, ArrayRef<IRValue *
                                 value);
   }
   case OpKind::RandomNormal: {
-    // Box–Muller: sqrt(-2 log(1 - u1)) cos(2 pi u2), then mean + stddev z.
+    // Box–Muller: sqrt(-2 log(1 - u1)) cos(2 pi u2), then mean + stddev z, with glibc's scalar log
+    // and cos, so that every path draws the same numbers.
     IRValue *second = unitInterval(builder, words[2], words[3]);
-    IRValue *logarithm = emitter.libm("log", builder.CreateFSub(constant(1.0), first));
+    IRValue *logarithm = emitter.libm("log", builder.CreateFSub(constant(1.0), first), false);
     IRValue *radius = emitter.intrinsic(llvm::Intrinsic::sqrt, {builder.CreateFMul(constant(-2.0), logarithm)});
     IRValue *angle = builder.CreateFMul(constant(2.0 * std::numbers::pi), second);
-    IRValue *normal = builder.CreateFMul(radius, emitter.libm("cos", angle));
+    IRValue *normal = builder.CreateFMul(radius, emitter.libm("cos", angle, false));
     IRValue *value = builder.CreateFAdd(constant(attributes.getFloat("mean")),
                                         builder.CreateFMul(constant(attributes.getFloat("stddev")), normal));
     return emitter.convert(value, DType::F64, dtype);
