@@ -164,6 +164,34 @@ def gru(generator):
            **linear("output", output)}, loss)
 
 
+def stacked_lstm(generator):
+    recurrent = torch.nn.LSTM(4, 3, num_layers=2, bidirectional=True, batch_first=True)
+    recurrent.double()
+    randomize(recurrent, generator)
+    coarsen(*(bias for name, bias in recurrent.named_parameters() if name.startswith("bias")))
+    x = exact_f32((2, 5, 4), generator)
+    target = exact_f32((2, 5, 6), generator)
+    target_h = exact_f32((2, 4, 3), generator)
+    target_c = exact_f32((2, 4, 3), generator)
+    outputs, (h, c) = recurrent(x)
+    # The final states are [layers * directions, B, hidden]; the labels put the batch first.
+    loss = (F.mse_loss(outputs, target) + F.mse_loss(h.transpose(0, 1), target_h) +
+             F.mse_loss(c.transpose(0, 1), target_c))
+    parameters = {}
+    for layer in range(2):
+        for suffix, member in (("", "cells"), ("_reverse", "reverse_cells")):
+            prefix = f"lstm.{member}.{layer}"
+            weight_ih = getattr(recurrent, f"weight_ih_l{layer}{suffix}")
+            weight_hh = getattr(recurrent, f"weight_hh_l{layer}{suffix}")
+            bias_ih = getattr(recurrent, f"bias_ih_l{layer}{suffix}")
+            bias_hh = getattr(recurrent, f"bias_hh_l{layer}{suffix}")
+            parameters[f"{prefix}.wx"] = (weight_ih, lambda t: t.T)
+            parameters[f"{prefix}.wh"] = (weight_hh, lambda t: t.T)
+            parameters[f"{prefix}.b"] = (Derived(lambda i=bias_ih, h=bias_hh: i + h, lambda i=bias_ih: i.grad),
+                                         lambda t: t)
+    write("stacked_lstm", {"x": x, "target": target, "target_h": target_h, "target_c": target_c}, parameters, loss)
+
+
 def attention(generator):
     self_attention = torch.nn.MultiheadAttention(8, 2, batch_first=True)
     cross_attention = torch.nn.MultiheadAttention(8, 2, batch_first=True)
@@ -197,5 +225,5 @@ def attention(generator):
 
 
 if __name__ == "__main__":
-    for index, build in enumerate((mlp, cnn, lstm, gru, attention)):
+    for index, build in enumerate((mlp, cnn, lstm, gru, attention, stacked_lstm)):
         build(torch.Generator().manual_seed(1000 + index))
