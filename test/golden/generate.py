@@ -73,7 +73,7 @@ def write(name, arguments, parameters, loss, buffers=None):
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     for argument, tensor in arguments.items():
-        dtype = np.int32 if not tensor.is_floating_point() else np.float32
+        dtype = np.float32 if tensor.is_floating_point() else np.bool_ if tensor.dtype == torch.bool else np.int32
         np.save(directory / f"{argument}.npy", tensor.detach().numpy().astype(dtype))
     for parameter, (tensor, to_kiln) in parameters.items():
         np.save(directory / f"{parameter}.npy", to_kiln(tensor.detach()).numpy().astype(np.float32))
@@ -224,6 +224,30 @@ def attention(generator):
            "norm.gamma": (norm.weight, lambda t: t), "norm.beta": (norm.bias, lambda t: t)}, loss)
 
 
+def masked_attention(generator):
+    attention = torch.nn.MultiheadAttention(8, 2, batch_first=True)
+    attention.double()
+    randomize(attention, generator)
+    x = exact_f32((2, 5, 8), generator)
+    target = exact_f32((2, 5, 8), generator)
+    # True: a padded key, which no query attends to; no row is masked entirely.
+    padding = torch.tensor([[False, False, False, False, True], [False, False, False, True, True]])
+    # An additive mask per example, broadcast over the heads (PyTorch wants one per example and head).
+    mask = exact_f32((2, 5, 5), generator)
+    out = attention(x, x, x, key_padding_mask=padding, attn_mask=mask.repeat_interleave(2, dim=0),
+                    need_weights=False)[0]
+    loss = F.mse_loss(out, target)
+    parameters = {}
+    for index, role in enumerate(("query", "key", "value")):
+        rows = slice(index * 8, (index + 1) * 8)
+        weight, bias = attention.in_proj_weight, attention.in_proj_bias
+        parameters[f"attention.{role}.w"] = (
+            Derived(lambda r=rows: weight[r], lambda r=rows: weight.grad[r]), lambda t: t.T)
+        parameters[f"attention.{role}.b"] = (Derived(lambda r=rows: bias[r], lambda r=rows: bias.grad[r]), lambda t: t)
+    write("masked_attention", {"x": x, "padding": padding, "mask": mask, "target": target},
+          {**parameters, **linear("attention.output", attention.out_proj)}, loss)
+
+
 if __name__ == "__main__":
-    for index, build in enumerate((mlp, cnn, lstm, gru, attention, stacked_lstm)):
+    for index, build in enumerate((mlp, cnn, lstm, gru, attention, stacked_lstm, masked_attention)):
         build(torch.Generator().manual_seed(1000 + index))
