@@ -173,7 +173,9 @@ def stacked_lstm(generator):
     target = exact_f32((2, 5, 6), generator)
     target_h = exact_f32((2, 4, 3), generator)
     target_c = exact_f32((2, 4, 3), generator)
-    outputs, (h, c) = recurrent(x)
+    h_0 = exact_f32((4, 2, 3), generator)
+    c_0 = exact_f32((4, 2, 3), generator)
+    outputs, (h, c) = recurrent(x, (h_0, c_0))
     # The final states are [layers * directions, B, hidden]; the labels put the batch first.
     loss = (F.mse_loss(outputs, target) + F.mse_loss(h.transpose(0, 1), target_h) +
              F.mse_loss(c.transpose(0, 1), target_c))
@@ -189,7 +191,8 @@ def stacked_lstm(generator):
             parameters[f"{prefix}.wh"] = (weight_hh, lambda t: t.T)
             parameters[f"{prefix}.b"] = (Derived(lambda i=bias_ih, h=bias_hh: i + h, lambda i=bias_ih: i.grad),
                                          lambda t: t)
-    write("stacked_lstm", {"x": x, "target": target, "target_h": target_h, "target_c": target_c}, parameters, loss)
+    write("stacked_lstm", {"x": x, "h_0": h_0, "c_0": c_0, "target": target, "target_h": target_h, "target_c": target_c},
+          parameters, loss)
 
 
 def attention(generator):
