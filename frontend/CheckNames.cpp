@@ -142,7 +142,7 @@ void Lowerer::checkNames(const File &user) {
   // Step 1.
   llvm::StringSet<> visible;
   for (const auto &entry : globals_.names()) visible.insert(entry.getKey());
-  for (const char *name : {"f32", "f64", "i32", "i64", "bool", "inf"}) visible.insert(name);
+  for (const char *name : {"f32", "f64", "i32", "i64", "bool", "inf", "none"}) visible.insert(name);
   auto isVisible = [&](const llvm::StringSet<> &defined, const std::string &name) {
     return defined.contains(name) || isBuiltin(name);
   };

@@ -27,6 +27,7 @@ std::string describe(const Object &object) {
     return fmt::format("the function {}", object.function->name.empty() ? "<call>" : object.function->name);
   case Object::Kind::Builtin: return fmt::format("the built-in {}", object.text);
   case Object::Kind::Parameter: return "a parameter";
+  case Object::Kind::None: return "none";
   }
   return "a value";
 }
@@ -214,6 +215,11 @@ Object Lowerer::evaluateName(const NameExpr &expr, Scope &scope) {
   }
   if (isBuiltin(expr.name)) return Object::ofBuiltin(expr.name);
   if (expr.name == "inf") return Object::ofFloat(std::numeric_limits<double>::infinity());
+  if (expr.name == "none") {
+    Object none;
+    none.kind = Object::Kind::None;
+    return none;
+  }
   diagnostics_.error(expr.range, fmt::format("unknown name '{}'", expr.name));
   return Object::poison();
 }
@@ -326,6 +332,13 @@ Object Lowerer::evaluateBinary(const BinaryExpr &expr, Scope &scope) {
   if ((expr.op == BinaryOp::Equal || expr.op == BinaryOp::NotEqual) && lhs.kind == Object::Kind::String &&
       rhs.kind == Object::Kind::String)
     return Object::ofBool((lhs.text == rhs.text) == (expr.op == BinaryOp::Equal));
+  if ((expr.op == BinaryOp::Equal || expr.op == BinaryOp::NotEqual) && lhs.kind == Object::Kind::DType &&
+      rhs.kind == Object::Kind::DType)
+    return Object::ofBool((lhs.dtype == rhs.dtype) == (expr.op == BinaryOp::Equal));
+  // `x == none` asks whether an optional argument was given; any value but `none` differs from it.
+  if ((expr.op == BinaryOp::Equal || expr.op == BinaryOp::NotEqual) &&
+      (lhs.kind == Object::Kind::None || rhs.kind == Object::Kind::None))
+    return Object::ofBool((lhs.kind == rhs.kind) == (expr.op == BinaryOp::Equal));
   bool tensorOperands =
       (lhs.kind == Object::Kind::Tensor || lhs.isNumber()) && (rhs.kind == Object::Kind::Tensor || rhs.isNumber());
   if (!tensorOperands || !hasTensorOp(expr.op)) {

@@ -35,6 +35,7 @@ struct Object {
     Function,   // a free function, or a method when `instance` is set
     Builtin,    // a function of the frontend or an op of the IR table, by name
     Parameter,  // a layer's `param`, by index in the model's parameter list
+    None,       // `none`: an optional argument left out (`mask = none`), tested by `x == none`
   };
 
   Kind kind = Kind::Poison;

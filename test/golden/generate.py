@@ -73,7 +73,7 @@ def write(name, arguments, parameters, loss, buffers=None):
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     for argument, tensor in arguments.items():
-        dtype = np.int32 if not tensor.is_floating_point() else np.float32
+        dtype = np.float32 if tensor.is_floating_point() else np.bool_ if tensor.dtype == torch.bool else np.int32
         np.save(directory / f"{argument}.npy", tensor.detach().numpy().astype(dtype))
     for parameter, (tensor, to_kiln) in parameters.items():
         np.save(directory / f"{parameter}.npy", to_kiln(tensor.detach()).numpy().astype(np.float32))
@@ -164,6 +164,37 @@ def gru(generator):
            **linear("output", output)}, loss)
 
 
+def stacked_lstm(generator):
+    recurrent = torch.nn.LSTM(4, 3, num_layers=2, bidirectional=True, batch_first=True)
+    recurrent.double()
+    randomize(recurrent, generator)
+    coarsen(*(bias for name, bias in recurrent.named_parameters() if name.startswith("bias")))
+    x = exact_f32((2, 5, 4), generator)
+    target = exact_f32((2, 5, 6), generator)
+    target_h = exact_f32((2, 4, 3), generator)
+    target_c = exact_f32((2, 4, 3), generator)
+    h_0 = exact_f32((4, 2, 3), generator)
+    c_0 = exact_f32((4, 2, 3), generator)
+    outputs, (h, c) = recurrent(x, (h_0, c_0))
+    # The final states are [layers * directions, B, hidden]; the labels put the batch first.
+    loss = (F.mse_loss(outputs, target) + F.mse_loss(h.transpose(0, 1), target_h) +
+             F.mse_loss(c.transpose(0, 1), target_c))
+    parameters = {}
+    for layer in range(2):
+        for suffix, member in (("", "cells"), ("_reverse", "reverse_cells")):
+            prefix = f"lstm.{member}.{layer}"
+            weight_ih = getattr(recurrent, f"weight_ih_l{layer}{suffix}")
+            weight_hh = getattr(recurrent, f"weight_hh_l{layer}{suffix}")
+            bias_ih = getattr(recurrent, f"bias_ih_l{layer}{suffix}")
+            bias_hh = getattr(recurrent, f"bias_hh_l{layer}{suffix}")
+            parameters[f"{prefix}.wx"] = (weight_ih, lambda t: t.T)
+            parameters[f"{prefix}.wh"] = (weight_hh, lambda t: t.T)
+            parameters[f"{prefix}.b"] = (Derived(lambda i=bias_ih, h=bias_hh: i + h, lambda i=bias_ih: i.grad),
+                                         lambda t: t)
+    write("stacked_lstm", {"x": x, "h_0": h_0, "c_0": c_0, "target": target, "target_h": target_h, "target_c": target_c},
+          parameters, loss)
+
+
 def attention(generator):
     self_attention = torch.nn.MultiheadAttention(8, 2, batch_first=True)
     cross_attention = torch.nn.MultiheadAttention(8, 2, batch_first=True)
@@ -196,6 +227,30 @@ def attention(generator):
            "norm.gamma": (norm.weight, lambda t: t), "norm.beta": (norm.bias, lambda t: t)}, loss)
 
 
+def masked_attention(generator):
+    attention = torch.nn.MultiheadAttention(8, 2, batch_first=True)
+    attention.double()
+    randomize(attention, generator)
+    x = exact_f32((2, 5, 8), generator)
+    target = exact_f32((2, 5, 8), generator)
+    # True: a padded key, which no query attends to; no row is masked entirely.
+    padding = torch.tensor([[False, False, False, False, True], [False, False, False, True, True]])
+    # An additive mask per example, broadcast over the heads (PyTorch wants one per example and head).
+    mask = exact_f32((2, 5, 5), generator)
+    out = attention(x, x, x, key_padding_mask=padding, attn_mask=mask.repeat_interleave(2, dim=0),
+                    need_weights=False)[0]
+    loss = F.mse_loss(out, target)
+    parameters = {}
+    for index, role in enumerate(("query", "key", "value")):
+        rows = slice(index * 8, (index + 1) * 8)
+        weight, bias = attention.in_proj_weight, attention.in_proj_bias
+        parameters[f"attention.{role}.w"] = (
+            Derived(lambda r=rows: weight[r], lambda r=rows: weight.grad[r]), lambda t: t.T)
+        parameters[f"attention.{role}.b"] = (Derived(lambda r=rows: bias[r], lambda r=rows: bias.grad[r]), lambda t: t)
+    write("masked_attention", {"x": x, "padding": padding, "mask": mask, "target": target},
+          {**parameters, **linear("attention.output", attention.out_proj)}, loss)
+
+
 if __name__ == "__main__":
-    for index, build in enumerate((mlp, cnn, lstm, gru, attention)):
+    for index, build in enumerate((mlp, cnn, lstm, gru, attention, stacked_lstm, masked_attention)):
         build(torch.Generator().manual_seed(1000 + index))
