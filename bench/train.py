@@ -1,8 +1,9 @@
 #!/usr/bin/python3
-"""Times a training step and an inference step of Kiln-compiled models against the same models in
-PyTorch (bench/peers/torch_models.py), at 1 and 2 threads in the same run, and prints one Markdown
-table: median seconds per step, GFLOP/s as a percentage of the FMA peak that fma-peak measures in
-this run at that thread count, and Kiln's speed over PyTorch's. Run by bench/train.sh, which builds
+"""Times a training step and an inference step of Kiln-compiled models, fused and built with
+--no-fusion, against the same models in PyTorch (bench/peers/torch_models.py), at 1 and 2 threads
+in the same run, and prints one Markdown table: median seconds per step, GFLOP/s as a percentage
+of the FMA peak that fma-peak measures in this run at that thread count, what fusion gains, and
+Kiln's speed over PyTorch's. Run by bench/train.sh, which builds
 Kiln first; never part of the tests.
 
   bench/train.sh [--models mlp-small,gpt,...] [--threads 1,2] [--budget SECONDS]
@@ -98,12 +99,12 @@ def fma_peaks(tool, peaks):
     return peaks
 
 
-def build(kiln, model, directory):
-    program = directory / model.name
+def build(kiln, model, directory, fused):
+    program = directory / (model.name if fused else f"{model.name}-unfused")
     source = ROOT / model.source
     if program.exists() and program.stat().st_mtime > max(source.stat().st_mtime, Path(kiln).stat().st_mtime):
         return program
-    command = [kiln, "build", str(source), "-o", str(program)]
+    command = [kiln, "build", str(source), "-o", str(program)] + ([] if fused else ["--no-fusion"])
     if model.kiln_model:
         command += ["--model", model.kiln_model]
     for dim, size in model.dims.items():
@@ -191,17 +192,19 @@ def main():
     directory = ROOT / "build/bench/train"
     directory.mkdir(parents=True, exist_ok=True)
     started, load_before = time.time(), load()
-    programs = {model.name: build(arguments.kiln, model, directory) for model in models}
+    programs = {(model.name, fused): build(arguments.kiln, model, directory, fused)
+                for model in models for fused in (True, False)}
     peaks = fma_peaks(arguments.fma_peak, {})
 
-    # Per model: Kiln's four figures, then PyTorch's, so that a change in the machine's load
-    # between models affects both sides alike.
+    # Per model: Kiln's figures (fused, then unfused), then PyTorch's, so that a change in the
+    # machine's load between models affects every side alike.
     results = {}
     for model in models:
         for count in threads:
             for step, (_, function, _) in STEPS.items():
-                results[(model.name, step, count, "kiln")] = time_kiln(programs[model.name], function, count,
-                                                                       arguments.budget)
+                for fused, side in ((True, "kiln"), (False, "unfused")):
+                    results[(model.name, step, count, side)] = time_kiln(programs[(model.name, fused)], function,
+                                                                         count, arguments.budget)
         for key, figure in time_torch(model, threads, arguments.budget, environment).items():
             results[(model.name, *key, "torch")] = figure
         peaks = fma_peaks(arguments.fma_peak, peaks)
@@ -218,13 +221,14 @@ def main():
           f"OMP_WAIT_POLICY={environment.get('OMP_WAIT_POLICY', '(unset)')}, "
           f"MALLOC_TRIM_THRESHOLD_={environment.get('MALLOC_TRIM_THRESHOLD_', '(unset)')}")
     print()
-    print("| model | step | threads | Kiln ms | PyTorch ms | Kiln GFLOP/s (% peak) | PyTorch GFLOP/s (% peak) "
-          "| Kiln/PyTorch |")
-    print("|---|---|--:|--:|--:|--:|--:|--:|")
+    print("| model | step | threads | Kiln ms | unfused ms | PyTorch ms | Kiln GFLOP/s (% peak) "
+          "| PyTorch GFLOP/s (% peak) | fusion gain | Kiln/PyTorch |")
+    print("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|")
     for model in models:
         for step, (title, _, factor) in STEPS.items():
             for count in threads:
                 kiln = results[(model.name, step, count, "kiln")][0]
+                unfused = results[(model.name, step, count, "unfused")][0]
                 torch = results[(model.name, step, count, "torch")][0]
                 flops = factor * model.forward_flops
 
@@ -232,10 +236,11 @@ def main():
                     gflops = flops / seconds / 1e9
                     return f"{gflops:.1f} ({100 * gflops / peaks[count]:.1f}%)"
 
-                print(f"| {model.title} | {title} | {count} | {1e3 * kiln:.3f} | {1e3 * torch:.3f} | {speed(kiln)} "
-                      f"| {speed(torch)} | {torch / kiln:.2f} |")
+                print(f"| {model.title} | {title} | {count} | {1e3 * kiln:.3f} | {1e3 * unfused:.3f} "
+                      f"| {1e3 * torch:.3f} | {speed(kiln)} | {speed(torch)} | {unfused / kiln:.2f} | {torch / kiln:.2f} |")
     print()
-    print("Times are medians per step; Kiln/PyTorch is PyTorch's time over Kiln's (above 1: Kiln is faster). "
+    print("Times are medians per step; fusion gain is the unfused program's time over the fused one's, "
+          "Kiln/PyTorch PyTorch's time over Kiln's (above 1: Kiln is faster). "
           "GFLOP/s count the matrix products only (bench/train.py), a training step as 3 forward passes.")
 
 
