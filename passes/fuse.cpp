@@ -3,8 +3,11 @@
 // written to memory. Every producer–consumer edge gets a remark: fused, or why not.
 //
 // What fuses (each producer kernel decides for all of its readers at once):
-//  - producer: a loop kernel of elementwise, index-map, creation and random ops (no reduction,
-//    no matmul, no window): its elements cost a few instructions each to recompute;
+//  - producer: a loop kernel of elementwise, index-map, creation and random ops (no matmul, no
+//    window): its elements cost a few instructions each to recompute; or one that holds a
+//    reduction, when its only reader is an elementwise kernel that reads it once per row
+//    (ir/RowAnalysis.h), so that the reduction is computed once per row (a softmax's gradient
+//    sum, a layer norm's mean and variance, each beside the elementwise ops that use it);
 //  - consumer: a loop kernel (elementwise, index-map, creation, random and reduction ops): its
 //    rules read the producer's elements by index, so the producer's ops become part of its
 //    expressions; a reduction reads each element once per pass over its row;
@@ -24,12 +27,14 @@
 //    then remark each edge that stayed apart, with the reason, and drop kernels no call uses
 //    any more.
 #include <algorithm>
+#include <map>
 #include <unordered_map>
 #include <unordered_set>
 
 #include <fmt/format.h>
 
 #include "ir/Builder.h"
+#include "ir/RowAnalysis.h"
 #include "passes/Passes.h"
 
 namespace kiln {
@@ -54,11 +59,9 @@ std::string_view rootName(const Function &kernel) {
   return result && result->definingOp() ? result->definingOp()->name() : std::string_view("copy");
 }
 
-// Why a kernel cannot be merged into its readers, or empty when it can.
+// Why a kernel cannot be merged into its readers whatever they are, or empty when it can.
 std::string producerProblem(const Function &kernel) {
   for (const auto &op : kernel.ops()) switch (op->info().opClass) {
-    case OpClass::Reduction:
-      return fmt::format("'{}' is a reduction: a reader would recompute it for every element it reads", op->name());
     case OpClass::Contraction: return fmt::format("'{}' stores through its own kernel template", op->name());
     case OpClass::Window:
       return fmt::format("'{}' reads overlapping windows: a reader would recompute them", op->name());
@@ -67,6 +70,12 @@ std::string producerProblem(const Function &kernel) {
     }
   if (kernel.results().empty()) return "it has no results";
   return {};
+}
+
+const Operation *firstReduction(const Function &kernel) {
+  for (const auto &op : kernel.ops())
+    if (op->info().opClass == OpClass::Reduction) return op.get();
+  return nullptr;
 }
 
 // Why a kernel cannot take producers into its loop nests, or empty when it can.
@@ -132,7 +141,7 @@ private:
 
   // Why the call `op` cannot merge into its readers (every reader when empty, else the
   // readers the reason is about).
-  std::string problem(const Operation &op, std::vector<Operation *> &readers) const {
+  std::string problem(const Operation &op, std::vector<Operation *> &readers) {
     readers.clear();
     const Function *kernel = kernelOf(op);
     if (!kernel) return "not a kernel call";
@@ -158,9 +167,30 @@ private:
     if (readers.empty()) return "nothing reads it";
     if (!readerProblem.empty()) return readerProblem;
     if (returned) return fmt::format("@{} returns it, so it is stored anyway", function_.name());
+    if (const Operation *reduction = firstReduction(*kernel)) return reductionProblem(op, *reduction, readers);
     if (readers.size() > 1 && computeOpCount(*kernel) > kMaxRecomputedOps)
       return fmt::format("{} kernels read it and its {} ops are too many to recompute in each (at most {})",
                          readers.size(), computeOpCount(*kernel), kMaxRecomputedOps);
+    return {};
+  }
+
+  // A kernel holding a reduction fuses only where it is computed once per row: into the one
+  // elementwise kernel that reads it broadcast along its rows (isReadOncePerRow), which the loop
+  // kernel then computes before each row's loop.
+  std::string reductionProblem(const Operation &producer, const Operation &reduction,
+                               const std::vector<Operation *> &readers) {
+    if (readers.size() > 1)
+      return fmt::format("'{}' is a reduction that {} kernels read: it is not recomputed in each", reduction.name(),
+                         readers.size());
+    const Operation &reader = *readers[0];
+    const Function &readerKernel = *kernelOf(reader);
+    const Value *root = readerKernel.results().size() == 1 ? readerKernel.results()[0] : nullptr;
+    if (!root || !root->definingOp() || root->definingOp()->info().opClass == OpClass::Reduction)
+      return fmt::format("'{}' is a reduction, and a reduction fuses only into an elementwise kernel",
+                         reduction.name());
+    if (!mergedKeepsRows(producer, reader))
+      return fmt::format("'{}' is a reduction that '{}' does not read once per row (broadcast along its last axis)",
+                         reduction.name(), root->definingOp()->name());
     return {};
   }
 
@@ -194,11 +224,13 @@ private:
   }
 
   // Replaces the call `reader` by a call of a new kernel: the producer's ops, then the reader's.
-  void mergeInto(const Operation &producer, const Function &producerKernel, Operation &reader) {
+  // The kernel that computes what `reader` does with `producer`'s ops in front, named `name`, and
+  // the values to call it with.
+  std::unique_ptr<Function> mergedKernel(const Operation &producer, const Function &producerKernel,
+                                         const Operation &reader, std::string name,
+                                         std::vector<Value *> &operands) const {
     const Function &readerKernel = *kernelOf(reader);
-    auto merged =
-        std::make_unique<Function>(freshName(rootName(readerKernel)), readerKernel.location(), FunctionKind::Kernel);
-    std::vector<Value *> operands;
+    auto merged = std::make_unique<Function>(std::move(name), readerKernel.location(), FunctionKind::Kernel);
     std::unordered_map<const Value *, Value *> argumentFor;  // outer value -> merged kernel's argument
     auto argument = [&](Value *outer, const Value *inner) {
       auto [it, added] = argumentFor.try_emplace(outer, nullptr);
@@ -233,7 +265,27 @@ private:
     std::vector<Value *> results;
     for (const Value *result : readerKernel.results()) results.push_back(copied.at(result));
     merged->setResults(std::move(results));
-    Function *added = module_.addFunction(std::move(merged));
+    return merged;
+  }
+
+  // Whether every reduction inside the merged kernel but its result is read once per row, and so
+  // computed once per row (a verdict per pair of kernels, which the pass never changes).
+  bool mergedKeepsRows(const Operation &producer, const Operation &reader) {
+    auto key = std::make_pair(kernelOf(producer), kernelOf(reader));
+    if (auto it = keepsRows_.find(key); it != keepsRows_.end()) return it->second;
+    std::vector<Value *> operands;
+    std::unique_ptr<Function> merged = mergedKernel(producer, *key.first, reader, "candidate", operands);
+    bool keeps = true;
+    for (const auto &op : merged->ops())
+      if (op->info().opClass == OpClass::Reduction && op->result(0) != merged->results()[0])
+        keeps = keeps && isReadOncePerRow(*merged, op->result(0));
+    return keepsRows_[key] = keeps;
+  }
+
+  void mergeInto(const Operation &producer, const Function &producerKernel, Operation &reader) {
+    std::vector<Value *> operands;
+    Function *added = module_.addFunction(
+        mergedKernel(producer, producerKernel, reader, freshName(rootName(*kernelOf(reader))), operands));
     created_.insert(added);
 
     auto position = std::find_if(function_.ops().begin(), function_.ops().end(),
@@ -264,6 +316,7 @@ private:
   // so that remarks come out in program order.
   std::unordered_map<const Operation *, size_t> positions_;
   std::vector<std::pair<size_t, Remark>> edges_;
+  std::map<std::pair<const Function *, const Function *>, bool> keepsRows_;
   unsigned counter_ = 0;
 };
 }  // namespace

@@ -56,6 +56,9 @@ public:
   llvm::IRBuilder<> &builder;
   llvm::Module &module;
   std::unordered_map<const Value *, llvm::Value *> argumentPointers;
+  // Values computed once for the row being emitted (reductions read once per row), which
+  // element() returns for any index in that row.
+  std::unordered_map<const Value *, llvm::Value *> rowValues;
 };
 
 // `for (index = 0; index < count; ++index) body(index)` as an innermost loop the vectoriser gets

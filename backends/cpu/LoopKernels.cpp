@@ -16,6 +16,7 @@
 
 #include "backends/cpu/LoopEmitter.h"
 #include "backends/cpu/MatmulEmitter.h"
+#include "ir/RowAnalysis.h"
 
 namespace kiln::cpu {
 
@@ -141,6 +142,7 @@ void emitInnerLoop(llvm::IRBuilder<> &builder, llvm::Value *count, const std::fu
 }
 
 llvm::Value *ElementEmitter::element(const Value *value, llvm::ArrayRef<llvm::Value *> index) {
+  if (auto it = rowValues.find(value); it != rowValues.end()) return it->second;
   if (value->isArgument()) return loadArgument(value, linearOffset(value->type().shape, index));
   return loopRule(value->definingOp()->kind())(*this, *value->definingOp(), index);
 }
@@ -159,9 +161,15 @@ constexpr int64_t kMaxItems = 64;
 
 // An elementwise (or index-map) result: one row per position of the leading axes, the last axis
 // innermost and contiguous; a long last axis is cut into chunks of whole vectors when the leading
-// axes give too few rows to share between threads.
+// axes give too few rows to share between threads. A reduction inside the kernel that the result
+// reads once per row (isReadOncePerRow: the sum of a softmax's gradient, a layer norm's mean) is
+// computed once before the row's loop, not again for every element.
 loops::RowNest elementwiseRows(const Function &kernel, const Value *result, const Target &target) {
   const Shape &shape = result->type().shape;
+  std::vector<const Value *> perRow;
+  for (const auto &op : kernel.ops())
+    if (op->info().opClass == OpClass::Reduction && op->resultCount() == 1 && isReadOncePerRow(kernel, op->result(0)))
+      perRow.push_back(op->result(0));
   loops::RowNest nest;
   int64_t elements = result->type().elementCount();
   nest.work = elements * static_cast<int64_t>(std::max<size_t>(kernel.ops().size(), 1));
@@ -184,8 +192,8 @@ loops::RowNest elementwiseRows(const Function &kernel, const Value *result, cons
   }
   int64_t chunks = inner == 0 ? 1 : (inner + chunk - 1) / chunk;
   nest.rows = outerRows * chunks;
-  nest.emitRow = [result, outer, inner, chunk, chunks](loops::ElementEmitter &emitter, llvm::Value *output,
-                                                       llvm::Value *row) {
+  nest.emitRow = [result, outer, inner, chunk, chunks, perRow](loops::ElementEmitter &emitter, llvm::Value *output,
+                                                               llvm::Value *row) {
     llvm::IRBuilder<> &builder = emitter.builder;
     llvm::Value *outerRow = chunks == 1 ? row : builder.CreateUDiv(row, builder.getInt64(chunks));
     llvm::Value *begin =
@@ -195,6 +203,11 @@ loops::RowNest elementwiseRows(const Function &kernel, const Value *result, cons
                                      : builder.CreateBinaryIntrinsic(llvm::Intrinsic::smin, builder.getInt64(chunk),
                                                                      builder.CreateSub(builder.getInt64(inner), begin));
     loops::Index index = emitter.delinearize(outerRow, outer);
+    loops::Index rowIndex = index;
+    rowIndex.push_back(builder.getInt64(0));
+    for (const Value *value : perRow)
+      emitter.rowValues[value] =
+          emitter.element(value, emitter.broadcastIndex(value->type().shape, result->type().shape, rowIndex));
     llvm::Value *rowStart = builder.CreateMul(outerRow, builder.getInt64(inner));
     llvm::Type *memory = emitter.memoryType(result->type().dtype);
     loops::emitInnerLoop(builder, count, [&](llvm::Value *position) {
@@ -205,6 +218,7 @@ loops::RowNest elementwiseRows(const Function &kernel, const Value *result, cons
       if (result->type().dtype == DType::I1) element = builder.CreateZExt(element, builder.getInt8Ty());
       builder.CreateStore(element, builder.CreateInBoundsGEP(memory, output, {builder.CreateAdd(rowStart, column)}));
     });
+    emitter.rowValues.clear();
   };
   return nest;
 }
