@@ -82,10 +82,11 @@ constexpr double kKinkSeparation = 10;
 //      than kKinkSeparation tolerances;
 //   2. each of them agrees with itself at the step h/2, so the jump is a change of slope at x,
 //      not noise or curvature, which would change with the step.
-// `evaluate` gives f with element x shifted by an offset.
+// `evaluate` gives f with the element shifted by an offset; `centre`, `below` and `above` are f at
+// offsets 0, -step and step.
 template <typename Evaluate>
-llvm::Expected<std::optional<Kink>> findKink(Evaluate evaluate, double centre, double below, double above, double step,
-                                             double analytic, const Tolerances &tolerances) {
+llvm::Expected<std::optional<Kink>> findKink(Evaluate evaluate, int64_t element, double centre, double below,
+                                             double above, double step, double analytic, const Tolerances &tolerances) {
   double slopeBelow = (centre - below) / step, slopeAbove = (above - centre) / step;
   Tolerances separation{kKinkSeparation * tolerances.absolute, kKinkSeparation * tolerances.relative};
   bool apart = !separation.accept(slopeBelow, slopeAbove) && !separation.accept(slopeAbove, slopeBelow);
@@ -97,7 +98,7 @@ llvm::Expected<std::optional<Kink>> findKink(Evaluate evaluate, double centre, d
   double halfSlopeBelow = (centre - *halfBelow) / (step / 2), halfSlopeAbove = (*halfAbove - centre) / (step / 2);
   if (!tolerances.accept(halfSlopeBelow, slopeBelow) || !tolerances.accept(halfSlopeAbove, slopeAbove))
     return std::nullopt;
-  return Kink{0, slopeBelow, slopeAbove, analytic};
+  return Kink{element, slopeBelow, slopeAbove, analytic};
 }
 }  // namespace
 
@@ -261,10 +262,9 @@ llvm::Expected<GradientCheckReport> checkGradientOfCopy(const Function &function
       check.agreement.add(exact, numeric, options.tolerances);
       if (options.tolerances.accept(exact, numeric)) continue;
       ++check.failingElements;
-      auto kink = findKink(evaluate, *centre, *below, *above, options.step, exact, options.tolerances);
+      auto kink = findKink(evaluate, i, *centre, *below, *above, options.step, exact, options.tolerances);
       if (!kink) return kink.takeError();
-      if (!*kink) continue;
-      if (check.kinkElements++ == 0) check.firstKink = Kink{i, (*kink)->below, (*kink)->above, exact};
+      if (*kink && check.kinkElements++ == 0) check.firstKink = *kink;
     }
     report.everyGradientZero = report.everyGradientZero && check.nonZeroElements == 0;
     report.arguments.push_back(std::move(check));

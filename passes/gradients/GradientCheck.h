@@ -77,8 +77,8 @@ template <typename Checks> bool allAgree(const Checks &checks) {
   return std::all_of(checks.begin(), checks.end(), [](const auto &check) { return check.agreement.passed; });
 }
 
-// A failing element where the function has a corner (relu at 0, a tie of max, abs at 0): its
-// one-sided differences disagree with each other, while each holds when the step is halved.
+// A failing element where the function has a corner (relu at 0, say): its one-sided differences
+// disagree with each other, while each holds when the step is halved.
 struct Kink {
   int64_t element = 0;  // flat index
   double below = 0;     // (f(x) - f(x - h)) / h
