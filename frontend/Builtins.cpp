@@ -212,6 +212,30 @@ Object expectSameShape(BuiltinCall &call) {
   return Object::ofSequence(Object::Kind::Tuple, {});
 }
 
+// A value as `require` writes it into its message: strings as they are, numbers and lists of them
+// as literals ([3, 5]), tensors by type.
+std::string messagePart(const Object &part) {
+  switch (part.kind) {
+  case Object::Kind::String: return part.text;
+  case Object::Kind::Int: return std::to_string(part.integer);
+  case Object::Kind::Float: return formatFloat(part.number);
+  case Object::Kind::Bool: return part.integer ? "true" : "false";
+  case Object::Kind::Tensor: return toString(part.tensor->type());
+  case Object::Kind::List:
+  case Object::Kind::Tuple: {
+    bool list = part.kind == Object::Kind::List;
+    std::vector<std::string> elements;
+    for (const Object &element : *part.elements)
+      elements.push_back(element.kind == Object::Kind::String ? fmt::format("\"{}\"", element.text)
+                                                              : messagePart(element));
+    std::string joined = fmt::format("{}", fmt::join(elements, ", "));
+    if (list) return "[" + joined + "]";
+    return elements.size() == 1 ? "(" + joined + ",)" : "(" + joined + ")";
+  }
+  default: return describe(part);
+  }
+}
+
 // require(condition, message parts...): nothing when the compile-time bool holds, else an error
 // whose message joins the parts (strings as they are, other values spelled): layers check their
 // hyper-parameters with it, `require(p < 1, "Dropout: p must be below 1, not ", p)`.
@@ -226,18 +250,33 @@ Object require(BuiltinCall &call) {
         fmt::format("the condition of 'require' must be a compile-time bool, found {}", describe(condition)));
   if (condition.integer) return Object::ofSequence(Object::Kind::Tuple, {});
   std::string message;
-  for (size_t i = 1; i < call.arguments.entries.size(); ++i) {
-    const Object &part = call.arguments.entries[i].value;
-    switch (part.kind) {
-    case Object::Kind::String: message += part.text; break;
-    case Object::Kind::Int: message += std::to_string(part.integer); break;
-    case Object::Kind::Float: message += formatFloat(part.number); break;
-    case Object::Kind::Bool: message += part.integer ? "true" : "false"; break;
-    case Object::Kind::Tensor: message += toString(part.tensor->type()); break;
-    default: message += describe(part); break;
-    }
-  }
+  for (size_t i = 1; i < call.arguments.entries.size(); ++i) message += messagePart(call.arguments.entries[i].value);
   return call.error(call.where, message);
+}
+
+// type_of(x): what kind of compile-time value x is, as a string, so that a library function can
+// take an option in several forms (Conv2d's `kernel: 3` or `kernel: [3, 5]`).
+Object typeOf(BuiltinCall &call) {
+  if (!call.bind({"x"}, 1)) return Object::poison();
+  const Object &value = call.value(0);
+  switch (value.kind) {
+  case Object::Kind::Int: return Object::ofString("int");
+  case Object::Kind::Float: return Object::ofString("float");
+  case Object::Kind::Bool: return Object::ofString("bool");
+  case Object::Kind::String: return Object::ofString("string");
+  case Object::Kind::DType: return Object::ofString("dtype");
+  case Object::Kind::Tensor:
+  case Object::Kind::Parameter: return Object::ofString("tensor");
+  case Object::Kind::List: return Object::ofString("list");
+  case Object::Kind::Tuple: return Object::ofString("tuple");
+  case Object::Kind::Component: return Object::ofString("layer");
+  case Object::Kind::Instance: return Object::ofString("instance");
+  case Object::Kind::Function:
+  case Object::Kind::Builtin: return Object::ofString("function");
+  case Object::Kind::None: return Object::ofString("none");
+  case Object::Kind::Poison: break;
+  }
+  return Object::poison();
 }
 
 // clamp(x, min: a, max: b): maximum(minimum(x, b), a), either bound optional (PyTorch's clamp).
@@ -293,6 +332,7 @@ const llvm::StringMap<Handler> &frontendBuiltins() {
       {"ones", [](BuiltinCall &call) { return filled(call, 1.0); }},
       {"full", [](BuiltinCall &call) { return filled(call, std::nullopt); }},
       {"len", length},
+      {"type_of", typeOf},
       {"float", toFloat},
       {"int", toInt},
   };

@@ -72,6 +72,34 @@ llvm::Expected<double> objective(const Function &function, std::span<const Tenso
     total += result.getDouble(i) * (cotangent ? cotangent->getDouble(i) : 1.0);
   return total;
 }
+
+// How far apart, in tolerances, the one-sided differences of a kink must be: far enough that
+// the truncation and rounding errors of a smooth function cannot explain it.
+constexpr double kKinkSeparation = 10;
+
+// Whether a failing element sits at a corner of f, by f alone (no knowledge of the ops):
+//   1. the one-sided differences below and above x, with the central step h, disagree by more
+//      than kKinkSeparation tolerances;
+//   2. each of them agrees with itself at the step h/2, so the jump is a change of slope at x,
+//      not noise or curvature, which would change with the step.
+// `evaluate` gives f with the element shifted by an offset; `centre`, `below` and `above` are f at
+// offsets 0, -step and step.
+template <typename Evaluate>
+llvm::Expected<std::optional<Kink>> findKink(Evaluate evaluate, int64_t element, double centre, double below,
+                                             double above, double step, double analytic, const Tolerances &tolerances) {
+  double slopeBelow = (centre - below) / step, slopeAbove = (above - centre) / step;
+  Tolerances separation{kKinkSeparation * tolerances.absolute, kKinkSeparation * tolerances.relative};
+  bool apart = !separation.accept(slopeBelow, slopeAbove) && !separation.accept(slopeAbove, slopeBelow);
+  if (!apart || !std::isfinite(slopeBelow) || !std::isfinite(slopeAbove)) return std::nullopt;
+  auto halfBelow = evaluate(-step / 2);
+  if (!halfBelow) return halfBelow.takeError();
+  auto halfAbove = evaluate(step / 2);
+  if (!halfAbove) return halfAbove.takeError();
+  double halfSlopeBelow = (centre - *halfBelow) / (step / 2), halfSlopeAbove = (*halfAbove - centre) / (step / 2);
+  if (!tolerances.accept(halfSlopeBelow, slopeBelow) || !tolerances.accept(halfSlopeAbove, slopeAbove))
+    return std::nullopt;
+  return Kink{element, slopeBelow, slopeAbove, analytic};
+}
 }  // namespace
 
 void Agreement::add(double computed, double expected, const Tolerances &tolerances) {
@@ -80,8 +108,7 @@ void Agreement::add(double computed, double expected, const Tolerances &toleranc
     if (nanElements++ == 0) firstNaNElement = element, firstNaNComputed = std::isnan(computed);
   }
   double error = std::abs(computed - expected);
-  // Written so that a NaN on either side fails.
-  if (!(error <= tolerances.absolute + tolerances.relative * std::abs(expected))) passed = false;
+  if (!tolerances.accept(computed, expected)) passed = false;
   if (!(error <= worstAbsoluteError)) worstAbsoluteError = error;
   double relative = error / std::max({std::abs(expected), tolerances.absolute, std::numeric_limits<double>::min()});
   if (!(relative <= worstRelativeError)) worstRelativeError = relative;
@@ -196,8 +223,8 @@ llvm::Expected<GradientCheckReport> checkGradientOfCopy(const Function &function
 
   // The forward function first: its ops are the copy's, which `origins` maps back to the
   // original's, whereas the gradient function recomputes them with ops of its own.
-  if (auto value = objective(*forward, arguments, options.resultIndex, cotangent ? &*cotangent : nullptr); !value)
-    return value.takeError();
+  auto centre = objective(*forward, arguments, options.resultIndex, cotangent ? &*cotangent : nullptr);
+  if (!centre) return centre.takeError();
   std::vector<Tensor> gradientArguments = arguments;
   if (cotangent) gradientArguments.push_back(*cotangent);
   auto analytic = interpret(gradient, gradientArguments);
@@ -218,18 +245,26 @@ llvm::Expected<GradientCheckReport> checkGradientOfCopy(const Function &function
     check.checkedElements = static_cast<int64_t>(elements.size());
     for (int64_t i : elements) {
       double original = arguments[index].getDouble(i);
-      shifted[index].setDouble(i, original + options.step);
-      auto above = objective(*forward, shifted, options.resultIndex, cotangent ? &*cotangent : nullptr);
+      auto evaluate = [&](double offset) {
+        shifted[index].setDouble(i, original + offset);
+        auto value = objective(*forward, shifted, options.resultIndex, cotangent ? &*cotangent : nullptr);
+        shifted[index].setDouble(i, original);
+        return value;
+      };
+      auto above = evaluate(options.step);
       if (!above) return above.takeError();
-      shifted[index].setDouble(i, original - options.step);
-      auto below = objective(*forward, shifted, options.resultIndex, cotangent ? &*cotangent : nullptr);
+      auto below = evaluate(-options.step);
       if (!below) return below.takeError();
-      shifted[index].setDouble(i, original);
 
       double numeric = (*above - *below) / (2 * options.step);
       double exact = analyticGradient.getDouble(i);
       if (exact != 0 || numeric != 0) ++check.nonZeroElements;
       check.agreement.add(exact, numeric, options.tolerances);
+      if (options.tolerances.accept(exact, numeric)) continue;
+      ++check.failingElements;
+      auto kink = findKink(evaluate, i, *centre, *below, *above, options.step, exact, options.tolerances);
+      if (!kink) return kink.takeError();
+      if (*kink && check.kinkElements++ == 0) check.firstKink = *kink;
     }
     report.everyGradientZero = report.everyGradientZero && check.nonZeroElements == 0;
     report.arguments.push_back(std::move(check));
@@ -248,6 +283,22 @@ llvm::Expected<GradientCheckReport> checkGradient(const Function &function, cons
 
 bool GradientCheckReport::passed() const { return allAgree(arguments); }
 
+namespace {
+// `; element 4 sits at a kink: the one-sided differences are 0 below and 1 above, the analytic
+// gradient 0 (2 of 3 failing elements at kinks)`, or nothing when no failing element is at one.
+std::string describeKinks(const ArgumentCheck &argument) {
+  if (!argument.firstKink) return "";
+  const Kink &kink = *argument.firstKink;
+  std::string count =
+      argument.kinkElements == 1 && argument.failingElements == 1
+          ? ""
+          : fmt::format(" ({} of {} failing elements at kinks)", argument.kinkElements, argument.failingElements);
+  return fmt::format("; element {} sits at a kink: the one-sided differences are {:.6g} below and {:.6g} above, "
+                     "the analytic gradient {:.6g}{}",
+                     kink.element, kink.below, kink.above, kink.analytic, count);
+}
+}  // namespace
+
 // The verdict stays right after the errors, where scripts and tests look for `: PASS`.
 void GradientCheckReport::print(llvm::raw_ostream &out) const {
   for (const ArgumentCheck &argument : arguments) {
@@ -255,11 +306,12 @@ void GradientCheckReport::print(llvm::raw_ostream &out) const {
                               ? ""
                               : fmt::format(" ({} of {} elements)", argument.checkedElements, argument.elementCount);
     out << fmt::format("@{} %{}: worst relative error {:.3g}, worst absolute error {:.3g}{}{}: {}, "
-                       "gradient non-zero at {} of {} checked elements\n",
+                       "gradient non-zero at {} of {} checked elements{}\n",
                        function, argument.argument, argument.agreement.worstRelativeError,
                        argument.agreement.worstAbsoluteError, sampled,
                        argument.agreement.describeNaN("the analytic gradient", "the numeric gradient"),
-                       argument.agreement.passed ? "PASS" : "FAIL", argument.nonZeroElements, argument.checkedElements);
+                       argument.agreement.passed ? "PASS" : "FAIL", argument.nonZeroElements, argument.checkedElements,
+                       describeKinks(argument));
   }
 }
 

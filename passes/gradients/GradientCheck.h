@@ -3,8 +3,10 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -22,6 +24,11 @@ namespace kiln {
 struct Tolerances {
   double absolute = 0;
   double relative = 0;
+
+  // Written so that a NaN on either side is refused.
+  bool accept(double computed, double expected) const {
+    return std::abs(computed - expected) <= absolute + relative * std::abs(expected);
+  }
 };
 
 // The worst disagreement between computed values and the values they should equal.
@@ -70,6 +77,15 @@ template <typename Checks> bool allAgree(const Checks &checks) {
   return std::all_of(checks.begin(), checks.end(), [](const auto &check) { return check.agreement.passed; });
 }
 
+// A failing element where the function has a corner (relu at 0, say): its one-sided differences
+// disagree with each other, while each holds when the step is halved.
+struct Kink {
+  int64_t element = 0;  // flat index
+  double below = 0;     // (f(x) - f(x - h)) / h
+  double above = 0;     // (f(x + h) - f(x)) / h
+  double analytic = 0;
+};
+
 struct ArgumentCheck {
   std::string argument;
   Agreement agreement;  // of the analytic gradient with the numeric one
@@ -78,6 +94,9 @@ struct ArgumentCheck {
   // Checked elements where the analytic or numeric gradient is not zero: an embedding table
   // whose checked rows were never looked up passes while proving nothing about them.
   int64_t nonZeroElements = 0;
+  int64_t failingElements = 0;
+  int64_t kinkElements = 0;  // failing elements at a kink; the first is `firstKink`
+  std::optional<Kink> firstKink = std::nullopt;
 };
 
 struct GradientCheckReport {

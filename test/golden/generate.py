@@ -10,12 +10,13 @@ weights and inputs, the loss and its gradient are computed in float64, and Input
   new.<buffer>.npy  a buffer's value after the step (batch norm's running statistics), f64
 The files are committed; the test needs neither PyTorch nor this script. To regenerate:
   apt-get install python3-torch python3-numpy
-  /usr/bin/python3 test/golden/generate.py
+  /usr/bin/python3 test/golden/generate.py [MODEL...]
 Layouts: a Linear weight is [in, out] in Kiln, PyTorch's transposed; LSTM and GRU weights are
 PyTorch's [gates * hidden, in] transposed, with the gate order unchanged (i, f, g, o and r, z, n).
 """
 import pathlib
 import shutil
+import sys
 
 import numpy as np
 import torch
@@ -119,6 +120,23 @@ def cnn(generator):
            "norm.gamma": (norm.weight, same), "norm.beta": (norm.bias, same),
            "conv2.w": (conv2.weight, same), "conv2.b": (conv2.bias, same), **linear("output", output)}, loss,
           {"norm.running_mean": (running_mean, norm.running_mean), "norm.running_var": (running_var, norm.running_var)})
+
+
+def grouped_cnn(generator):
+    conv = torch.nn.Conv2d(4, 6, (3, 2), stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2)
+    same = torch.nn.Conv2d(6, 4, (2, 3), padding="same", groups=2, bias=False)
+    output = torch.nn.Linear(64, 3)
+    for module in (conv, same, output):
+        module.double()
+        randomize(module, generator)
+    x = exact_f32((2, 4, 7, 6), generator)
+    y = torch.randint(0, 3, (2,), generator=generator)
+    h = torch.tanh(conv(x))
+    loss = F.cross_entropy(output(same(h).flatten(1)), y)
+    keep = lambda t: t
+    write("grouped_cnn", {"x": x, "y": y},
+          {"conv.w": (conv.weight, keep), "conv.b": (conv.bias, keep), "same.w": (same.weight, keep),
+           **linear("output", output)}, loss)
 
 
 def lstm(generator):
@@ -252,5 +270,9 @@ def masked_attention(generator):
 
 
 if __name__ == "__main__":
-    for index, build in enumerate((mlp, cnn, lstm, gru, attention, stacked_lstm, masked_attention)):
-        build(torch.Generator().manual_seed(1000 + index))
+    # Each model has its own seed, by position: new models go at the end. Names given on the
+    # command line write only those models.
+    models = (mlp, cnn, lstm, gru, attention, stacked_lstm, masked_attention, grouped_cnn)
+    for index, build in enumerate(models):
+        if len(sys.argv) == 1 or build.__name__ in sys.argv[1:]:
+            build(torch.Generator().manual_seed(1000 + index))

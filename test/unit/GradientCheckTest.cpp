@@ -232,6 +232,40 @@ TEST(GradientCheck, AnInexactDerivativeFails) {
   auto report = checkGradient(*function, options);
   ASSERT_TRUE(static_cast<bool>(report)) << llvm::toString(report.takeError());
   EXPECT_FALSE(report->passed());
+  // Curvature, not a corner: the one-sided differences change when the step is halved.
+  ASSERT_EQ(report->arguments.size(), 1u);
+  EXPECT_GT(report->arguments[0].failingElements, 0);
+  EXPECT_EQ(report->arguments[0].kinkElements, 0);
+}
+
+// relu at 0 has the one-sided slopes 0 and 1 (times the cotangent of its element), the central
+// difference half of that, and the analytic gradient 0 (PyTorch's): the two elements at 0 fail at
+// a kink, the others pass. (abs at 0 would pass: its central difference is sign(0) = 0.)
+TEST(GradientCheck, AFailureAtAKinkSaysSo) {
+  auto function = functionOf(OpKind::Relu, {{f32({4})}});
+  ASSERT_TRUE(function);
+  Tensor x(TensorType{DType::F64, {4}});
+  const double values[] = {0.0, 0.5, 0.0, -0.3};
+  for (int64_t i = 0; i < 4; ++i) x.setDouble(i, values[i]);
+  GradientCheckOptions options;
+  options.givenArguments = {{"x0", x}};
+  auto report = checkGradient(*function, options);
+  ASSERT_TRUE(static_cast<bool>(report)) << llvm::toString(report.takeError());
+  EXPECT_FALSE(report->passed());
+  ASSERT_EQ(report->arguments.size(), 1u);
+  const ArgumentCheck &check = report->arguments[0];
+  EXPECT_EQ(check.failingElements, 2);
+  EXPECT_EQ(check.kinkElements, 2);
+  ASSERT_TRUE(check.firstKink.has_value());
+  EXPECT_EQ(check.firstKink->element, 0);
+  EXPECT_NEAR(check.firstKink->below, 0, 1e-9);
+  EXPECT_GE(std::abs(check.firstKink->above), 0.1);
+  EXPECT_EQ(check.firstKink->analytic, 0);
+  std::string text;
+  llvm::raw_string_ostream out(text);
+  report->print(out);
+  EXPECT_NE(text.find("; element 0 sits at a kink: the one-sided differences are "), std::string::npos) << text;
+  EXPECT_NE(text.find("(2 of 2 failing elements at kinks)"), std::string::npos) << text;
 }
 
 // With 100 tokens drawn over all 10 rows, every row is looked up (0 or 1 only would reach
