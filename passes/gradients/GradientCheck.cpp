@@ -77,11 +77,17 @@ llvm::Expected<double> objective(const Function &function, std::span<const Tenso
 // the truncation and rounding errors of a smooth function cannot explain it.
 constexpr double kKinkSeparation = 10;
 
-// Whether a failing element sits at a corner of f, by f alone (no knowledge of the ops):
+// How much a change of f may differ between the step and half of it for a jump: a smooth f's
+// change halves with the step, a jump's stays.
+constexpr double kJumpAgreement = 0.01;
+
+// Whether a failing element sits at a corner or a jump of f, by f alone (no knowledge of the ops):
 //   1. the one-sided differences below and above x, with the central step h, disagree by more
 //      than kKinkSeparation tolerances;
-//   2. each of them agrees with itself at the step h/2, so the jump is a change of slope at x,
-//      not noise or curvature, which would change with the step.
+//   2. a jump: on one side, the change of f at the step h/2 is that at h, within kJumpAgreement;
+//   3. else a corner: each one-sided difference agrees with itself at the step h/2, so the
+//      disagreement is a change of slope at x, not noise or curvature, which would change with
+//      the step.
 // `evaluate` gives f with the element shifted by an offset; `centre`, `below` and `above` are f at
 // offsets 0, -step and step.
 template <typename Evaluate>
@@ -95,6 +101,14 @@ llvm::Expected<std::optional<Kink>> findKink(Evaluate evaluate, int64_t element,
   if (!halfBelow) return halfBelow.takeError();
   auto halfAbove = evaluate(step / 2);
   if (!halfAbove) return halfAbove.takeError();
+  auto stays = [](double change, double halfChange) {
+    return change != 0 && std::abs(halfChange - change) <= kJumpAgreement * std::abs(change);
+  };
+  double changeBelow = centre - below, changeAbove = above - centre;
+  if (stays(changeAbove, *halfAbove - centre) || stays(changeBelow, centre - *halfBelow)) {
+    double size = std::abs(changeAbove) > std::abs(changeBelow) ? changeAbove : changeBelow;
+    return Kink{element, slopeBelow, slopeAbove, analytic, true, size};
+  }
   double halfSlopeBelow = (centre - *halfBelow) / (step / 2), halfSlopeAbove = (*halfAbove - centre) / (step / 2);
   if (!tolerances.accept(halfSlopeBelow, slopeBelow) || !tolerances.accept(halfSlopeAbove, slopeAbove))
     return std::nullopt;
@@ -285,14 +299,20 @@ bool GradientCheckReport::passed() const { return allAgree(arguments); }
 
 namespace {
 // `; element 4 sits at a kink: the one-sided differences are 0 below and 1 above, the analytic
-// gradient 0 (2 of 3 failing elements at kinks)`, or nothing when no failing element is at one.
+// gradient 0 (2 of 3 failing elements at kinks or jumps)`, or `; element 4 sits at a jump: f
+// changes by 1e+09 across it, however small the step, the analytic gradient 0`, or nothing when
+// no failing element is at either.
 std::string describeKinks(const ArgumentCheck &argument) {
   if (!argument.firstKink) return "";
   const Kink &kink = *argument.firstKink;
-  std::string count =
-      argument.kinkElements == 1 && argument.failingElements == 1
-          ? ""
-          : fmt::format(" ({} of {} failing elements at kinks)", argument.kinkElements, argument.failingElements);
+  std::string count = argument.kinkElements == 1 && argument.failingElements == 1
+                          ? ""
+                          : fmt::format(" ({} of {} failing elements at kinks or jumps)", argument.kinkElements,
+                                        argument.failingElements);
+  if (kink.jump)
+    return fmt::format("; element {} sits at a jump: f changes by {:.6g} across it, however small the step, the "
+                       "analytic gradient {:.6g}{}",
+                       kink.element, kink.jumpSize, kink.analytic, count);
   return fmt::format("; element {} sits at a kink: the one-sided differences are {:.6g} below and {:.6g} above, "
                      "the analytic gradient {:.6g}{}",
                      kink.element, kink.below, kink.above, kink.analytic, count);

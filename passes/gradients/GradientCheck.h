@@ -78,12 +78,16 @@ template <typename Checks> bool allAgree(const Checks &checks) {
 }
 
 // A failing element where the function has a corner (relu at 0, say): its one-sided differences
-// disagree with each other, while each holds when the step is halved.
+// disagree with each other, while each holds when the step is halved. Or where it jumps (a select
+// between x and a -1e9 mask, say): the change of f on one side stays the same when the step is
+// halved, so no difference quotient means anything there.
 struct Kink {
   int64_t element = 0;  // flat index
   double below = 0;     // (f(x) - f(x - h)) / h
   double above = 0;     // (f(x + h) - f(x)) / h
   double analytic = 0;
+  bool jump = false;
+  double jumpSize = 0;  // for a jump: the change of f across it
 };
 
 struct ArgumentCheck {
@@ -95,7 +99,7 @@ struct ArgumentCheck {
   // whose checked rows were never looked up passes while proving nothing about them.
   int64_t nonZeroElements = 0;
   int64_t failingElements = 0;
-  int64_t kinkElements = 0;  // failing elements at a kink; the first is `firstKink`
+  int64_t kinkElements = 0;  // failing elements at a kink or a jump; the first is `firstKink`
   std::optional<Kink> firstKink = std::nullopt;
 };
 
