@@ -37,6 +37,9 @@ using OpTraits = uint32_t;
 inline constexpr OpTraits kNoTraits = 0;
 inline constexpr OpTraits kCommutative = 1u << 0;
 inline constexpr OpTraits kCopiesEveryOperand = 1u << 1;
+// Each element costs a maths-library call or a long polynomial (exp, tanh, erf...): fusion does
+// not recompute such an op in each of several readers.
+inline constexpr OpTraits kCostly = 1u << 2;
 constexpr OpTraits copies(unsigned operand) { return 1u << (8 + operand); }
 constexpr OpTraits indexes(unsigned operand) { return 1u << (16 + operand); }
 

@@ -13,7 +13,8 @@
 //    expressions; a reduction reads each element once per pass over its row;
 //  - the producer's results are read by kernel calls only (not returned, not passed to a `func`);
 //  - with several readers, the producer is recomputed in each, so it must be small
-//    (kMaxRecomputedOps compute ops);
+//    (kMaxRecomputedOps compute ops) and cheap (no op with the trait kCostly: recomputing the
+//    sigmoids of an LSTM's gates in each gradient kernel made its training step 1.5 times slower);
 //  - a merged kernel holds at most kMaxKernelOps compute ops, which bounds compile time.
 //
 // 1. Collect the candidates of each function: the calls whose kernel can fuse into all readers.
@@ -70,6 +71,12 @@ std::string producerProblem(const Function &kernel) {
     }
   if (kernel.results().empty()) return "it has no results";
   return {};
+}
+
+const Operation *costlyOp(const Function &kernel) {
+  for (const auto &op : kernel.ops())
+    if (op->info().has(kCostly)) return op.get();
+  return nullptr;
 }
 
 const Operation *firstReduction(const Function &kernel) {
@@ -168,6 +175,9 @@ private:
     if (!readerProblem.empty()) return readerProblem;
     if (returned) return fmt::format("@{} returns it, so it is stored anyway", function_.name());
     if (const Operation *reduction = firstReduction(*kernel)) return reductionProblem(op, *reduction, readers);
+    if (const Operation *costly = costlyOp(*kernel); costly && readers.size() > 1)
+      return fmt::format("{} kernels read it and '{}' costs a maths call per element: it is not recomputed in each",
+                         readers.size(), costly->name());
     if (readers.size() > 1 && computeOpCount(*kernel) > kMaxRecomputedOps)
       return fmt::format("{} kernels read it and its {} ops are too many to recompute in each (at most {})",
                          readers.size(), computeOpCount(*kernel), kMaxRecomputedOps);
