@@ -36,6 +36,8 @@ KILN_TYPE_RULE(declaredConv2dFilterGrad)
 KILN_TYPE_RULE(pool2d)
 KILN_TYPE_RULE(pool2dGrad)
 KILN_TYPE_RULE(normalization)
+KILN_TYPE_RULE(attention)      // TypeRulesAttention.cpp
+KILN_TYPE_RULE(attentionGrad)
 #undef KILN_TYPE_RULE
 
 // A call's results are as declared; the verifier checks them against the callee's signature,

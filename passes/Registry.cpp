@@ -19,6 +19,10 @@ const PassInfo kPasses[] = {
      "merge each elementwise kernel into the loop kernels that read it (after outline-kernels), so that its "
      "result is never stored",
      runFuse},
+    {"fuse-attention",
+     "replace softmax(q kᵀ · scale [+ bias]) v by one attention op (before autodiff, whose rule for it gives one "
+     "attention_grad), a causal mask becoming its causal flag",
+     runFuseAttention},
     {"train-step",
      "add @train_step(inputs, labels, params, states) -> (loss, new params and states): a call of the loss's "
      "gradient function then of the optimizer's @update; options gradient=F (default loss_grad), update=F "

@@ -31,6 +31,7 @@ struct MatmulDescription {
   int64_t batchStrideA = 0, batchStrideB = 0, batchStrideC = 0;
   int64_t m = 1, n = 1, k = 1;
   bool transposeA = false, transposeB = false;
+  bool accumulate = false;  // C += op(A) × op(B) instead of C = op(A) × op(B)
   // Pointer arguments after the four fixed ones, for the epilogue (a bias vector, a residual).
   int extraArguments = 0;
 };

@@ -24,6 +24,7 @@ std::span<const RuleEntry> creationRules();
 std::span<const RuleEntry> shapeRules();
 std::span<const RuleEntry> reductionRules();
 std::span<const RuleEntry> convolutionRules();
+std::span<const RuleEntry> attentionRules();
 
 // Row-major strides of a shape: element (i0, i1, ...) sits at sum(i_k * strides[k]).
 inline std::vector<int64_t> rowMajorStrides(const Shape &shape) {

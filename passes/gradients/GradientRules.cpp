@@ -23,6 +23,7 @@ const std::array<const GradientRule *, kOpCount> &table() {
 
 std::vector<std::span<const GradientRule>> gradientRuleFamilies() {
   return {elementwiseGradientRules(), shapeGradientRules(), reductionGradientRules(), contractionGradientRules(),
+          attentionGradientRules(),
           kCallRules};
 }
 

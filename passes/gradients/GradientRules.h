@@ -40,6 +40,7 @@ std::span<const GradientRule> elementwiseGradientRules();
 std::span<const GradientRule> shapeGradientRules();
 std::span<const GradientRule> reductionGradientRules();
 std::span<const GradientRule> contractionGradientRules();
+std::span<const GradientRule> attentionGradientRules();
 
 // Every family above, and the row of call.
 std::vector<std::span<const GradientRule>> gradientRuleFamilies();

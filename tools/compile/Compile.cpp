@@ -43,6 +43,8 @@ private:
 
 // 1. parse: the model file and the standard library, checked.
 // 2. lower: @forward, @init and @loss, with every shape checked.
+// 2a. fuse-attention: softmax(q kᵀ · scale [+ bias]) v becomes one attention op (unless
+//    --no-fusion), so that autodiff's rule for it gives the fused backward.
 // 3. autodiff: @loss_grad, the loss and its gradient with respect to @loss's parameters.
 // 3a. train-step, inline: with an optimizer, @train_step calls @loss_grad and @update, and then
 //    holds their ops itself.
@@ -66,6 +68,16 @@ llvm::Expected<std::unique_ptr<CompiledModel>> Compilation::run(llvm::StringRef 
   if (options_.stopAfter == CompileStage::Ir) return std::move(model_);
 
   Module &module = *model_->module;
+  if (options_.fusion) {
+    std::vector<Remark> remarks;
+    PassOptions attentionOptions;
+    if (!options_.steps.remarkKinds.empty()) attentionOptions.remarks = &remarks;
+    const PassInfo *fuseAttention = lookupPass("fuse-attention");
+    llvm::Error failure =
+        steps().run("fuse-attention", &module, [&] { return fuseAttention->run(module, attentionOptions); });
+    printRemarks(options_.steps, remarks, diagnostics_);
+    if (failure) return reported(std::move(failure));
+  }
   if (!module.lookup("loss") && options_.stopAfter == CompileStage::GradientIr)
     return reported(llvm::createStringError(
         fmt::format("'{}' has no train block, so there is no loss to differentiate", path.str())));
@@ -145,7 +157,7 @@ llvm::Error Compilation::reported(llvm::Error failure) {
 }  // namespace
 
 std::vector<std::string> compileStepNames() {
-  std::vector<std::string> names{"parse", "lower", "autodiff", "train-step", "inline"};
+  std::vector<std::string> names{"parse", "lower", "fuse-attention", "autodiff", "train-step", "inline"};
   names.insert(names.end(), std::begin(kCleanUp), std::end(kCleanUp));
   names.emplace_back("outline-kernels");
   names.emplace_back("fuse");

@@ -81,8 +81,8 @@ cl::opt<std::string> runOutputDirectory("output",
                                         cl::desc("Write the results to DIR/result0.npy, ... instead of printing them"),
                                         cl::value_desc("DIR"), cl::cat(kilnCategory), cl::sub(runCommand));
 cl::opt<bool> noFusion("no-fusion",
-                       cl::desc("Skip the fuse step: every compute op stays a kernel of its own (to compare with "
-                                "fusion)"),
+                       cl::desc("Skip the fusion steps (fuse-attention, fuse): every compute op stays a kernel of its "
+                                "own (to compare with fusion)"),
                        cl::cat(kilnCategory));
 cl::opt<bool> noMemoryPlan("no-memory-plan",
                            cl::desc("Allocate every buffer apart instead of in one planned arena (to test the plan)"),
