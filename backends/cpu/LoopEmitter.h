@@ -88,7 +88,7 @@ std::vector<bool> reducedAxes(const Operation &op, size_t rank);
 llvm::Value *keepExtremum(ElementEmitter &emitter, llvm::Value *accumulator, llvm::Value *value, bool larger,
                           DType dtype);
 
-// e^x for f32 or f64 `x` from arithmetic alone (no libm call), so that loops containing it
+// e^x for f32 or f64 `x` (or vectors of them) from arithmetic alone (no libm call), so that loops containing it
 // vectorise: exact range reduction, a polynomial, scaling by powers of two; within a few ulp.
 llvm::Value *exponential(ElementEmitter &emitter, llvm::Value *x);
 

@@ -268,8 +268,8 @@ IRValue *exponential(ElementEmitter &emitter, IRValue *x) {
   // infinite come out of the last multiplication rounded correctly. x is clamped first so that
   // k fits; a NaN passes through.
   llvm::IRBuilder<> &builder = emitter.builder;
-  llvm::Type *type = x->getType();
-  bool single = type->isFloatTy();
+  llvm::Type *type = x->getType();  // a float or a vector of floats
+  bool single = type->getScalarType()->isFloatTy();
   auto constant = [&](double value) { return llvm::ConstantFP::get(type, value); };
   const double limit = single ? 150.0 : 1400.0;
   IRValue *clamped = builder.CreateSelect(builder.CreateFCmpOLT(x, constant(-limit)), constant(-limit), x);
@@ -288,6 +288,7 @@ IRValue *exponential(ElementEmitter &emitter, IRValue *x) {
     polynomial = builder.CreateFAdd(builder.CreateFMul(polynomial, r), constant(1.0 / factorial));
   }
   llvm::Type *integer = single ? builder.getInt32Ty() : builder.getInt64Ty();
+  if (auto *vector = llvm::dyn_cast<llvm::VectorType>(type)) integer = llvm::VectorType::get(integer, vector);
   IRValue *exponent = builder.CreateFPToSI(k, integer);
   IRValue *half = builder.CreateAShr(exponent, 1);
   auto power = [&](IRValue *n) {

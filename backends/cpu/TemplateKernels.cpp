@@ -14,7 +14,9 @@ bool hasTemplateRule(OpKind kind) {
   case OpKind::Conv2d:
   case OpKind::Conv2dInputGrad:
   case OpKind::Conv2dFilterGrad:
-  case OpKind::ScatterAdd: return true;
+  case OpKind::ScatterAdd:
+  case OpKind::Attention:
+  case OpKind::AttentionGrad: return true;
   default: return false;
   }
 }
@@ -26,6 +28,8 @@ llvm::Error emitTemplateKernel(llvm::Module &module, const Target &target, const
       return llvm::createStringError(
           fmt::format("kernel @{}: '{}' has no loop-kernel lowering rule yet", kernel.name(), other->name()));
   if (op.kind() == OpKind::ScatterAdd) return templates::emitScatterAdd(module, target, kernel);
+  if (op.kind() == OpKind::Attention || op.kind() == OpKind::AttentionGrad)
+    return templates::emitAttention(module, target, kernel);
   return templates::emitConvolution(module, target, kernel);
 }
 

@@ -1,6 +1,7 @@
 // Kernels whose result is not one element at a time of an index expression: convolutions through
 // the matrix-product template (ConvKernels.cpp) and scatter_add's sequential accumulation
-// (ScatterKernel.cpp), with the pieces they share.
+// (ScatterKernel.cpp), attention and its gradient as streaming kernels (AttentionKernel.cpp), with the
+// pieces they share.
 #pragma once
 
 #include <vector>
@@ -38,6 +39,7 @@ void forEachIndex(loops::ElementEmitter &emitter, const Shape &shape,
 
 llvm::Error emitConvolution(llvm::Module &module, const Target &target, const Function &kernel);  // ConvKernels.cpp
 llvm::Error emitScatterAdd(llvm::Module &module, const Target &target, const Function &kernel);   // ScatterKernel.cpp
+llvm::Error emitAttention(llvm::Module &module, const Target &target, const Function &kernel);    // AttentionKernel.cpp
 
 }  // namespace templates
 }  // namespace kiln::cpu
