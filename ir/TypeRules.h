@@ -36,7 +36,7 @@ KILN_TYPE_RULE(declaredConv2dFilterGrad)
 KILN_TYPE_RULE(pool2d)
 KILN_TYPE_RULE(pool2dGrad)
 KILN_TYPE_RULE(normalization)
-KILN_TYPE_RULE(attention)      // TypeRulesAttention.cpp
+KILN_TYPE_RULE(attention)  // TypeRulesAttention.cpp
 KILN_TYPE_RULE(attentionGrad)
 #undef KILN_TYPE_RULE
 

@@ -22,9 +22,9 @@ llvm::Error checkAttentionOperands(const TensorType &q, const TensorType &k, con
     return llvm::createStringError(fmt::format("keys {} and values {} differ in shape", toString(k), toString(v)));
   if (k.rank() != q.rank() || k.shape.back() != q.shape.back() ||
       !std::equal(q.shape.begin(), q.shape.end() - 2, k.shape.begin()))
-    return llvm::createStringError(fmt::format(
-        "keys {} should be [..., Tk, {}] with the leading axes of the queries {}", toString(k), q.shape.back(),
-        toString(q)));
+    return llvm::createStringError(
+        fmt::format("keys {} should be [..., Tk, {}] with the leading axes of the queries {}", toString(k),
+                    q.shape.back(), toString(q)));
   if (bias) {
     Shape scores = q.shape;
     scores.back() = k.shape[k.rank() - 2];
@@ -51,8 +51,8 @@ llvm::Expected<TensorType> attention(const TypeRuleInput &input) {
 // sequence axis
 llvm::Expected<TensorType> attentionGrad(const TypeRuleInput &input) {
   if (input.operands.size() != 5 && input.operands.size() != 6)
-    return llvm::createStringError(fmt::format(
-        "takes q, k, v, o, do and an optional bias (5 or 6 operands), not {}", input.operands.size()));
+    return llvm::createStringError(
+        fmt::format("takes q, k, v, o, do and an optional bias (5 or 6 operands), not {}", input.operands.size()));
   const TensorType &q = input.operands[0], &k = input.operands[1];
   const TensorType *bias = input.operands.size() == 6 ? &input.operands[5] : nullptr;
   if (auto error = checkAttentionOperands(q, k, input.operands[2], bias)) return error;

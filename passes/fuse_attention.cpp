@@ -44,7 +44,8 @@ bool isLastTwoAxesSwap(const Ints &perm) {
   for (size_t axis = 0; axis + 2 < perm.size(); ++axis)
     if (perm[axis] != static_cast<int64_t>(axis)) return false;
   size_t rank = perm.size();
-  return rank >= 2 && perm[rank - 2] == static_cast<int64_t>(rank - 1) && perm[rank - 1] == static_cast<int64_t>(rank - 2);
+  return rank >= 2 && perm[rank - 2] == static_cast<int64_t>(rank - 1) &&
+         perm[rank - 1] == static_cast<int64_t>(rank - 2);
 }
 
 // Whether `value` is iota along its axis rank-1-`fromLast` (0: the last axis).
@@ -124,7 +125,8 @@ llvm::Expected<AttentionMatch> matchAttention(const Function &function, const Op
   const Operation *softmax = defining(weights, OpKind::Softmax);
   if (!softmax || softmax->attributes().getInt("axis") != static_cast<int64_t>(weights->type().rank()) - 1)
     return no("");
-  if (!hasOneReader(function, weights)) return no("the attention weights are also read elsewhere, so they must be stored");
+  if (!hasOneReader(function, weights))
+    return no("the attention weights are also read elsewhere, so they must be stored");
   Value *scores = softmax->operand(0);
   if (!hasOneReader(function, scores)) return no("the scores are also read elsewhere, so they must be stored");
   AttentionMatch match;
@@ -165,8 +167,8 @@ Value *fuseAttention(Function &function, Operation &product, Function::OpList::i
   if (match->bias) operands.push_back(match->bias);
   Builder builder(function, position);
   builder.setLocation(product.location());
-  llvm::Expected<Value *> attention = builder.tryCreate(
-      OpKind::Attention, operands, {{"scale", match->scale}, {"causal", match->causal}});
+  llvm::Expected<Value *> attention =
+      builder.tryCreate(OpKind::Attention, operands, {{"scale", match->scale}, {"causal", match->causal}});
   if (!attention) {
     remark(fmt::format("did not fuse attention in @{}: {}", function.name(), llvm::toString(attention.takeError())));
     return nullptr;

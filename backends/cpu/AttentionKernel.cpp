@@ -39,8 +39,8 @@ namespace kiln::cpu::templates {
 namespace {
 using IRValue = llvm::Value;
 
-constexpr int64_t kQueryBlock = 64;  // Bq: rows of S per block pair
-constexpr int64_t kKeyBlock = 64;    // Bk: columns of S; S is then 16 KB of f32, in L1 with its operands' rows
+constexpr int64_t kQueryBlock = 128;  // Bq: rows of S per block pair
+constexpr int64_t kKeyBlock = 128;    // Bk: columns of S (64 KB of f32 at Bq = 128: in L2 with the blocks it meets)
 
 struct AttentionGeometry {
   int64_t batches = 1, queries = 0, keys = 0, depth = 0;
@@ -91,8 +91,7 @@ AttentionGeometry geometryOf(const Operation &op, const Value *bias) {
 // The stack buffers of one task: block scores (and their gradient), the output accumulator and
 // the running statistics of the block's rows.
 struct BlockBuffers {
-  IRValue *scores = nullptr, *scoreGradients = nullptr, *accumulator = nullptr, *maxima = nullptr,
-          *sums = nullptr;
+  IRValue *scores = nullptr, *scoreGradients = nullptr, *accumulator = nullptr, *maxima = nullptr, *sums = nullptr;
 };
 
 // What a task reads, in the order of the context array: q, k, v, bias (or null), result, and
@@ -113,8 +112,8 @@ public:
   llvm::Function *task(const std::string &suffix,
                        const std::function<void(llvm::IRBuilder<> &, IRValue *, std::vector<IRValue *> &)> &body) {
     auto *pointer = llvm::PointerType::get(context_, 0);
-    auto *type = llvm::FunctionType::get(llvm::Type::getVoidTy(context_), {llvm::Type::getInt64Ty(context_), pointer},
-                                         false);
+    auto *type =
+        llvm::FunctionType::get(llvm::Type::getVoidTy(context_), {llvm::Type::getInt64Ty(context_), pointer}, false);
     auto *function = llvm::Function::Create(type, llvm::Function::InternalLinkage, name_ + "." + suffix, module_);
     target_.stampFunctionAttributes(*function);
     function->setDoesNotThrow();
@@ -122,7 +121,8 @@ public:
     auto *array = llvm::ArrayType::get(pointer, kPointerCount);
     std::vector<IRValue *> pointers;
     for (int i = 0; i < kPointerCount; ++i)
-      pointers.push_back(builder.CreateLoad(pointer, builder.CreateConstInBoundsGEP2_64(array, function->getArg(1), 0, i)));
+      pointers.push_back(
+          builder.CreateLoad(pointer, builder.CreateConstInBoundsGEP2_64(array, function->getArg(1), 0, i)));
     body(builder, function->getArg(0), pointers);
     builder.CreateRetVoid();
     return function;
@@ -136,11 +136,14 @@ public:
     IRValue *batch = builder.CreateUDiv(taskIndex, blocks), *block = builder.CreateURem(taskIndex, blocks);
     IRValue *firstQuery = builder.CreateMul(block, index(builder, kQueryBlock));
     int64_t fullBlocks = geometry_.queries / kQueryBlock, lastRows = geometry_.queries % kQueryBlock;
-    auto emitRows = [&](int64_t rows) { forwardRows(builder, pointers, buffers, batch, firstQuery, rows, statisticsOnly); };
+    auto emitRows = [&](int64_t rows) {
+      forwardRows(builder, pointers, buffers, batch, firstQuery, rows, statisticsOnly);
+    };
     if (lastRows == 0) return emitRows(kQueryBlock);
     if (fullBlocks == 0) return emitRows(lastRows);
     IRValue *isLast = builder.CreateICmpEQ(block, index(builder, fullBlocks));
-    emitIfElse(builder, isLast, [&] { emitRows(lastRows); }, [&] { emitRows(kQueryBlock); });
+    emitIfElse(
+        builder, isLast, [&] { emitRows(lastRows); }, [&] { emitRows(kQueryBlock); });
   }
 
   // attention_grad's second step for one batch element.
@@ -148,16 +151,17 @@ public:
     BlockBuffers buffers = allocateBuffers(builder, false, true);
     const int64_t d = geometry_.depth, joined = geometry_.queries + 2 * geometry_.keys;
     IRValue *gradients = at(builder, pointers[kResult], builder.CreateMul(batch, index(builder, joined * d)));
-    builder.CreateMemSet(gradients, builder.getInt8(0), joined * d * (static_cast<int64_t>(element_->getPrimitiveSizeInBits()) / 8),
+    builder.CreateMemSet(gradients, builder.getInt8(0),
+                         joined * d * (static_cast<int64_t>(element_->getPrimitiveSizeInBits()) / 8),
                          llvm::MaybeAlign(4));
     forEachKeyBlock(builder, index(builder, geometry_.keyBlocks()), [&](IRValue *firstKey, int64_t columns) {
       // Query blocks from the first that sees key firstKey under the causal mask.
-      IRValue *firstBlock = geometry_.causal ? builder.CreateUDiv(firstKey, index(builder, kQueryBlock))
-                                             : index(builder, 0);
+      IRValue *firstBlock =
+          geometry_.causal ? builder.CreateUDiv(firstKey, index(builder, kQueryBlock)) : index(builder, 0);
       int64_t fullBlocks = geometry_.queries / kQueryBlock, lastRows = geometry_.queries % kQueryBlock;
-      IRValue *fullCount = builder.CreateSub(index(builder, fullBlocks),
-                                             builder.CreateBinaryIntrinsic(llvm::Intrinsic::umin, firstBlock,
-                                                                           index(builder, fullBlocks)));
+      IRValue *fullCount =
+          builder.CreateSub(index(builder, fullBlocks), builder.CreateBinaryIntrinsic(llvm::Intrinsic::umin, firstBlock,
+                                                                                      index(builder, fullBlocks)));
       matmul::emitLoop(builder, fullCount, [&](IRValue *block) {
         IRValue *firstQuery = builder.CreateMul(builder.CreateAdd(firstBlock, block), index(builder, kQueryBlock));
         backwardPair(builder, pointers, buffers, batch, firstQuery, kQueryBlock, firstKey, columns);
@@ -266,14 +270,19 @@ private:
     });
   }
   IRValue *load(llvm::IRBuilder<> &builder, IRValue *pointer, IRValue *mask, double fill) {
-    if (!mask) return builder.CreateAlignedLoad(vectorType(), pointer, llvm::Align(static_cast<int64_t>(element_->getPrimitiveSizeInBits()) / 8));
-    return builder.CreateMaskedLoad(vectorType(), pointer, llvm::Align(static_cast<int64_t>(element_->getPrimitiveSizeInBits()) / 8), mask,
+    if (!mask)
+      return builder.CreateAlignedLoad(vectorType(), pointer,
+                                       llvm::Align(static_cast<int64_t>(element_->getPrimitiveSizeInBits()) / 8));
+    return builder.CreateMaskedLoad(vectorType(), pointer,
+                                    llvm::Align(static_cast<int64_t>(element_->getPrimitiveSizeInBits()) / 8), mask,
                                     vectorConstant(fill));
   }
   void store(llvm::IRBuilder<> &builder, IRValue *value, IRValue *pointer, IRValue *mask) {
     llvm::Align align(static_cast<int64_t>(element_->getPrimitiveSizeInBits()) / 8);
-    if (!mask) builder.CreateAlignedStore(value, pointer, align);
-    else builder.CreateMaskedStore(value, pointer, align, mask);
+    if (!mask)
+      builder.CreateAlignedStore(value, pointer, align);
+    else
+      builder.CreateMaskedStore(value, pointer, align, mask);
   }
   IRValue *exponential(llvm::IRBuilder<> &builder, IRValue *x) {
     loops::ElementEmitter emitter(builder, module_);
@@ -301,9 +310,8 @@ private:
     int64_t fullBlocks = geometry_.keys / kKeyBlock, lastColumns = geometry_.keys % kKeyBlock;
     IRValue *full = builder.CreateBinaryIntrinsic(llvm::Intrinsic::umin, count, index(builder, fullBlocks));
     if (fullBlocks > 0)
-      matmul::emitLoop(builder, full, [&](IRValue *block) {
-        body(builder.CreateMul(block, index(builder, kKeyBlock)), kKeyBlock);
-      });
+      matmul::emitLoop(builder, full,
+                       [&](IRValue *block) { body(builder.CreateMul(block, index(builder, kKeyBlock)), kKeyBlock); });
     if (lastColumns != 0)
       emitIf(builder, builder.CreateICmpUGT(count, index(builder, fullBlocks)),
              [&] { body(index(builder, fullBlocks * kKeyBlock), lastColumns); });
@@ -320,36 +328,39 @@ private:
       auto *tableType = llvm::ArrayType::get(builder.getInt64Ty(), geometry_.biasBatchOffsets.size());
       if (!biasOffsets_) {
         std::vector<uint64_t> offsets(geometry_.biasBatchOffsets.begin(), geometry_.biasBatchOffsets.end());
-        biasOffsets_ = new llvm::GlobalVariable(module_, tableType, true, llvm::GlobalValue::InternalLinkage,
-                                                llvm::ConstantDataArray::get(context_, llvm::ArrayRef<uint64_t>(offsets)),
-                                                name_ + ".bias_offsets");
+        biasOffsets_ = new llvm::GlobalVariable(
+            module_, tableType, true, llvm::GlobalValue::InternalLinkage,
+            llvm::ConstantDataArray::get(context_, llvm::ArrayRef<uint64_t>(offsets)), name_ + ".bias_offsets");
       }
       llvm::GlobalVariable *table = biasOffsets_;
-      IRValue *batchOffset =
-          builder.CreateLoad(builder.getInt64Ty(), builder.CreateInBoundsGEP(tableType, table, {index(builder, 0), batch}));
-      IRValue *offset = builder.CreateAdd(batchOffset, builder.CreateMul(query, index(builder, geometry_.biasRowStride)));
+      IRValue *batchOffset = builder.CreateLoad(
+          builder.getInt64Ty(), builder.CreateInBoundsGEP(tableType, table, {index(builder, 0), batch}));
+      IRValue *offset =
+          builder.CreateAdd(batchOffset, builder.CreateMul(query, index(builder, geometry_.biasRowStride)));
       offset = builder.CreateAdd(offset, builder.CreateMul(firstKey, index(builder, geometry_.biasColumnStride)));
       biasRow = at(builder, pointers[kBias], offset);
     }
     IRValue *lowest = vectorConstant(-std::numeric_limits<double>::infinity());
-    IRValue *maxima = forEachVector(builder, columns, {lowest}, [&](IRValue *offset, IRValue *mask, const Carried &running) {
-      IRValue *pointer = at(builder, rowPointer, offset);
-      IRValue *score = builder.CreateFMul(load(builder, pointer, mask, 0.0), scale);
-      if (biasRow) {
-        IRValue *bias = geometry_.biasColumnStride == 0
-                            ? builder.CreateVectorSplat(lanes_, builder.CreateLoad(element_, biasRow))
-                            : load(builder, at(builder, biasRow, offset), mask, 0.0);
-        score = builder.CreateFAdd(score, bias);
-      }
-      if (geometry_.causal) {
-        IRValue *keys = builder.CreateAdd(builder.CreateVectorSplat(lanes_, builder.CreateAdd(firstKey, offset)),
-                                          lanePositions(builder));
-        score = builder.CreateSelect(builder.CreateICmpUGT(keys, builder.CreateVectorSplat(lanes_, query)), lowest, score);
-      }
-      if (mask) score = builder.CreateSelect(mask, score, lowest);
-      store(builder, score, pointer, mask);
-      return Carried{builder.CreateBinaryIntrinsic(llvm::Intrinsic::maximum, running[0], score)};
-    })[0];
+    IRValue *maxima =
+        forEachVector(builder, columns, {lowest}, [&](IRValue *offset, IRValue *mask, const Carried &running) {
+          IRValue *pointer = at(builder, rowPointer, offset);
+          IRValue *score = builder.CreateFMul(load(builder, pointer, mask, 0.0), scale);
+          if (biasRow) {
+            IRValue *bias = geometry_.biasColumnStride == 0
+                                ? builder.CreateVectorSplat(lanes_, builder.CreateLoad(element_, biasRow))
+                                : load(builder, at(builder, biasRow, offset), mask, 0.0);
+            score = builder.CreateFAdd(score, bias);
+          }
+          if (geometry_.causal) {
+            IRValue *keys = builder.CreateAdd(builder.CreateVectorSplat(lanes_, builder.CreateAdd(firstKey, offset)),
+                                              lanePositions(builder));
+            score = builder.CreateSelect(builder.CreateICmpUGT(keys, builder.CreateVectorSplat(lanes_, query)), lowest,
+                                         score);
+          }
+          if (mask) score = builder.CreateSelect(mask, score, lowest);
+          store(builder, score, pointer, mask);
+          return Carried{builder.CreateBinaryIntrinsic(llvm::Intrinsic::maximum, running[0], score)};
+        })[0];
     return builder.CreateFPMaximumReduce(maxima);
   }
 
@@ -365,7 +376,8 @@ private:
       builder.CreateStore(constant(0.0), at(builder, buffers.sums, row));
     });
     if (buffers.accumulator)
-      builder.CreateMemSet(buffers.accumulator, builder.getInt8(0), rows * d * (static_cast<int64_t>(element_->getPrimitiveSizeInBits()) / 8),
+      builder.CreateMemSet(buffers.accumulator, builder.getInt8(0),
+                           rows * d * (static_cast<int64_t>(element_->getPrimitiveSizeInBits()) / 8),
                            llvm::MaybeAlign(64));
     forEachKeyBlock(builder, visibleKeyBlocks(builder, firstQuery, rows), [&](IRValue *firstKey, int64_t columns) {
       IRValue *keyBase = builder.CreateAdd(builder.CreateMul(batch, index(builder, geometry_.keys)), firstKey);
@@ -382,14 +394,15 @@ private:
         IRValue *shift = builder.CreateSelect(empty, constant(0.0), newMaximum);
         IRValue *rescale = exponential(builder, builder.CreateFSub(oldMaximum, shift));
         IRValue *shiftVector = builder.CreateVectorSplat(lanes_, shift);
-        IRValue *sum = forEachVector(builder, columns, {vectorConstant(0.0)},
-                                     [&](IRValue *offset, IRValue *mask, const Carried &partial) {
-          IRValue *pointer = at(builder, rowPointer, offset);
-          IRValue *weight = exponential(builder, builder.CreateFSub(load(builder, pointer, mask, 0.0), shiftVector));
-          if (mask) weight = builder.CreateSelect(mask, weight, vectorConstant(0.0));
-          store(builder, weight, pointer, mask);
-          return Carried{builder.CreateFAdd(partial[0], weight)};
-        })[0];
+        IRValue *sum = forEachVector(
+            builder, columns, {vectorConstant(0.0)}, [&](IRValue *offset, IRValue *mask, const Carried &partial) {
+              IRValue *pointer = at(builder, rowPointer, offset);
+              IRValue *weight =
+                  exponential(builder, builder.CreateFSub(load(builder, pointer, mask, 0.0), shiftVector));
+              if (mask) weight = builder.CreateSelect(mask, weight, vectorConstant(0.0));
+              store(builder, weight, pointer, mask);
+              return Carried{builder.CreateFAdd(partial[0], weight)};
+            })[0];
         IRValue *sumPointer = at(builder, buffers.sums, row);
         IRValue *total = builder.CreateFAdd(builder.CreateFMul(builder.CreateLoad(element_, sumPointer), rescale),
                                             builder.CreateFAddReduce(constant(0.0), sum));
@@ -420,13 +433,13 @@ private:
         logSumExp = builder.CreateSelect(empty, constant(std::numeric_limits<double>::infinity()), logSumExp);
         builder.CreateStore(logSumExp, at(builder, pointers[kLogSumExp], rowIndex));
         IRValue *rowOffset = builder.CreateMul(rowIndex, index(builder, d));
-        IRValue *dot = forEachVector(builder, d, {vectorConstant(0.0)},
-                                     [&](IRValue *offset, IRValue *mask, const Carried &partial) {
-          IRValue *position = builder.CreateAdd(rowOffset, offset);
-          IRValue *output = load(builder, at(builder, pointers[kOutput], position), mask, 0.0);
-          IRValue *gradient = load(builder, at(builder, pointers[kOutputGradient], position), mask, 0.0);
-          return Carried{builder.CreateFAdd(partial[0], builder.CreateFMul(output, gradient))};
-        })[0];
+        IRValue *dot = forEachVector(
+            builder, d, {vectorConstant(0.0)}, [&](IRValue *offset, IRValue *mask, const Carried &partial) {
+              IRValue *position = builder.CreateAdd(rowOffset, offset);
+              IRValue *output = load(builder, at(builder, pointers[kOutput], position), mask, 0.0);
+              IRValue *gradient = load(builder, at(builder, pointers[kOutputGradient], position), mask, 0.0);
+              return Carried{builder.CreateFAdd(partial[0], builder.CreateFMul(output, gradient))};
+            })[0];
         builder.CreateStore(builder.CreateFAddReduce(constant(0.0), dot), at(builder, pointers[kRowDot], rowIndex));
         return;
       }
@@ -449,8 +462,8 @@ private:
     const int64_t d = geometry_.depth, tq = geometry_.queries, tk = geometry_.keys, joined = tq + 2 * tk;
     IRValue *rowBase = builder.CreateAdd(builder.CreateMul(batch, index(builder, tq)), firstQuery);
     IRValue *queryOffset = builder.CreateMul(rowBase, index(builder, d));
-    IRValue *keyOffset = builder.CreateMul(
-        builder.CreateAdd(builder.CreateMul(batch, index(builder, tk)), firstKey), index(builder, d));
+    IRValue *keyOffset =
+        builder.CreateMul(builder.CreateAdd(builder.CreateMul(batch, index(builder, tk)), firstKey), index(builder, d));
     IRValue *queries = at(builder, pointers[kQ], queryOffset);
     IRValue *outputGradient = at(builder, pointers[kOutputGradient], queryOffset);
     IRValue *gradientBase = builder.CreateMul(batch, index(builder, joined));
@@ -522,8 +535,8 @@ llvm::Error emitAttention(llvm::Module &module, const Target &target, const Func
   const Operation &op = *kernel.results()[0]->definingOp();
   DType dtype = op.result()->type().dtype;
   if (dtype != DType::F32 && dtype != DType::F64)
-    return llvm::createStringError(fmt::format("kernel @{}: {} has no lowering for {}", kernel.name(), op.name(),
-                                               dtypeName(dtype)));
+    return llvm::createStringError(
+        fmt::format("kernel @{}: {} has no lowering for {}", kernel.name(), op.name(), dtypeName(dtype)));
   bool gradient = op.kind() == OpKind::AttentionGrad;
   size_t biasOperand = gradient ? 5 : 3;
   const Value *bias = op.operands().size() > biasOperand ? op.operand(biasOperand) : nullptr;
@@ -554,19 +567,20 @@ llvm::Error emitAttention(llvm::Module &module, const Target &target, const Func
     builder.CreateStore(pointers[i], builder.CreateConstInBoundsGEP2_64(contextType, context, 0, i));
 
   AttentionEmitter attention(module, target, geometry, dtype, kernel.name());
-  llvm::Function *rows = attention.task("rows", [&](llvm::IRBuilder<> &taskBuilder, llvm::Value *index,
-                                                   std::vector<llvm::Value *> &taskPointers) {
-    attention.forwardTask(taskBuilder, index, taskPointers, /*statisticsOnly=*/gradient);
-  });
+  llvm::Function *rows = attention.task(
+      "rows", [&](llvm::IRBuilder<> &taskBuilder, llvm::Value *index, std::vector<llvm::Value *> &taskPointers) {
+        attention.forwardTask(taskBuilder, index, taskPointers, /*statisticsOnly=*/gradient);
+      });
   llvm::FunctionCallee parallelFor = module.getOrInsertFunction(
-      "kiln_parallel_for", llvm::FunctionType::get(builder.getVoidTy(),
-                                                   {builder.getInt64Ty(), builder.getPtrTy(), builder.getPtrTy()}, false));
+      "kiln_parallel_for",
+      llvm::FunctionType::get(builder.getVoidTy(), {builder.getInt64Ty(), builder.getPtrTy(), builder.getPtrTy()},
+                              false));
   builder.CreateCall(parallelFor, {builder.getInt64(geometry.batches * geometry.queryBlocks()), rows, context});
   if (gradient) {
-    llvm::Function *gradients = attention.task("gradients", [&](llvm::IRBuilder<> &taskBuilder, llvm::Value *index,
-                                                               std::vector<llvm::Value *> &taskPointers) {
-      attention.backwardTask(taskBuilder, index, taskPointers);
-    });
+    llvm::Function *gradients = attention.task(
+        "gradients", [&](llvm::IRBuilder<> &taskBuilder, llvm::Value *index, std::vector<llvm::Value *> &taskPointers) {
+          attention.backwardTask(taskBuilder, index, taskPointers);
+        });
     builder.CreateCall(parallelFor, {builder.getInt64(geometry.batches), gradients, context});
   }
   for (llvm::Value *temporary : temporaries) release(emitter, temporary);

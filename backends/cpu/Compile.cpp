@@ -182,15 +182,19 @@ llvm::Error emitEntry(llvm::Module &module, const Target &target, const Module &
         builder.CreateLoad(pointer, builder.CreateConstInBoundsGEP1_64(pointer, entry->getArg(0), i));
   std::vector<llvm::Value *> owned;
   std::unordered_map<const Value *, int64_t> offsets;
-  llvm::Value *arena = nullptr;
+  llvm::Value *arena = nullptr, *arenaBytes = nullptr;
   if (usePlan) {
     MemoryPlan plan = planMemory(function);
     if (std::vector<std::string> problems = checkMemoryPlan(plan); !problems.empty())
       return llvm::createStringError(fmt::format("@{}: invalid memory plan: {}", function.name(), problems.front()));
     for (const PlannedBuffer &buffer : plan.buffers) offsets[buffer.value] = buffer.offset;
     if (!plan.buffers.empty()) {
-      arena = allocate(builder, module, plan.arenaBytes);
-      owned.push_back(arena);
+      // The runtime keeps the arena for the next call (runtime/Arena.h).
+      auto *i64 = builder.getInt64Ty();
+      arenaBytes = builder.getInt64(plan.arenaBytes);
+      arena = builder.CreateCall(
+          module.getOrInsertFunction("kiln_arena_acquire", llvm::FunctionType::get(pointer, {i64}, false)),
+          {arenaBytes});
     }
   }
   for (const auto &op : function.ops()) {
@@ -231,6 +235,11 @@ llvm::Error emitEntry(llvm::Module &module, const Target &target, const Module &
     builder.CreateMemCpy(destination, llvm::MaybeAlign(), buffers.at(result), llvm::MaybeAlign(), bytes);
   }
   for (llvm::Value *buffer : owned) builder.CreateCall(freeFunction(module), {buffer});
+  if (arena)
+    builder.CreateCall(
+        module.getOrInsertFunction(
+            "kiln_arena_release", llvm::FunctionType::get(builder.getVoidTy(), {pointer, builder.getInt64Ty()}, false)),
+        {arena, arenaBytes});
   builder.CreateRetVoid();
   return llvm::Error::success();
 }

@@ -14,6 +14,7 @@
 #include <llvm/Support/DynamicLibrary.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include "runtime/Arena.h"
 #include "runtime/Parallel.h"
 
 namespace kiln::cpu {
@@ -149,6 +150,10 @@ llvm::Expected<std::unique_ptr<Jit>> Jit::create(const Target &target) {
   llvm::orc::SymbolMap runtimeSymbols;
   runtimeSymbols[mangle("kiln_parallel_for")] = {llvm::orc::ExecutorAddr::fromPtr(&kiln_parallel_for),
                                                  llvm::JITSymbolFlags::Exported | llvm::JITSymbolFlags::Callable};
+  runtimeSymbols[mangle("kiln_arena_acquire")] = {llvm::orc::ExecutorAddr::fromPtr(&kiln_arena_acquire),
+                                                  llvm::JITSymbolFlags::Exported | llvm::JITSymbolFlags::Callable};
+  runtimeSymbols[mangle("kiln_arena_release")] = {llvm::orc::ExecutorAddr::fromPtr(&kiln_arena_release),
+                                                  llvm::JITSymbolFlags::Exported | llvm::JITSymbolFlags::Callable};
   if (llvm::Error error = (*jit)->getMainJITDylib().define(llvm::orc::absoluteSymbols(std::move(runtimeSymbols))))
     return error;
   return std::unique_ptr<Jit>(new Jit(target, std::move(*jit)));

@@ -287,8 +287,7 @@ llvm::Expected<MatmulPlan> emitMatmulKernel(llvm::Module &module, const Target &
       llvm::Value *kBegin = builder.CreateMul(kBlock, constant(builder, plan.tiling.kBlock));
       llvm::Value *depth = builder.CreateBinaryIntrinsic(llvm::Intrinsic::smin, constant(builder, plan.tiling.kBlock),
                                                          builder.CreateSub(constant(builder, d.k), kBegin));
-      llvm::Value *accumulate =
-          d.accumulate ? builder.getTrue() : builder.CreateICmpNE(kBlock, constant(builder, 0));
+      llvm::Value *accumulate = d.accumulate ? builder.getTrue() : builder.CreateICmpNE(kBlock, constant(builder, 0));
       llvm::Value *finish = builder.CreateICmpEQ(kBlock, constant(builder, kBlocks - 1));
       llvm::Value *aAtDepth =
           builder.CreateInBoundsGEP(element, a, builder.CreateMul(kBegin, constant(builder, shape.aDepthStride())));

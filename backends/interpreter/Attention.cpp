@@ -78,8 +78,7 @@ llvm::Expected<Tensor> attentionRule(const Operation &op, std::span<const Tensor
       std::vector<double> weights = attentionWeights(op, geometry, q, k, bias, b, i);
       for (int64_t c = 0; c < d; ++c) {
         double sum = 0;
-        for (int64_t j = 0; j < geometry.keys; ++j)
-          sum += weights[j] * v.getDouble((b * geometry.keys + j) * d + c);
+        for (int64_t j = 0; j < geometry.keys; ++j) sum += weights[j] * v.getDouble((b * geometry.keys + j) * d + c);
         result.setDouble((b * geometry.queries + i) * d + c, sum);
       }
     }

@@ -16,8 +16,7 @@ using RuleTable = std::array<interpreter::EvaluationRule, kOpCount>;
 RuleTable buildRuleTable() {
   RuleTable table{};
   for (auto rules : {interpreter::elementwiseRules(), interpreter::creationRules(), interpreter::shapeRules(),
-                     interpreter::reductionRules(), interpreter::convolutionRules(),
-                     interpreter::attentionRules()})
+                     interpreter::reductionRules(), interpreter::convolutionRules(), interpreter::attentionRules()})
     for (const auto &[kind, rule] : rules) {
       assert(!table[static_cast<size_t>(kind)] && "two interpreter rules for one op");
       table[static_cast<size_t>(kind)] = rule;

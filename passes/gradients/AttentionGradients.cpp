@@ -24,9 +24,9 @@ Value *sequenceRows(GradientBuilder &build, Value *value, int64_t begin, int64_t
 Value *biasGradient(const GradientContext &c) {
   GradientBuilder &build = c.build;
   Value *q = c.operand(0), *k = c.operand(1), *v = c.operand(2), *bias = c.operand(3);
-  Value *scores = build.add(build.multiply(build.create(OpKind::Matmul, {q, k}, {{"transpose_b", true}}),
-                                           c.attributes().getFloat("scale")),
-                            bias);
+  Value *scores = build.add(
+      build.multiply(build.create(OpKind::Matmul, {q, k}, {{"transpose_b", true}}), c.attributes().getFloat("scale")),
+      bias);
   if (c.attributes().getBool("causal")) {
     const Shape &shape = scores->type().shape;
     Shape square{shape[shape.size() - 2], shape.back()};
@@ -49,13 +49,12 @@ Gradients attention(const GradientContext &c) {
   std::vector<Value *> operands{c.operand(0), c.operand(1), c.operand(2), c.result, c.cotangent};
   bool biased = c.operands.size() == 4;
   if (biased) operands.push_back(c.operand(3));
-  Value *joined = c.build.create(
-      OpKind::AttentionGrad, operands,
-      {{"scale", c.attributes().getFloat("scale")}, {"causal", c.attributes().getBool("causal")}});
+  Value *joined =
+      c.build.create(OpKind::AttentionGrad, operands,
+                     {{"scale", c.attributes().getFloat("scale")}, {"causal", c.attributes().getBool("causal")}});
   const Shape &queryShape = c.operand(0)->type().shape, &keyShape = c.operand(1)->type().shape;
   int64_t queries = queryShape[queryShape.size() - 2], keys = keyShape[keyShape.size() - 2];
-  Gradients gradients{sequenceRows(c.build, joined, 0, queries),
-                      sequenceRows(c.build, joined, queries, queries + keys),
+  Gradients gradients{sequenceRows(c.build, joined, 0, queries), sequenceRows(c.build, joined, queries, queries + keys),
                       sequenceRows(c.build, joined, queries + keys, queries + 2 * keys)};
   if (biased) gradients.push_back(biasGradient(c));
   return gradients;

@@ -22,9 +22,8 @@ const std::array<const GradientRule *, kOpCount> &table() {
 }  // namespace
 
 std::vector<std::span<const GradientRule>> gradientRuleFamilies() {
-  return {elementwiseGradientRules(), shapeGradientRules(), reductionGradientRules(), contractionGradientRules(),
-          attentionGradientRules(),
-          kCallRules};
+  return {elementwiseGradientRules(), shapeGradientRules(),     reductionGradientRules(),
+          contractionGradientRules(), attentionGradientRules(), kCallRules};
 }
 
 const GradientRule *findGradientRule(OpKind kind) { return table()[static_cast<size_t>(kind)]; }
