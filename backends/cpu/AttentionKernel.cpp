@@ -18,7 +18,11 @@
 //  2. Gradients, one task per batch element: dq, dk, dv zeroed, then for each key block j and
 //     each query block i that can see it: S = Q_i K_jᵀ, P = e^(s - L) with s as above,
 //     dv_j += Pᵀ g_i, dP = g_i V_jᵀ, dS = P∘(dP - D)·scale, dq_i += dS K_j, dk_j += dSᵀ Q_i.
-//     Every sum runs in a fixed order (key blocks, then query blocks, in order), whatever the
+//     With fewer than two batch elements per thread, two passes keep every core busy instead:
+//     one task per (batch element, key block) for dk_j and dv_j, then one per (batch element,
+//     query block) for dq_i, each recomputing S, P and dS (7 block products instead of 5).
+//     Either way each gradient block adds the same terms in the same order (dq_i over key blocks
+//     in order, dk_j and dv_j over query blocks in order), so the bits do not depend on the
 //     thread count.
 // Extra memory: the operands made contiguous when they are views, the statistics (2·B·Tq), and
 // per task the block buffers (a few Bq × Bk and Bq × D blocks on the stack): O(T·d), not O(T²).
@@ -91,11 +95,15 @@ AttentionGeometry geometryOf(const Operation &op, const Value *bias) {
 // The stack buffers of one task: block scores (and their gradient), the output accumulator and
 // the running statistics of the block's rows.
 struct BlockBuffers {
-  IRValue *scores = nullptr, *scoreGradients = nullptr, *accumulator = nullptr, *maxima = nullptr, *sums = nullptr;
+  IRValue *scores = nullptr, *scoreGradients = nullptr, *accumulator = nullptr, *maxima = nullptr, *sums = nullptr,
+          *packed = nullptr;  // a transposed block of K or V, packed by a product
 };
 
 // What a task reads, in the order of the context array: q, k, v, bias (or null), result, and
 // for the gradient o, do, the log-sum-exp and D buffers.
+// Which gradients a block pair adds to (all, or one of the two passes of the split backward).
+enum Gradients { kEveryGradient, kKeyAndValueGradients, kQueryGradients };
+
 enum Pointer { kQ, kK, kV, kBias, kResult, kOutput, kOutputGradient, kLogSumExp, kRowDot, kPointerCount };
 
 // Emits the kernel's functions; each task function through its own builder.
@@ -146,30 +154,63 @@ public:
         builder, isLast, [&] { emitRows(lastRows); }, [&] { emitRows(kQueryBlock); });
   }
 
-  // attention_grad's second step for one batch element.
-  void backwardTask(llvm::IRBuilder<> &builder, IRValue *batch, std::vector<IRValue *> &pointers) {
+  // attention_grad's step 2 for one batch element: every gradient of it.
+  void batchTask(llvm::IRBuilder<> &builder, IRValue *batch, std::vector<IRValue *> &pointers) {
     BlockBuffers buffers = allocateBuffers(builder, false, true);
-    const int64_t d = geometry_.depth, joined = geometry_.queries + 2 * geometry_.keys;
-    IRValue *gradients = at(builder, pointers[kResult], builder.CreateMul(batch, index(builder, joined * d)));
-    builder.CreateMemSet(gradients, builder.getInt8(0),
-                         joined * d * (static_cast<int64_t>(element_->getPrimitiveSizeInBits()) / 8),
-                         llvm::MaybeAlign(4));
+    const int64_t joined = geometry_.queries + 2 * geometry_.keys;
+    zeroRows(builder, pointers, builder.CreateMul(batch, index(builder, joined)), joined);
     forEachKeyBlock(builder, index(builder, geometry_.keyBlocks()), [&](IRValue *firstKey, int64_t columns) {
-      // Query blocks from the first that sees key firstKey under the causal mask.
-      IRValue *firstBlock =
-          geometry_.causal ? builder.CreateUDiv(firstKey, index(builder, kQueryBlock)) : index(builder, 0);
-      int64_t fullBlocks = geometry_.queries / kQueryBlock, lastRows = geometry_.queries % kQueryBlock;
-      IRValue *fullCount =
-          builder.CreateSub(index(builder, fullBlocks), builder.CreateBinaryIntrinsic(llvm::Intrinsic::umin, firstBlock,
-                                                                                      index(builder, fullBlocks)));
-      matmul::emitLoop(builder, fullCount, [&](IRValue *block) {
-        IRValue *firstQuery = builder.CreateMul(builder.CreateAdd(firstBlock, block), index(builder, kQueryBlock));
-        backwardPair(builder, pointers, buffers, batch, firstQuery, kQueryBlock, firstKey, columns);
+      forEachQueryBlockSeeing(builder, firstKey, [&](IRValue *firstQuery, int64_t rows) {
+        backwardPair(builder, pointers, buffers, batch, firstQuery, rows, firstKey, columns, kEveryGradient);
       });
-      if (lastRows != 0)
-        backwardPair(builder, pointers, buffers, batch, index(builder, fullBlocks * kQueryBlock), lastRows, firstKey,
-                     columns);
     });
+  }
+
+  // Step 2 split for fewer batch elements than threads, in two parallel passes: dk and dv of one
+  // key block (task batch · keyBlocks + block), then dq of one query block. Each gradient block
+  // sums the same terms in the same order as batchTask does, so the results are the same bits.
+  void keyBlockTask(llvm::IRBuilder<> &builder, IRValue *taskIndex, std::vector<IRValue *> &pointers) {
+    BlockBuffers buffers = allocateBuffers(builder, false, true);
+    IRValue *blocks = index(builder, geometry_.keyBlocks());
+    IRValue *batch = builder.CreateUDiv(taskIndex, blocks);
+    IRValue *firstKey = builder.CreateMul(builder.CreateURem(taskIndex, blocks), index(builder, kKeyBlock));
+    int64_t fullBlocks = geometry_.keys / kKeyBlock, lastColumns = geometry_.keys % kKeyBlock;
+    auto emitBlock = [&](int64_t columns) {
+      const int64_t tq = geometry_.queries, tk = geometry_.keys, joined = tq + 2 * tk;
+      IRValue *gradientBase = builder.CreateMul(batch, index(builder, joined));
+      zeroRows(builder, pointers, builder.CreateAdd(gradientBase, builder.CreateAdd(index(builder, tq), firstKey)),
+               columns);
+      zeroRows(builder, pointers, builder.CreateAdd(gradientBase, builder.CreateAdd(index(builder, tq + tk), firstKey)),
+               columns);
+      forEachQueryBlockSeeing(builder, firstKey, [&](IRValue *firstQuery, int64_t rows) {
+        backwardPair(builder, pointers, buffers, batch, firstQuery, rows, firstKey, columns, kKeyAndValueGradients);
+      });
+    };
+    if (lastColumns == 0) return emitBlock(kKeyBlock);
+    if (fullBlocks == 0) return emitBlock(lastColumns);
+    emitIfElse(
+        builder, builder.CreateICmpEQ(firstKey, index(builder, fullBlocks * kKeyBlock)),
+        [&] { emitBlock(lastColumns); }, [&] { emitBlock(kKeyBlock); });
+  }
+  void queryBlockTask(llvm::IRBuilder<> &builder, IRValue *taskIndex, std::vector<IRValue *> &pointers) {
+    BlockBuffers buffers = allocateBuffers(builder, false, true);
+    IRValue *blocks = index(builder, geometry_.queryBlocks());
+    IRValue *batch = builder.CreateUDiv(taskIndex, blocks);
+    IRValue *firstQuery = builder.CreateMul(builder.CreateURem(taskIndex, blocks), index(builder, kQueryBlock));
+    int64_t fullBlocks = geometry_.queries / kQueryBlock, lastRows = geometry_.queries % kQueryBlock;
+    auto emitBlock = [&](int64_t rows) {
+      const int64_t joined = geometry_.queries + 2 * geometry_.keys;
+      zeroRows(builder, pointers, builder.CreateAdd(builder.CreateMul(batch, index(builder, joined)), firstQuery),
+               rows);
+      forEachKeyBlock(builder, visibleKeyBlocks(builder, firstQuery, rows), [&](IRValue *firstKey, int64_t columns) {
+        backwardPair(builder, pointers, buffers, batch, firstQuery, rows, firstKey, columns, kQueryGradients);
+      });
+    };
+    if (lastRows == 0) return emitBlock(kQueryBlock);
+    if (fullBlocks == 0) return emitBlock(lastRows);
+    emitIfElse(
+        builder, builder.CreateICmpEQ(firstQuery, index(builder, fullBlocks * kQueryBlock)),
+        [&] { emitBlock(lastRows); }, [&] { emitBlock(kQueryBlock); });
   }
 
 private:
@@ -195,6 +236,7 @@ private:
     if (accumulator) buffers.accumulator = allocate(kQueryBlock * geometry_.depth);
     buffers.maxima = allocate(kQueryBlock);
     buffers.sums = allocate(kQueryBlock);
+    buffers.packed = allocate(packedElements());
     return buffers;
   }
 
@@ -207,12 +249,15 @@ private:
     description.element = element_->isDoubleTy() ? MatmulElement::F64 : MatmulElement::F32;
     description.m = m, description.n = n, description.k = k;
     description.transposeA = transposeA, description.transposeB = transposeB, description.accumulate = accumulate;
+    // A transposed B (K_j or V_j read as columns) is packed once per product into the task's
+    // buffer; transposing it in the micro-kernel instead redid it for every row tile of A.
     MatmulTiling fixed;
-    fixed.packB = 0;
+    fixed.packB = transposeB ? 1 : 0;
     fixed.parallel = 0;
     std::string name = fmt::format("{}.product{}", name_, products_.size());
     llvm::Expected<MatmulPlan> plan = emitMatmulKernel(module_, target_, description, name, {}, fixed);
-    if (!plan || plan->scratchBytes != 0) {
+    int64_t bufferBytes = packedElements() * static_cast<int64_t>(element_->getPrimitiveSizeInBits()) / 8;
+    if (!plan || plan->scratchBytes > bufferBytes) {
       llvm::consumeError(plan.takeError());
       error_ = fmt::format("no in-place matrix product of {}x{}x{} for the attention blocks", m, n, k);
       return nullptr;
@@ -220,9 +265,14 @@ private:
     return products_[key] = module_.getFunction(name);
   }
 
-  void callProduct(llvm::IRBuilder<> &builder, llvm::Function *function, IRValue *a, IRValue *b, IRValue *c) {
+  // Elements of the buffer a product packs a transposed block of Bk rows into: the rows rounded
+  // up to whole panels (at most 64 columns wide) times d.
+  int64_t packedElements() const { return (kKeyBlock + 64) * geometry_.depth; }
+
+  void callProduct(llvm::IRBuilder<> &builder, const BlockBuffers &buffers, llvm::Function *function, IRValue *a,
+                   IRValue *b, IRValue *c) {
     if (!function) return;
-    builder.CreateCall(function, {a, b, c, llvm::ConstantPointerNull::get(builder.getPtrTy())});
+    builder.CreateCall(function, {a, b, c, buffers.packed});
   }
 
   void emitIf(llvm::IRBuilder<> &builder, IRValue *condition, const std::function<void()> &then) {
@@ -317,6 +367,29 @@ private:
              [&] { body(index(builder, fullBlocks * kKeyBlock), lastColumns); });
   }
 
+  // Zeroes `rows` rows of d elements of the gradient result from row `firstRow`.
+  void zeroRows(llvm::IRBuilder<> &builder, std::vector<IRValue *> &pointers, IRValue *firstRow, int64_t rows) {
+    const int64_t d = geometry_.depth, elementBytes = static_cast<int64_t>(element_->getPrimitiveSizeInBits()) / 8;
+    builder.CreateMemSet(at(builder, pointers[kResult], builder.CreateMul(firstRow, index(builder, d))),
+                         builder.getInt8(0), rows * d * elementBytes, llvm::MaybeAlign(elementBytes));
+  }
+
+  // body(firstQuery, rows) for each query block that sees the key block from firstKey (all of
+  // them, or with `causal` those from the block holding query firstKey on), in order.
+  void forEachQueryBlockSeeing(llvm::IRBuilder<> &builder, IRValue *firstKey,
+                               const std::function<void(IRValue *firstQuery, int64_t rows)> &body) {
+    IRValue *firstBlock =
+        geometry_.causal ? builder.CreateUDiv(firstKey, index(builder, kQueryBlock)) : index(builder, 0);
+    int64_t fullBlocks = geometry_.queries / kQueryBlock, lastRows = geometry_.queries % kQueryBlock;
+    IRValue *fullCount =
+        builder.CreateSub(index(builder, fullBlocks),
+                          builder.CreateBinaryIntrinsic(llvm::Intrinsic::umin, firstBlock, index(builder, fullBlocks)));
+    matmul::emitLoop(builder, fullCount, [&](IRValue *block) {
+      body(builder.CreateMul(builder.CreateAdd(firstBlock, block), index(builder, kQueryBlock)), kQueryBlock);
+    });
+    if (lastRows != 0) body(index(builder, fullBlocks * kQueryBlock), lastRows);
+  }
+
   // Row `row` of a block of scores (query `query`, keys from `firstKey`, `columns` of them):
   // s = S·scale + bias, -inf where the causal mask drops the key, written back; returns max s.
   IRValue *scoreRow(llvm::IRBuilder<> &builder, std::vector<IRValue *> &pointers, IRValue *batch, IRValue *rowPointer,
@@ -382,8 +455,8 @@ private:
     forEachKeyBlock(builder, visibleKeyBlocks(builder, firstQuery, rows), [&](IRValue *firstKey, int64_t columns) {
       IRValue *keyBase = builder.CreateAdd(builder.CreateMul(batch, index(builder, geometry_.keys)), firstKey);
       IRValue *keyOffset = builder.CreateMul(keyBase, index(builder, d));
-      callProduct(builder, product(rows, columns, d, false, true, false), queries, at(builder, pointers[kK], keyOffset),
-                  buffers.scores);
+      callProduct(builder, buffers, product(rows, columns, d, false, true, false), queries,
+                  at(builder, pointers[kK], keyOffset), buffers.scores);
       matmul::emitLoop(builder, index(builder, rows), [&](IRValue *row) {
         IRValue *rowPointer = at(builder, buffers.scores, builder.CreateMul(row, index(builder, columns)));
         IRValue *query = builder.CreateAdd(firstQuery, row);
@@ -418,7 +491,7 @@ private:
         }
       });
       if (buffers.accumulator)
-        callProduct(builder, product(rows, d, columns, false, false, true), buffers.scores,
+        callProduct(builder, buffers, product(rows, d, columns, false, false, true), buffers.scores,
                     at(builder, pointers[kV], keyOffset), buffers.accumulator);
     });
     matmul::emitLoop(builder, index(builder, rows), [&](IRValue *row) {
@@ -458,7 +531,8 @@ private:
 
   // Backward step 2 for query rows [firstQuery, firstQuery + rows) against keys from firstKey.
   void backwardPair(llvm::IRBuilder<> &builder, std::vector<IRValue *> &pointers, const BlockBuffers &buffers,
-                    IRValue *batch, IRValue *firstQuery, int64_t rows, IRValue *firstKey, int64_t columns) {
+                    IRValue *batch, IRValue *firstQuery, int64_t rows, IRValue *firstKey, int64_t columns,
+                    Gradients wanted) {
     const int64_t d = geometry_.depth, tq = geometry_.queries, tk = geometry_.keys, joined = tq + 2 * tk;
     IRValue *rowBase = builder.CreateAdd(builder.CreateMul(batch, index(builder, tq)), firstQuery);
     IRValue *queryOffset = builder.CreateMul(rowBase, index(builder, d));
@@ -475,8 +549,8 @@ private:
     IRValue *queryGradient = gradientRows(0, firstQuery);
     IRValue *keyGradient = gradientRows(tq, firstKey), *valueGradient = gradientRows(tq + tk, firstKey);
 
-    callProduct(builder, product(rows, columns, d, false, true, false), queries, at(builder, pointers[kK], keyOffset),
-                buffers.scores);
+    callProduct(builder, buffers, product(rows, columns, d, false, true, false), queries,
+                at(builder, pointers[kK], keyOffset), buffers.scores);
     IRValue *scale = builder.CreateVectorSplat(lanes_, constant(geometry_.scale));
     matmul::emitLoop(builder, index(builder, rows), [&](IRValue *row) {
       IRValue *rowPointer = at(builder, buffers.scores, builder.CreateMul(row, index(builder, columns)));
@@ -491,8 +565,10 @@ private:
       });
     });
     // dv_j += Pᵀ g_i, dP = g_i V_jᵀ
-    callProduct(builder, product(columns, d, rows, true, false, true), buffers.scores, outputGradient, valueGradient);
-    callProduct(builder, product(rows, columns, d, false, true, false), outputGradient,
+    if (wanted != kQueryGradients)
+      callProduct(builder, buffers, product(columns, d, rows, true, false, true), buffers.scores, outputGradient,
+                  valueGradient);
+    callProduct(builder, buffers, product(rows, columns, d, false, true, false), outputGradient,
                 at(builder, pointers[kV], keyOffset), buffers.scoreGradients);
     // dS = P∘(dP - D)·scale
     matmul::emitLoop(builder, index(builder, rows), [&](IRValue *row) {
@@ -509,9 +585,12 @@ private:
       });
     });
     // dq_i += dS K_j, dk_j += dSᵀ Q_i
-    callProduct(builder, product(rows, d, columns, false, false, true), buffers.scoreGradients,
-                at(builder, pointers[kK], keyOffset), queryGradient);
-    callProduct(builder, product(columns, d, rows, true, false, true), buffers.scoreGradients, queries, keyGradient);
+    if (wanted != kKeyAndValueGradients)
+      callProduct(builder, buffers, product(rows, d, columns, false, false, true), buffers.scoreGradients,
+                  at(builder, pointers[kK], keyOffset), queryGradient);
+    if (wanted != kQueryGradients)
+      callProduct(builder, buffers, product(columns, d, rows, true, false, true), buffers.scoreGradients, queries,
+                  keyGradient);
   }
 
 public:
@@ -577,11 +656,37 @@ llvm::Error emitAttention(llvm::Module &module, const Target &target, const Func
                               false));
   builder.CreateCall(parallelFor, {builder.getInt64(geometry.batches * geometry.queryBlocks()), rows, context});
   if (gradient) {
-    llvm::Function *gradients = attention.task(
-        "gradients", [&](llvm::IRBuilder<> &taskBuilder, llvm::Value *index, std::vector<llvm::Value *> &taskPointers) {
-          attention.backwardTask(taskBuilder, index, taskPointers);
-        });
-    builder.CreateCall(parallelFor, {builder.getInt64(geometry.batches), gradients, context});
+    // One task per batch element when there are enough to share out, else the two passes.
+    auto taskOf = [&](const std::string &name, void (AttentionEmitter::*body)(llvm::IRBuilder<> &, llvm::Value *,
+                                                                              std::vector<llvm::Value *> &)) {
+      return attention.task(
+          name, [&](llvm::IRBuilder<> &taskBuilder, llvm::Value *index, std::vector<llvm::Value *> &taskPointers) {
+            (attention.*body)(taskBuilder, index, taskPointers);
+          });
+    };
+    llvm::Function *batches = taskOf("gradients", &AttentionEmitter::batchTask);
+    llvm::Function *keyBlocks = taskOf("key_gradients", &AttentionEmitter::keyBlockTask);
+    llvm::Function *queryBlocks = taskOf("query_gradients", &AttentionEmitter::queryBlockTask);
+    llvm::Value *threads =
+        builder.CreateSExt(builder.CreateCall(module.getOrInsertFunction(
+                               "kiln_thread_count", llvm::FunctionType::get(builder.getInt32Ty(), {}, false))),
+                           builder.getInt64Ty());
+    llvm::Value *enough =
+        builder.CreateICmpSGE(builder.getInt64(geometry.batches), builder.CreateMul(threads, builder.getInt64(2)));
+    llvm::Function *function = builder.GetInsertBlock()->getParent();
+    auto *whole = llvm::BasicBlock::Create(module.getContext(), "by_batch", function);
+    auto *split = llvm::BasicBlock::Create(module.getContext(), "by_block", function);
+    auto *done = llvm::BasicBlock::Create(module.getContext(), "gradients_done", function);
+    builder.CreateCondBr(enough, whole, split);
+    builder.SetInsertPoint(whole);
+    builder.CreateCall(parallelFor, {builder.getInt64(geometry.batches), batches, context});
+    builder.CreateBr(done);
+    builder.SetInsertPoint(split);
+    builder.CreateCall(parallelFor, {builder.getInt64(geometry.batches * geometry.keyBlocks()), keyBlocks, context});
+    builder.CreateCall(parallelFor,
+                       {builder.getInt64(geometry.batches * geometry.queryBlocks()), queryBlocks, context});
+    builder.CreateBr(done);
+    builder.SetInsertPoint(done);
   }
   for (llvm::Value *temporary : temporaries) release(emitter, temporary);
   builder.CreateRetVoid();

@@ -150,6 +150,8 @@ llvm::Expected<std::unique_ptr<Jit>> Jit::create(const Target &target) {
   llvm::orc::SymbolMap runtimeSymbols;
   runtimeSymbols[mangle("kiln_parallel_for")] = {llvm::orc::ExecutorAddr::fromPtr(&kiln_parallel_for),
                                                  llvm::JITSymbolFlags::Exported | llvm::JITSymbolFlags::Callable};
+  runtimeSymbols[mangle("kiln_thread_count")] = {llvm::orc::ExecutorAddr::fromPtr(&kiln_thread_count),
+                                                 llvm::JITSymbolFlags::Exported | llvm::JITSymbolFlags::Callable};
   runtimeSymbols[mangle("kiln_arena_acquire")] = {llvm::orc::ExecutorAddr::fromPtr(&kiln_arena_acquire),
                                                   llvm::JITSymbolFlags::Exported | llvm::JITSymbolFlags::Callable};
   runtimeSymbols[mangle("kiln_arena_release")] = {llvm::orc::ExecutorAddr::fromPtr(&kiln_arena_release),

@@ -35,6 +35,8 @@ bool hasCpuDifferentialCases(OpKind kind) {
   case OpKind::RandomUniform:
   case OpKind::RandomNormal:
   case OpKind::RandomBernoulli:
+  case OpKind::Attention:
+  case OpKind::AttentionGrad:
   case OpKind::Call: return true;
   default: return false;
   }
@@ -50,6 +52,8 @@ struct Case {
   bool nans = false;         // a few float elements are NaN
   bool exact = false;        // results must agree to the last bit
   bool contraction = false;  // tolerance scaled by the sum of |terms| (see expectClose)
+  bool normwise = false;     // tolerance scaled by the largest |element| of the result (attention:
+                             // weighted sums whose terms cancel, with no cheap bound per element)
 };
 
 std::string signature(const std::vector<std::string> &arguments) {
@@ -240,6 +244,39 @@ std::vector<Case> casesFor(OpKind kind) {
           cases.push_back(c);
         }
       break;
+    case OpKind::Attention:
+    case OpKind::AttentionGrad: {
+      // Queries and keys of one block or a full block and a tail (128 + 2), widths under and past
+      // a vector, no bias, a bias per key broadcast over heads and queries, and a [Tq, Tk] one.
+      struct Layout {
+        Shape query, key, bias;
+        bool causal;
+      };
+      const Layout layouts[] = {{{2, 7, 5}, {2, 9, 5}, {}, false},
+                                {{2, 2, 130, 20}, {2, 2, 131, 20}, {2, 1, 1, 131}, true},
+                                {{1, 129, 17}, {1, 33, 17}, {129, 33}, false},
+                                {{3, 33, 8}, {3, 33, 8}, {1, 33}, true}};
+      for (const Layout &layout : layouts) {
+        std::vector<std::string> operands{tensorType(dtype, layout.query), tensorType(dtype, layout.key),
+                                          tensorType(dtype, layout.key)};
+        std::string attributes = fmt::format(" {{scale = 0.35, causal = {}}}", layout.causal);
+        std::string result = operands[0];
+        if (kind == OpKind::AttentionGrad) {
+          operands.insert(operands.end(), {operands[0], operands[0]});
+          Shape joined = layout.query;
+          joined[joined.size() - 2] += 2 * layout.key[layout.key.size() - 2];
+          result = tensorType(dtype, joined);
+        }
+        if (!layout.bias.empty()) operands.push_back(tensorType(dtype, layout.bias));
+        std::string list = "%a0";
+        for (size_t i = 1; i < operands.size(); ++i) list += fmt::format(", %a{}", i);
+        Case c;
+        c.normwise = true;
+        c.text = function(operands, result, name + " " + list + attributes);
+        cases.push_back(c);
+      }
+      break;
+    }
     case OpKind::Call:
       for (int64_t n : kInnerExtents) {
         Case c;
@@ -302,6 +339,9 @@ void expectClose(const Tensor &expected, const Tensor &actual, const Tensor &mag
   ASSERT_EQ(expected.type(), actual.type()) << what;
   bool single = expected.dtype() == DType::F32;
   double rtol = single ? 1e-5 : 1e-13, atol = single ? 1e-6 : 1e-15;
+  double largest = 0;
+  if (isFloat(expected.dtype()))
+    for (int64_t i = 0; i < expected.elementCount(); ++i) largest = std::max(largest, std::abs(expected.getDouble(i)));
   for (int64_t i = 0; i < expected.elementCount(); ++i) {
     if (!isFloat(expected.dtype())) {
       ASSERT_EQ(expected.getInt(i), actual.getInt(i)) << what << " at " << i;
@@ -316,7 +356,7 @@ void expectClose(const Tensor &expected, const Tensor &actual, const Tensor &mag
       ASSERT_EQ(e, a) << what << " at " << i;
       continue;
     }
-    double scale = testCase.contraction ? magnitude.getDouble(i) : std::abs(e);
+    double scale = testCase.contraction ? magnitude.getDouble(i) : testCase.normwise ? largest : std::abs(e);
     ASSERT_LE(std::abs(e - a), atol + rtol * scale) << what << " at " << i << ": " << e << " vs " << a;
   }
 }
