@@ -55,8 +55,21 @@ class Outcome:
         return f"{self.kind}: {self.detail}" if self.detail else self.kind
 
 
+SECONDS = {}  # seconds spent per command, by the tool and its mode
+
+
 def execute(command):
     """(kind, output): ok, crash, error or hang, with stdout and stderr."""
+    began = time.time()
+    try:
+        return run_command(command)
+    finally:
+        mode = next((word for word in command[1:] if word in ("--run", "--jit", "--check-grad", "build", "run")), "")
+        key = f"{os.path.basename(command[0])} {mode}".strip()
+        SECONDS[key] = SECONDS.get(key, 0.0) + time.time() - began
+
+
+def run_command(command):
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -296,6 +309,7 @@ def main():
     per_check = ", ".join(f"{check} {'/'.join(f'{n} {kind}' for kind, n in sorted(c.items()))}"
                           for check, c in counts.items())
     print(f"checks: {per_check}")
+    print("seconds: " + ", ".join(f"{key} {seconds:.1f}" for key, seconds in SECONDS.items()))
     print(f"random graphs: {options.count} graphs (seeds {options.seed}..{options.seed + options.count - 1}), "
           f"{failed_graphs} failing, mismatches {total['mismatch']}, crashes {total['crash']}, errors "
           f"{total['error'] + total['hang']}, kinks {counts.get('check-grad', {}).get('kink', 0)}, excused elements "

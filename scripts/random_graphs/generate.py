@@ -30,7 +30,7 @@ from graph import (BINARY, COMPARISONS, UNARY, Argument, Graph, Op, TensorType, 
                    broadcast_shapes, conv_shape, pool_shape, result_type, window_extent)
 
 CAP = 64.0  # a float value's bound; a larger one is scaled down by a power of two
-MAX_ELEMENTS = 96  # per value, so that a full finite-difference check stays quick
+MAX_ELEMENTS = 256  # per value, so that a full finite-difference check stays quick
 
 # Ops of the table that no random graph contains, and why.
 LEFT_OUT = {
@@ -144,9 +144,12 @@ class Generator:
         if rank is None:
             rank = self.random.choices(range(5), weights=(1, 3, 4, 2, 1))[0]
         while True:
-            shape = tuple(self.random.choice((1, 2, 2, 3, 3, 4, 5)) for _ in range(rank))
+            shape = [self.random.choice((1, 2, 2, 3, 3, 4, 5)) for _ in range(rank)]
+            # Now and then a long last axis, past a vector's width, for the vector loops and their tails.
+            if shape and self.random.random() < 0.25:
+                shape[-1] = self.random.randint(6, 40)
             if math.prod(shape) <= MAX_ELEMENTS:
-                return shape
+                return tuple(shape)
 
     def pick(self, accept, fresh=None):
         """A value accepted by `accept`, recent and unused ones likelier; else `fresh()` if given."""
