@@ -24,6 +24,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -116,6 +117,8 @@ def compare(actual, expected, narrow, wide, precision):
         if abs(a - e) <= atol + rtol * abs(e):
             continue
         w, n = wide[2][index], narrow[2][index]
+        if not math.isfinite(a):
+            return f"element {index}: {a!r} against {e!r}"
         if not abs(n - w) <= (narrow_atol + narrow_rtol * abs(w)) / 4:
             continue  # ill-conditioned here: excused
         return f"element {index}: {a!r} against {e!r} (error {abs(a - e):.3g}, allowed {atol + rtol * abs(e):.3g})"
@@ -167,9 +170,10 @@ class Batch:
                 return self.fail_all("interpreter", kind, f"the {name} version: {output}")
         expected = self.results("interpreter")
         narrow, wide = self.results("narrow"), self.results("wide")
-        for values in expected:
+        for graph, values in zip(self.graphs, expected):
             if any(isinstance(v, float) and not math.isfinite(v) for v in values[2]):
-                sys.exit(f"check.py: error: a graph of {self.directory} gives a non-finite value: a generator bug")
+                # The generator's intervals should have kept the graph finite.
+                self.outcomes[graph.name]["interpreter"] = Outcome("error", "a non-finite result: a generator bug")
         self.excused = sum(excused_count(*triple) for triple in zip(expected, narrow, wide))
 
         commands = {}
@@ -252,32 +256,36 @@ def check_graph(tools, graph, check, directory):
     return batch.outcomes[graph.name].get(check) or batch.outcomes[graph.name].get("interpreter")
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kiln-opt", required=True)
-    parser.add_argument("--kiln", required=True)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--count", type=int, default=100)
-    parser.add_argument("--batch", type=int, default=25)
-    parser.add_argument("--work", default="random-graphs-work")
-    parser.add_argument("--failures", default=None, help="where failing graphs are written (default: WORK/failures)")
-    parser.add_argument("--checks", default=",".join(ALL_CHECKS))
-    parser.add_argument("--quiet", action="store_true")
-    options = parser.parse_args()
-    from generate import check_table, generate, table_ops
+class Tally:
+    """What a run found so far: outcomes per check and kind, failing graphs, excused elements."""
 
-    tools = Tools(options.kiln_opt, options.kiln)
-    checks = tuple(options.checks.split(","))
-    ops = check_table(table_ops(tools.kiln_opt))
+    def __init__(self, checks):
+        self.counts = {check: {} for check in checks}
+        self.graphs = self.failing = self.excused = 0
+
+    def summary(self, first, elapsed):
+        total = {kind: sum(c.get(kind, 0) for c in self.counts.values()) for kind in ("mismatch", "crash", "error",
+                                                                                       "hang")}
+        per_check = ", ".join(f"{check} {'/'.join(f'{n} {kind}' for kind, n in sorted(c.items()))}"
+                              for check, c in self.counts.items())
+        return (f"checks: {per_check}\n"
+                f"seconds: {', '.join(f'{key} {seconds:.1f}' for key, seconds in SECONDS.items())}\n"
+                f"random graphs: {self.graphs} graphs (seeds {first}..{first + self.graphs - 1}), {self.failing} "
+                f"failing, mismatches {total['mismatch']}, crashes {total['crash']}, errors "
+                f"{total['error'] + total['hang']}, kinks {self.counts.get('check-grad', {}).get('kink', 0)}, "
+                f"excused elements {self.excused}, {elapsed:.0f} s ({elapsed / max(self.graphs, 1):.2f} s per graph)")
+
+
+def run_batches(options, tools, ops, tally):
+    """Generates and checks the graphs batch by batch, counting into `tally`."""
+    from generate import generate
     failures = options.failures or os.path.join(options.work, "failures")
-    counts = {check: {} for check in checks}
-    excused = failed_graphs = 0
     began = time.time()
     for start in range(options.seed, options.seed + options.count, options.batch):
         seeds = range(start, min(start + options.batch, options.seed + options.count))
-        graphs = [generate(seed, ops) for seed in seeds]
-        batch = Batch(tools, graphs, os.path.join(options.work, f"batch-{start}"), checks).run()
-        excused += batch.excused
+        graphs = [generate(seed, ops, scale=options.scale) for seed in seeds]
+        batch = Batch(tools, graphs, os.path.join(options.work, f"batch-{start}"), tuple(tally.counts)).run()
+        tally.excused += batch.excused
         for graph in graphs:
             outcomes = batch.outcomes[graph.name]
             bad = {check: outcome for check, outcome in outcomes.items() if outcome.kind not in ("ok", "kink")}
@@ -290,9 +298,10 @@ def main():
                 else:
                     bad[check] = alone
             for check, outcome in outcomes.items():
-                counts[check][outcome.kind] = counts[check].get(outcome.kind, 0) + 1
+                tally.counts[check][outcome.kind] = tally.counts[check].get(outcome.kind, 0) + 1
+            tally.graphs += 1
             if bad:
-                failed_graphs += 1
+                tally.failing += 1
                 os.makedirs(failures, exist_ok=True)
                 with open(os.path.join(failures, graph.name + ".json"), "w") as file:
                     json.dump({"graph": graph.to_json(), "failures": {c: [o.kind, o.detail] for c, o in bad.items()}},
@@ -301,20 +310,41 @@ def main():
                 for check, outcome in bad.items():
                     print(f"FAIL {graph.name} {check}: {outcome}", flush=True)
         if not options.quiet:
-            done = min(start + options.batch, options.seed + options.count) - options.seed
-            print(f"{done} graphs, {time.time() - began:.0f} s", flush=True)
+            print(f"{tally.graphs} graphs, {time.time() - began:.0f} s", flush=True)
         shutil.rmtree(batch.directory, ignore_errors=True)
-    elapsed = time.time() - began
-    total = {kind: sum(c.get(kind, 0) for c in counts.values()) for kind in ("mismatch", "crash", "error", "hang")}
-    per_check = ", ".join(f"{check} {'/'.join(f'{n} {kind}' for kind, n in sorted(c.items()))}"
-                          for check, c in counts.items())
-    print(f"checks: {per_check}")
-    print("seconds: " + ", ".join(f"{key} {seconds:.1f}" for key, seconds in SECONDS.items()))
-    print(f"random graphs: {options.count} graphs (seeds {options.seed}..{options.seed + options.count - 1}), "
-          f"{failed_graphs} failing, mismatches {total['mismatch']}, crashes {total['crash']}, errors "
-          f"{total['error'] + total['hang']}, kinks {counts.get('check-grad', {}).get('kink', 0)}, excused elements "
-          f"{excused}, {elapsed:.0f} s ({elapsed / max(options.count, 1):.2f} s per graph)")
-    return 1 if failed_graphs else 0
+
+
+def stop(number, frame):
+    raise KeyboardInterrupt
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kiln-opt", required=True)
+    parser.add_argument("--kiln", required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--count", type=int, default=100)
+    parser.add_argument("--batch", type=int, default=25)
+    parser.add_argument("--work", default="random-graphs-work")
+    parser.add_argument("--failures", default=None, help="where failing graphs are written (default: WORK/failures)")
+    parser.add_argument("--checks", default=",".join(ALL_CHECKS))
+    parser.add_argument("--scale", type=int, default=1, help="tensors up to this many times larger (generate.py)")
+    parser.add_argument("--quiet", action="store_true")
+    options = parser.parse_args()
+    from generate import check_table, table_ops
+
+    tools = Tools(options.kiln_opt, options.kiln)
+    tally = Tally(options.checks.split(","))
+    ops = check_table(table_ops(tools.kiln_opt))
+    began = time.time()
+    # Stopped early (Ctrl-C, SIGTERM), a run still prints the summary of the graphs it finished.
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        run_batches(options, tools, ops, tally)
+    except KeyboardInterrupt:
+        print(f"stopped after {tally.graphs} graphs", flush=True)
+    print(tally.summary(options.seed, time.time() - began))
+    return 1 if tally.failing else 0
 
 
 if __name__ == "__main__":

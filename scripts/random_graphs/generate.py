@@ -59,8 +59,9 @@ class Value:
 
 
 class Generator:
-    def __init__(self, seed, dtype, name):
+    def __init__(self, seed, dtype, name, scale=1):
         self.random = random.Random(seed)
+        self.scale = scale  # element counts and long axes grow by this factor
         self.dtype = dtype
         self.name = name
         self.values = []
@@ -94,7 +95,7 @@ class Generator:
         if tensor_type.is_float and mnemonic not in ("select", "gather", "scatter_add") and any(
                 operand.varied and not operand.type.is_float for operand in operands):
             raise TypeError_("a gradient through an integer")
-        if tensor_type.count > MAX_ELEMENTS * 4:
+        if tensor_type.count > MAX_ELEMENTS * 4 * self.scale:
             raise TypeError_("too large")
         for operand in operands:
             operand.uses += 1
@@ -147,8 +148,8 @@ class Generator:
             shape = [self.random.choice((1, 2, 2, 3, 3, 4, 5)) for _ in range(rank)]
             # Now and then a long last axis, past a vector's width, for the vector loops and their tails.
             if shape and self.random.random() < 0.25:
-                shape[-1] = self.random.randint(6, 40)
-            if math.prod(shape) <= MAX_ELEMENTS:
+                shape[-1] = self.random.randint(6, 40 * self.scale)
+            if math.prod(shape) <= MAX_ELEMENTS * self.scale:
                 return tuple(shape)
 
     def pick(self, accept, fresh=None):
@@ -186,7 +187,7 @@ class Generator:
             if other.type.dtype != dtype or other is value or (exact and not other.exact):
                 return False
             shape = broadcast_shapes(value.type.shape, other.type.shape)
-            return shape is not None and math.prod(shape) <= MAX_ELEMENTS * 4
+            return shape is not None and math.prod(shape) <= MAX_ELEMENTS * 4 * self.scale
 
         choice = self.random.random()
         if choice < 0.1 or dtype not in ("f32", "f64"):
@@ -642,11 +643,12 @@ def check_table(ops):
     return [op for op in ops if op in MAKERS]
 
 
-def generate(seed, ops, dtype=None, size=None, name=None):
-    """The graph of `seed`: `size` ops drawn uniformly from `ops` (plus their guards)."""
+def generate(seed, ops, dtype=None, size=None, name=None, scale=1):
+    """The graph of `seed`: `size` ops drawn uniformly from `ops` (plus their guards), its
+    tensors up to `scale` times the usual size."""
     chooser = random.Random(seed)
     dtype = dtype or chooser.choice(("f32", "f32", "f64"))
-    gen = Generator(seed, dtype, name or f"g{seed}")
+    gen = Generator(seed, dtype, name or f"g{seed}", scale)
     size = size or chooser.randint(3, 12)
     gen.argument(TensorType(dtype, gen.random_shape()))
     made = attempts = 0
@@ -713,6 +715,7 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--dtype", choices=("f32", "f64"))
+    parser.add_argument("--scale", type=int, default=1, help="tensors up to this many times larger")
     parser.add_argument("-o", "--output", default="-")
     options = parser.parse_args()
     listing = None
@@ -720,7 +723,7 @@ def main():
         with open(options.op_table) as file:
             listing = file.read()
     ops = check_table(table_ops(options.kiln_opt, listing))
-    graphs = [generate(options.seed + index, ops, options.dtype) for index in range(options.count)]
+    graphs = [generate(options.seed + index, ops, options.dtype, scale=options.scale) for index in range(options.count)]
     text = batch_text(graphs)
     if options.output == "-":
         sys.stdout.write(text)
