@@ -33,7 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "test", "cpu", "Inputs"))
 import npy  # noqa: E402  (the CPU tests' .npy reader, writer and tolerances)
 
-from graph import Graph, batch_text, function_text  # noqa: E402
+from graph import batch_text, function_text  # noqa: E402
 
 RUN_CHECKS = ("jit-O0-t1", "jit-O0-t2", "jit-O3-t1", "jit-O3-t2", "exe-t1", "exe-t2")
 ALL_CHECKS = ("interpreter",) + RUN_CHECKS + ("check-grad",)
