@@ -1,6 +1,7 @@
 """Random graphs, three ways: runs generated graphs through every way Kiln evaluates them.
 
 Usage: check.py --kiln-opt PATH --kiln PATH --seed S --count N [--batch B] [--work DIR] [--failures DIR]
+                [--checks C1,C2,...] [--scale K] [--quiet]
 
 Each batch of B graphs is one module whose @main calls every graph (graph.batch_text), run by
   interpreter   kiln-opt --run, the reference every other result is compared with
@@ -14,10 +15,12 @@ differ there by more than a quarter of the f32 tolerance, its own rounding alrea
 last digits, whichever backend runs it. A check-grad failure whose failing elements all sit at
 kinks or jumps (kiln-opt says so) is counted apart, not as a failure.
 
-A check that fails for a batch is rerun graph by graph; each failing graph is written to the
-failures directory as NAME.json (for reduce.py) and NAME.kir, and the last line printed is the
-summary: `random graphs: N graphs, ... mismatches M, crashes C, errors E, check-grad failures F`.
-Exit code 1 when anything failed.
+A check that crashes or fails with an error for a batch is rerun graph by graph; each failing
+graph is written to the failures directory as NAME.json (for reduce.py) and NAME.kir. The last
+lines are the counts per check and outcome, the seconds per tool, and the summary:
+`random graphs: N graphs (seeds A..B), F failing, mismatches M, crashes C, errors E, kinks K, ...`.
+Stopped early (SIGTERM, Ctrl-C) the run prints them for the graphs it finished. Exit code 1 when
+a graph failed.
 """
 import argparse
 import json

@@ -64,9 +64,8 @@ llvm::Expected<std::unique_ptr<CompiledModel>> Compilation::run(llvm::StringRef 
   if (isIr && (options_.stopAfter == CompileStage::Ast || options_.stopAfter == CompileStage::GradientIr))
     return reported(llvm::createStringError(
         fmt::format("'{}' is tensor IR: it has no syntax tree and no train block (give a .kiln model)", path.str())));
-  if (auto error = steps().run("parse", nullptr, [&] {
-        return isIr ? parseIr(std::move(*buffer)) : parse(std::move(*buffer));
-      }))
+  if (auto error =
+          steps().run("parse", nullptr, [&] { return isIr ? parseIr(std::move(*buffer)) : parse(std::move(*buffer)); }))
     return reported(std::move(error));
   if (options_.stopAfter == CompileStage::Ast) return std::move(model_);
 

@@ -38,8 +38,9 @@ cl::SubCommand checkGradCommand("check-grad",
                                 "Compare the symbolic gradient of the model's loss with central differences in f64");
 
 enum class EmitKind { Ast, Ir, GradientIr, Kernels, MemoryPlan, Llvm, Assembly, Object, Library, Program };
-cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model.kiln or module.kir>"), cl::Required, cl::cat(kilnCategory),
-                               cl::sub(buildCommand), cl::sub(runCommand), cl::sub(checkGradCommand));
+cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model.kiln or module.kir>"), cl::Required,
+                               cl::cat(kilnCategory), cl::sub(buildCommand), cl::sub(runCommand),
+                               cl::sub(checkGradCommand));
 cl::opt<EmitKind> emit(
     "emit", cl::desc("What to produce (default: ir, or exe with -o)"), cl::init(EmitKind::Ir),
     cl::values(clEnumValN(EmitKind::Ast, "ast", "the syntax tree"), clEnumValN(EmitKind::Ir, "ir", "the tensor IR"),
