@@ -183,6 +183,12 @@ class Generator:
         if partner is not None and choice < 0.6:
             return partner
         shape = list(value.type.shape)
+        if self.random.random() < 0.3:  # wider: more leading axes, and value's axes of 1 stretched
+            shape = [self.random.randint(2, 3)] * self.random.randint(0, 1) + [
+                self.random.randint(2, 4) if extent == 1 else extent for extent in shape]
+            if math.prod(shape) <= MAX_ELEMENTS * 4 * self.scale:
+                return self.argument(TensorType(dtype, shape))
+            shape = list(value.type.shape)
         shape = shape[self.random.randrange(len(shape) + 1):] if self.random.random() < 0.3 else shape
         shape = [1 if self.random.random() < 0.25 else extent for extent in shape]
         return self.argument(TensorType(dtype, shape))
