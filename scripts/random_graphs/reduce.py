@@ -12,7 +12,7 @@ the path of the candidate's .kir (a func and the @main that calls it on constant
 Steps, repeated until none shrinks the graph:
   1. return an earlier float value instead (what follows it is dropped);
   2. replace an op's result by one of its operands of the same type, or by a new argument;
-  3. shrink an argument's extents (to 1, else by one), re-deriving every type;
+  3. shrink an argument's extents (to 1, to half, or by one), re-deriving every type;
   4. drop ops and arguments nothing reads.
 The result is the reduced func with an @main that calls it on its arguments' values as
 constants: `kiln-opt --run` and `--jit` on it, or --check-grad with --function, reproduce it.
