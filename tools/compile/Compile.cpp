@@ -6,6 +6,8 @@
 
 #include "frontend/Parser.h"
 #include "frontend/Stdlib.h"
+#include "ir/Parser.h"
+#include "ir/Verifier.h"
 #include "passes/Passes.h"
 #include "tools/compile/ToolOptions.h"
 
@@ -29,6 +31,7 @@ public:
 
 private:
   llvm::Error parse(std::unique_ptr<llvm::MemoryBuffer> buffer);
+  llvm::Error parseIr(std::unique_ptr<llvm::MemoryBuffer> buffer);
   llvm::Error lower();
   llvm::Error differentiateLoss();
   // A failure reported here, at its ops or model lines, becomes a ReportedFailure.
@@ -41,7 +44,8 @@ private:
   StepRunner &steps() { return *model_->steps; }
 };
 
-// 1. parse: the model file and the standard library, checked.
+// 1. parse: the model file and the standard library, checked. A tensor IR file (.kir) is read and
+//    verified instead, and goes straight to step 5: its funcs are compiled as they are written.
 // 2. lower: @forward, @init and @loss, with every shape checked.
 // 2a. fuse-attention: softmax(q kᵀ · scale [+ bias]) v becomes one attention op (unless
 //    --no-fusion), so that autodiff's rule for it gives the fused backward.
@@ -58,13 +62,20 @@ llvm::Expected<std::unique_ptr<CompiledModel>> Compilation::run(llvm::StringRef 
   if (!buffer)
     return reported(
         llvm::createStringError(fmt::format("cannot read '{}': {}", path.str(), buffer.getError().message())));
-  if (auto error = steps().run("parse", nullptr, [&] { return parse(std::move(*buffer)); }))
+  bool isIr = path.ends_with(".kir");
+  if (isIr && (options_.stopAfter == CompileStage::Ast || options_.stopAfter == CompileStage::GradientIr))
+    return reported(llvm::createStringError(
+        fmt::format("'{}' is tensor IR: it has no syntax tree and no train block (give a .kiln model)", path.str())));
+  if (auto error =
+          steps().run("parse", nullptr, [&] { return isIr ? parseIr(std::move(*buffer)) : parse(std::move(*buffer)); }))
     return reported(std::move(error));
   if (options_.stopAfter == CompileStage::Ast) return std::move(model_);
 
-  model_->module = std::make_unique<Module>();
-  if (auto error = steps().run("lower", model_->module.get(), [&] { return lower(); }))
-    return reported(std::move(error));
+  if (!isIr) {
+    model_->module = std::make_unique<Module>();
+    if (auto error = steps().run("lower", model_->module.get(), [&] { return lower(); }))
+      return reported(std::move(error));
+  }
   if (options_.stopAfter == CompileStage::Ir) return std::move(model_);
 
   Module &module = *model_->module;
@@ -81,7 +92,7 @@ llvm::Expected<std::unique_ptr<CompiledModel>> Compilation::run(llvm::StringRef 
   if (!module.lookup("loss") && options_.stopAfter == CompileStage::GradientIr)
     return reported(llvm::createStringError(
         fmt::format("'{}' has no train block, so there is no loss to differentiate", path.str())));
-  if (module.lookup("loss")) {
+  if (!isIr && module.lookup("loss")) {
     if (auto error = steps().run("autodiff", &module, [&] { return differentiateLoss(); }))
       return reported(std::move(error));
     if (module.lookup("update"))
@@ -121,6 +132,18 @@ llvm::Error Compilation::parse(std::unique_ptr<llvm::MemoryBuffer> buffer) {
     library_.push_back(lang::parseFile(libraryId, diagnostics_));
   if (diagnostics_.errorCount() > 0)
     return llvm::make_error<ReportedFailure>(fmt::format("{} error(s) in {}", diagnostics_.errorCount(), path.str()));
+  return llvm::Error::success();
+}
+
+llvm::Error Compilation::parseIr(std::unique_ptr<llvm::MemoryBuffer> buffer) {
+  llvm::StringRef path = buffer->getBufferIdentifier();
+  unsigned bufferId = model_->sources.AddNewSourceBuffer(std::move(buffer), llvm::SMLoc());
+  std::optional<ParsedModule> parsed = parseModule(bufferId, diagnostics_);
+  if (parsed)
+    for (const ProblemAtOp &problem : verify(*parsed->module)) diagnostics_.report(problem, &parsed->positions);
+  if (!parsed || diagnostics_.errorCount() > 0)
+    return llvm::make_error<ReportedFailure>(fmt::format("{} error(s) in {}", diagnostics_.errorCount(), path.str()));
+  model_->module = std::move(parsed->module);
   return llvm::Error::success();
 }
 

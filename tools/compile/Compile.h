@@ -48,8 +48,8 @@ struct CompiledModel {
 // The names of the steps, in order, for --print-after and the documentation.
 std::vector<std::string> compileStepNames();
 
-// Compiles the model file at `path` ('-': standard input). Every problem is reported where it
-// is (caret diagnostics on `errors`) before the failure returns, so a tool only exits 1 on a
+// Compiles the model file at `path` ('-': standard input), or the tensor IR file (.kir) there. Every problem is
+// reported where it is (caret diagnostics on `errors`) before the failure returns, so a tool only exits 1 on a
 // ReportedFailure; IR printed by --print-after goes to `out`.
 llvm::Expected<std::unique_ptr<CompiledModel>> compileModel(llvm::StringRef path, const CompileOptions &options,
                                                             llvm::raw_ostream &out, llvm::raw_ostream &errors);

@@ -4,7 +4,8 @@
 // (--emit=kernels), or compiles it to LLVM IR, assembly, an object, a static library with a C
 // header, or (-o PROGRAM, --emit=exe) a program linked with the runtime. `kiln run MODEL.kiln`
 // compiles a function in process and runs it; `kiln check-grad MODEL.kiln` verifies the gradient
-// numerically, or against another framework's with --reference. Exit code 1 on any error.
+// numerically, or against another framework's with --reference. Each also takes tensor IR (a
+// .kir file, as kiln-opt reads), compiled as written. Exit code 1 on any error.
 #include <charconv>
 
 #include <fmt/format.h>
@@ -37,8 +38,9 @@ cl::SubCommand checkGradCommand("check-grad",
                                 "Compare the symbolic gradient of the model's loss with central differences in f64");
 
 enum class EmitKind { Ast, Ir, GradientIr, Kernels, MemoryPlan, Llvm, Assembly, Object, Library, Program };
-cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model.kiln>"), cl::Required, cl::cat(kilnCategory),
-                               cl::sub(buildCommand), cl::sub(runCommand), cl::sub(checkGradCommand));
+cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model.kiln or module.kir>"), cl::Required,
+                               cl::cat(kilnCategory), cl::sub(buildCommand), cl::sub(runCommand),
+                               cl::sub(checkGradCommand));
 cl::opt<EmitKind> emit(
     "emit", cl::desc("What to produce (default: ir, or exe with -o)"), cl::init(EmitKind::Ir),
     cl::values(clEnumValN(EmitKind::Ast, "ast", "the syntax tree"), clEnumValN(EmitKind::Ir, "ir", "the tensor IR"),
