@@ -10,6 +10,9 @@ from graph import BINARY, COMPARISONS, UNARY, TensorType, TypeError_, broadcast_
 
 # Ops of the table that no random graph contains, and why.
 LEFT_OUT = {
+    "attention_grad": "autodiff has no rule for it (a second derivative through attention is refused), so a graph "
+                      "reading it fails --check-grad; every graph with attention checks it by finite differences "
+                      "there, and test/unit/CpuDifferentialTest.cpp compares its kernel with the interpreter",
     "call": "each batch's @main calls every graph, which is where calls are tested; a graph stays one function so "
             "that --check-grad (which checks one function) and the reducer see all of it",
 }
@@ -414,6 +417,26 @@ def make_normalization(gen, mnemonic):
     return gen.emit(mnemonic, [source], {"axis": axis}, low=low, high=high)
 
 
+def make_attention(gen, mnemonic):
+    """softmax(q kᵀ · scale [+ bias], causal) v: q [..., Tq, D], k and v [..., Tk, D], a bias of
+    [Tq, Tk] or [Tk]. Each output row is a weighted mean of v's rows (causal or not, key 0 is never
+    dropped), so it stays within v's bounds; the scores are bounded so that the weights are not
+    all on one key, where the finite differences would see a flat softmax."""
+    query = gen.bounded(gen.float_value(min_rank=2), 4.0)
+    dtype, shape = query.type.dtype, tuple(query.type.shape)
+    key_shape = shape[:-2] + (gen.random.randint(1, 7), shape[-1])
+    key = gen.bounded(operand_of_shape(gen, dtype, key_shape), 4.0)
+    value = operand_of_shape(gen, dtype, key_shape)
+    operands = [query, key, value]
+    if gen.random.random() < 0.5:
+        bias_shape = (shape[-2], key_shape[-2]) if gen.random.random() < 0.5 else (key_shape[-2],)
+        operands.append(gen.bounded(operand_of_shape(gen, dtype, bias_shape), 4.0))
+    attrs = {"scale": gen.random.choice((0.125, 0.25, 0.5))}
+    if gen.random.random() < 0.5:
+        attrs["causal"] = True
+    return gen.emit("attention", operands, attrs, low=min(value.low, 0.0), high=max(value.high, 0.0))
+
+
 MAKERS = {mnemonic: make_unary for mnemonic in UNARY + ("leaky_relu",)}
 MAKERS.update({mnemonic: make_binary for mnemonic in BINARY})
 MAKERS.update({mnemonic: comparison for mnemonic in COMPARISONS})
@@ -427,5 +450,5 @@ MAKERS.update({"select": make_select, "constant": make_constant, "iota": make_io
                "broadcast": make_broadcast, "reshape": make_reshape, "transpose": make_transpose,
                "slice": make_slice, "concat": make_concat, "pad": make_pad, "gather": make_gather,
                "scatter_add": make_scatter_add, "one_hot": make_one_hot, "argmax": make_argmax,
-               "matmul": make_matmul})
+               "matmul": make_matmul, "attention": make_attention})
 
