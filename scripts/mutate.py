@@ -53,7 +53,7 @@ def parse_mutations(path):
     """Blocks separated by blank lines; `#` starts a comment line. Each block:
          name: NAME
          file: PATH (from the repository root)
-         tests: lit directories under test/, or unit:REGEX for gtest names (optional)
+         tests: lit directories under test/, or unit:PATTERN for gtests (a --gtest_filter; optional)
          why: one line saying which bug it is
          - original text (exact; occurs once in the file)
          + replacement text
@@ -114,8 +114,8 @@ def check_mutants(mutants, root):
         if count != 1:
             errors.append(f"mutant '{mutant.name}': its original text occurs {count} times in {mutant.file}")
         for test in mutant.tests:
-            if not test.startswith("unit:") and not os.path.isdir(os.path.join(root, "test", test)):
-                errors.append(f"mutant '{mutant.name}': no test directory test/{test}")
+            if not test.startswith("unit:") and not os.path.exists(os.path.join(root, "test", test)):
+                errors.append(f"mutant '{mutant.name}': no test or test directory test/{test}")
     return errors
 
 
@@ -161,7 +161,7 @@ def run(command, timeout, log):
     return process.returncode, output
 
 
-def build(scratch, deadline, log):
+def build(scratch, deadline, log, targets=()):
     build_dir = os.path.join(scratch, "build")
     if not os.path.isfile(os.path.join(build_dir, "build.ninja")):
         # Warnings are not errors here: a mutant that leaves a variable unused is still a bug to catch.
@@ -169,13 +169,19 @@ def build(scratch, deadline, log):
                         max(deadline - time.time(), 1), log)
         if status != 0:
             return status
-    status, _ = run(["ninja", "-C", build_dir], max(deadline - time.time(), 1), log)
+    status, _ = run(["ninja", "-C", build_dir, *targets], max(deadline - time.time(), 1), log)
     return status
 
 
 def first_failure(output):
+    """The first failing test lit names: `FAIL: name (i of n)` lines, or with -q its summary list."""
     match = re.search(r"^(?:FAIL|XPASS|UNRESOLVED|TIMEOUT): (.*?) \(\d+ of \d+\)$", output, re.MULTILINE)
-    return match.group(1) if match else "(lit failed before any test)"
+    if not match:
+        match = re.search(r"^\[  FAILED  \] ([\w/.]+)", output, re.MULTILINE)
+    if not match:
+        match = re.search(r"^(?:Failed|Unexpectedly Passed|Unresolved|Timed Out) Tests \(\d+\):\n  (.*)$", output,
+                          re.MULTILINE)
+    return match.group(1).strip() if match else "(lit failed before any test)"
 
 
 def lit_commands(scratch, tests, jobs, skip_slow=False):
@@ -190,12 +196,14 @@ def lit_commands(scratch, tests, jobs, skip_slow=False):
             commands.append(common + [f"--filter={SLOW_TESTS}"] + everything)
         return commands
     commands = []
-    directories = [os.path.join(build_test, test) for test in tests if not test.startswith("unit:")]
-    if directories:
-        commands.append(common + [f"--filter-out={EXCLUDED_TESTS}|{SLOW_TESTS}"] + directories)
-    for test in tests:
-        if test.startswith("unit:"):
-            commands.append(common + [f"--filter={test[5:]}", os.path.join(build_test, "unit")])
+    # lit runs the gtest binary in shards, so a named gtest runs from the binary itself; first, as
+    # the unit tests named are the quicker.
+    patterns = [test[5:] if "*" in test[5:] else f"*{test[5:]}*" for test in tests if test.startswith("unit:")]
+    if patterns:
+        commands.append([os.path.join(build_test, "unit", "kiln-unittests"), f"--gtest_filter={':'.join(patterns)}"])
+    paths = [os.path.join(build_test, test) for test in tests if not test.startswith("unit:")]
+    if paths:
+        commands.append(common + [f"--filter-out={EXCLUDED_TESTS}|{SLOW_TESTS}"] + paths)
     return commands
 
 
@@ -222,17 +230,30 @@ def try_mutant(mutant, scratch, args, log):
     try:
         with open(path, "w", encoding="utf-8") as source:
             source.write(original.replace(mutant.original, mutant.replacement))
-        status = build(scratch, deadline, log)
+        # First only what the named tests run: the unit-test binary, the command-line tools, or both.
+        named = mutant.tests and not args.full
+        targets = []
+        if named and any(test.startswith("unit:") for test in mutant.tests):
+            targets.append("test/unit/kiln-unittests")
+        if named and any(not test.startswith("unit:") for test in mutant.tests):
+            targets += ["bin/kiln-opt", "bin/kiln"]
+        status = build(scratch, deadline, log, targets)
         if status is None:
             return "timeout", "build"
         if status != 0:
             return "not-compiled", ""
-        if mutant.tests and not args.full:
+        if named:
             failure = run_tests(scratch, mutant.tests, args.jobs, deadline, log)
             if failure == "timeout":
                 return "timeout", "named tests"
             if failure != "pass":
                 return "killed", failure
+        if targets:
+            status = build(scratch, deadline, log)
+            if status is None:
+                return "timeout", "build"
+            if status != 0:
+                return "not-compiled", ""
         failure = run_tests(scratch, [], args.jobs, deadline, log, args.skip_slow)
         if failure == "timeout":
             return "timeout", "whole suite"
@@ -315,8 +336,22 @@ def main():
         print(f"mutate.py: no mutant named {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
     chosen = [mutant for mutant in mutants if not only or mutant.name in only]
-    chosen.sort(key=lambda mutant: mutant.file)  # consecutive mutants in one file recompile one object
+    # Consecutive mutants of one file recompile one object; the files take turns by top directory
+    # (backends/cpu, backends/interpreter, frontend, ir, passes, runtime), so that a run cut short
+    # has tried every part.
+    areas, turn = {}, {}
+    for file in sorted({mutant.file for mutant in chosen}):
+        area = "/".join(file.split("/")[:2]) if file.startswith("backends/") else file.split("/")[0]
+        turn[file] = len(areas.setdefault(area, []))
+        areas[area].append(file)
+    chosen.sort(key=lambda mutant: (turn[mutant.file], mutant.file))
 
+    # Ctrl-C or a kill ends the run through KeyboardInterrupt, which restores the scratch file, even
+    # when started in the background (where SIGINT comes ignored).
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     scratch = os.path.abspath(args.scratch)
     os.makedirs(scratch, exist_ok=True)
     print(f"synced {sync_scratch(args.root, scratch)} files into {scratch}", flush=True)
