@@ -259,7 +259,7 @@ private:
     int64_t bufferBytes = packedElements() * static_cast<int64_t>(element_->getPrimitiveSizeInBits()) / 8;
     if (!plan || plan->scratchBytes > bufferBytes) {
       llvm::consumeError(plan.takeError());
-      error_ = fmt::format("no in-place matrix product of {}x{}x{} for the attention blocks", m, n, k);
+      error_ = fmt::format("no matrix product of {}x{}x{} whose packing fits the attention task's buffer", m, n, k);
       return nullptr;
     }
     return products_[key] = module_.getFunction(name);
