@@ -140,18 +140,10 @@ public:
   void forwardTask(llvm::IRBuilder<> &builder, IRValue *taskIndex, std::vector<IRValue *> &pointers,
                    bool statisticsOnly) {
     BlockBuffers buffers = allocateBuffers(builder, !statisticsOnly, false);
-    IRValue *blocks = index(builder, geometry_.queryBlocks());
-    IRValue *batch = builder.CreateUDiv(taskIndex, blocks), *block = builder.CreateURem(taskIndex, blocks);
-    IRValue *firstQuery = builder.CreateMul(block, index(builder, kQueryBlock));
-    int64_t fullBlocks = geometry_.queries / kQueryBlock, lastRows = geometry_.queries % kQueryBlock;
-    auto emitRows = [&](int64_t rows) {
-      forwardRows(builder, pointers, buffers, batch, firstQuery, rows, statisticsOnly);
-    };
-    if (lastRows == 0) return emitRows(kQueryBlock);
-    if (fullBlocks == 0) return emitRows(lastRows);
-    IRValue *isLast = builder.CreateICmpEQ(block, index(builder, fullBlocks));
-    emitIfElse(
-        builder, isLast, [&] { emitRows(lastRows); }, [&] { emitRows(kQueryBlock); });
+    forBlockOfTask(builder, taskIndex, geometry_.queries, kQueryBlock,
+                   [&](IRValue *batch, IRValue *firstQuery, int64_t rows) {
+                     forwardRows(builder, pointers, buffers, batch, firstQuery, rows, statisticsOnly);
+                   });
   }
 
   // attention_grad's step 2 for one batch element: every gradient of it.
@@ -171,46 +163,31 @@ public:
   // sums the same terms in the same order as batchTask does, so the results are the same bits.
   void keyBlockTask(llvm::IRBuilder<> &builder, IRValue *taskIndex, std::vector<IRValue *> &pointers) {
     BlockBuffers buffers = allocateBuffers(builder, false, true);
-    IRValue *blocks = index(builder, geometry_.keyBlocks());
-    IRValue *batch = builder.CreateUDiv(taskIndex, blocks);
-    IRValue *firstKey = builder.CreateMul(builder.CreateURem(taskIndex, blocks), index(builder, kKeyBlock));
-    int64_t fullBlocks = geometry_.keys / kKeyBlock, lastColumns = geometry_.keys % kKeyBlock;
-    auto emitBlock = [&](int64_t columns) {
-      const int64_t tq = geometry_.queries, tk = geometry_.keys, joined = tq + 2 * tk;
-      IRValue *gradientBase = builder.CreateMul(batch, index(builder, joined));
-      zeroRows(builder, pointers, builder.CreateAdd(gradientBase, builder.CreateAdd(index(builder, tq), firstKey)),
-               columns);
-      zeroRows(builder, pointers, builder.CreateAdd(gradientBase, builder.CreateAdd(index(builder, tq + tk), firstKey)),
-               columns);
-      forEachQueryBlockSeeing(builder, firstKey, [&](IRValue *firstQuery, int64_t rows) {
-        backwardPair(builder, pointers, buffers, batch, firstQuery, rows, firstKey, columns, kKeyAndValueGradients);
-      });
-    };
-    if (lastColumns == 0) return emitBlock(kKeyBlock);
-    if (fullBlocks == 0) return emitBlock(lastColumns);
-    emitIfElse(
-        builder, builder.CreateICmpEQ(firstKey, index(builder, fullBlocks * kKeyBlock)),
-        [&] { emitBlock(lastColumns); }, [&] { emitBlock(kKeyBlock); });
+    forBlockOfTask(
+        builder, taskIndex, geometry_.keys, kKeyBlock, [&](IRValue *batch, IRValue *firstKey, int64_t columns) {
+          const int64_t tq = geometry_.queries, tk = geometry_.keys, joined = tq + 2 * tk;
+          IRValue *gradientBase = builder.CreateMul(batch, index(builder, joined));
+          zeroRows(builder, pointers, builder.CreateAdd(gradientBase, builder.CreateAdd(index(builder, tq), firstKey)),
+                   columns);
+          zeroRows(builder, pointers,
+                   builder.CreateAdd(gradientBase, builder.CreateAdd(index(builder, tq + tk), firstKey)), columns);
+          forEachQueryBlockSeeing(builder, firstKey, [&](IRValue *firstQuery, int64_t rows) {
+            backwardPair(builder, pointers, buffers, batch, firstQuery, rows, firstKey, columns, kKeyAndValueGradients);
+          });
+        });
   }
   void queryBlockTask(llvm::IRBuilder<> &builder, IRValue *taskIndex, std::vector<IRValue *> &pointers) {
     BlockBuffers buffers = allocateBuffers(builder, false, true);
-    IRValue *blocks = index(builder, geometry_.queryBlocks());
-    IRValue *batch = builder.CreateUDiv(taskIndex, blocks);
-    IRValue *firstQuery = builder.CreateMul(builder.CreateURem(taskIndex, blocks), index(builder, kQueryBlock));
-    int64_t fullBlocks = geometry_.queries / kQueryBlock, lastRows = geometry_.queries % kQueryBlock;
-    auto emitBlock = [&](int64_t rows) {
-      const int64_t joined = geometry_.queries + 2 * geometry_.keys;
-      zeroRows(builder, pointers, builder.CreateAdd(builder.CreateMul(batch, index(builder, joined)), firstQuery),
-               rows);
-      forEachKeyBlock(builder, visibleKeyBlocks(builder, firstQuery, rows), [&](IRValue *firstKey, int64_t columns) {
-        backwardPair(builder, pointers, buffers, batch, firstQuery, rows, firstKey, columns, kQueryGradients);
-      });
-    };
-    if (lastRows == 0) return emitBlock(kQueryBlock);
-    if (fullBlocks == 0) return emitBlock(lastRows);
-    emitIfElse(
-        builder, builder.CreateICmpEQ(firstQuery, index(builder, fullBlocks * kQueryBlock)),
-        [&] { emitBlock(lastRows); }, [&] { emitBlock(kQueryBlock); });
+    forBlockOfTask(
+        builder, taskIndex, geometry_.queries, kQueryBlock, [&](IRValue *batch, IRValue *firstQuery, int64_t rows) {
+          const int64_t joined = geometry_.queries + 2 * geometry_.keys;
+          zeroRows(builder, pointers, builder.CreateAdd(builder.CreateMul(batch, index(builder, joined)), firstQuery),
+                   rows);
+          forEachKeyBlock(
+              builder, visibleKeyBlocks(builder, firstQuery, rows), [&](IRValue *firstKey, int64_t columns) {
+                backwardPair(builder, pointers, buffers, batch, firstQuery, rows, firstKey, columns, kQueryGradients);
+              });
+        });
   }
 
 private:
@@ -365,6 +342,22 @@ private:
     if (lastColumns != 0)
       emitIf(builder, builder.CreateICmpUGT(count, index(builder, fullBlocks)),
              [&] { body(index(builder, fullBlocks * kKeyBlock), lastColumns); });
+  }
+
+  // Task `taskIndex` of batch elements × blocks of `blockSize` along an axis of `extent`:
+  // body(batch, first position, the block's extent), emitted once per static extent (a full
+  // block, and the last one when it is shorter), the task picking its own at run time.
+  void forBlockOfTask(llvm::IRBuilder<> &builder, IRValue *taskIndex, int64_t extent, int64_t blockSize,
+                      const std::function<void(IRValue *batch, IRValue *first, int64_t size)> &body) {
+    IRValue *blocks = index(builder, (extent + blockSize - 1) / blockSize);
+    IRValue *batch = builder.CreateUDiv(taskIndex, blocks);
+    IRValue *first = builder.CreateMul(builder.CreateURem(taskIndex, blocks), index(builder, blockSize));
+    int64_t fullBlocks = extent / blockSize, last = extent % blockSize;
+    if (last == 0) return body(batch, first, blockSize);
+    if (fullBlocks == 0) return body(batch, first, last);
+    emitIfElse(
+        builder, builder.CreateICmpEQ(first, index(builder, fullBlocks * blockSize)), [&] { body(batch, first, last); },
+        [&] { body(batch, first, blockSize); });
   }
 
   // Zeroes `rows` rows of d elements of the gradient result from row `firstRow`.
