@@ -2,11 +2,14 @@
 // arguments to differentiate against, a function computing its result and gradients.
 //
 // 1. Activity: a value is active when it is a float, depends on a differentiated argument
-//    (forward walk) and the differentiated result depends on it (backward walk). Only active
-//    values get cotangents, so inactive paths cost nothing and no zero tensors are built.
-// 2. Check every active op at once: a rule exists, the op is differentiable, and no gradient
-//    would have to flow into an integer-typed value. All problems go into one OpErrors,
-//    each about its forward op, so that the tool points at that op in the text.
+//    through floats (forward walk) and the differentiated result depends on it (backward
+//    walk). Only active values get cotangents, so inactive paths cost nothing and no zero
+//    tensors are built. Integer and boolean values carry no derivative: they are piecewise
+//    constant in the arguments (argmax, a comparison, a float-to-int cast), so their derivative
+//    is zero wherever it exists. `x * cast(x > 0)` differentiates as ReLU, as in PyTorch and JAX.
+// 2. Check every active op at once: a rule exists and the op is differentiable. All problems
+//    go into one OpErrors, each about its forward op, so that the tool points at that op in
+//    the text.
 // 3. Copy the forward ops into @NAME_grad, seed the result's cotangent (1 for a scalar,
 //    else a new last argument), walk the ops in reverse applying each op's rule and
 //    summing the contributions of a value used several times.
@@ -44,7 +47,8 @@ public:
     for (const auto &op : function.ops())
       for (const Value *operand : op->operands())
         if (varied_.count(operand)) {
-          for (const Value *result : op->results()) varied_.insert(result);
+          for (const Value *result : op->results())
+            if (isFloat(result->type().dtype)) varied_.insert(result);
           break;
         }
     useful_.insert(function.results()[request.resultIndex]);
@@ -59,20 +63,11 @@ public:
   }
 
   bool varied(const Value *value) const { return varied_.count(value) > 0; }
-  bool active(const Value *value) const {
-    return isFloat(value->type().dtype) && varied_.count(value) && useful_.count(value);
-  }
+  bool active(const Value *value) const { return varied_.count(value) && useful_.count(value); }
 
 private:
   std::unordered_set<const Value *> varied_, useful_;
 };
-
-// `%i (i64[2]) from 'argmax'`: enough to find the value in the printed function.
-std::string describe(const Value *value) {
-  std::string name = value->name().empty() ? "" : fmt::format("%{} ", value->name());
-  std::string origin = value->definingOp() ? fmt::format(" from '{}'", value->definingOp()->name()) : " (an argument)";
-  return fmt::format("{}({}){}", name, toString(value->type()), origin);
-}
 
 std::vector<ProblemAtOp> findProblems(const Function &function, const Activity &activity) {
   std::vector<ProblemAtOp> problems;
@@ -96,10 +91,6 @@ std::vector<ProblemAtOp> findProblems(const Function &function, const Activity &
              fmt::format("'{}' is not differentiable, but a gradient is requested through it", op->name())});
         break;
       }
-      if (!isFloat(operand->type().dtype) && !rule->integerOperandsAreIndices)
-        problems.push_back(
-            {&function, op.get(),
-             fmt::format("'{}' would pass a gradient to the integer-typed value {}", op->name(), describe(operand))});
     }
   }
   return problems;

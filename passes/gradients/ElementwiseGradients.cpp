@@ -208,7 +208,7 @@ const GradientRule kRules[] = {
     {OpKind::Le, nullptr},
     {OpKind::Gt, nullptr},
     {OpKind::Ge, nullptr},
-    {OpKind::Select, select, /*integerOperandsAreIndices=*/true},
+    {OpKind::Select, select},
 };
 }  // namespace
 

@@ -30,9 +30,6 @@ struct GradientRule {
   OpKind kind;
   // Null for an op that is not differentiable: a gradient requested through it is an error.
   VectorJacobianProduct vectorJacobianProduct;
-  // Integer or boolean operands only select elements (select's condition, gather's indices):
-  // no gradient flows to them, and their depending on a differentiated value is no error.
-  bool integerOperandsAreIndices = false;
 };
 
 // The rows of each op family, each in its own file.

@@ -119,8 +119,8 @@ const GradientRule kRules[] = {
     {OpKind::Slice, slice},
     {OpKind::Concat, concat},
     {OpKind::Pad, pad},
-    {OpKind::Gather, gather, /*integerOperandsAreIndices=*/true},
-    {OpKind::ScatterAdd, scatterAdd, /*integerOperandsAreIndices=*/true},
+    {OpKind::Gather, gather},
+    {OpKind::ScatterAdd, scatterAdd},
     // one_hot's values change only where its integer indices jump.
     {OpKind::OneHot, nullptr},
 };

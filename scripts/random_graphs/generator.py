@@ -29,12 +29,12 @@ def rounded(value, dtype):
 
 class Value:
     """A value of the graph being made: its interval, whether every backend computes it bit for bit
-    alike (exact), whether it depends on a float argument (varied), and how often it is read."""
-    __slots__ = ("name", "type", "low", "high", "exact", "varied", "uses", "helper")
+    alike (exact), and how often it is read."""
+    __slots__ = ("name", "type", "low", "high", "exact", "uses", "helper")
 
-    def __init__(self, name, tensor_type, low, high, exact, varied=False, helper=False):
+    def __init__(self, name, tensor_type, low, high, exact, helper=False):
         self.name, self.type, self.low, self.high, self.exact = name, tensor_type, low, high, exact
-        self.varied, self.uses, self.helper = varied, 0, helper
+        self.uses, self.helper = 0, helper
 
     @property
     def bound(self):
@@ -61,7 +61,7 @@ class Generator:
         if tensor_type.is_float:
             values = [rounded(self.random.choice((-1, 1)) * self.random.uniform(0.1, 0.9), tensor_type.dtype)
                       for _ in range(tensor_type.count)]
-            value = Value(name, tensor_type, -0.9, 0.9, True, varied=True)
+            value = Value(name, tensor_type, -0.9, 0.9, True)
         else:
             values = [self.random.randrange(index_bound) for _ in range(tensor_type.count)]
             value = Value(name, tensor_type, 0, index_bound - 1, True)
@@ -72,12 +72,6 @@ class Generator:
     def emit(self, mnemonic, operands, attrs=None, declared=None, low=None, high=None, exact=False, helper=False):
         attrs = attrs or {}
         tensor_type = result_type(mnemonic, [operand.type for operand in operands], attrs, declared)
-        # Autodiff passes no gradient through integers: a float computed from an integer that
-        # depends on a float argument is refused (passes/autodiff.cpp), except where the integer
-        # only selects or indexes (select, gather, scatter_add).
-        if tensor_type.is_float and mnemonic not in ("select", "gather", "scatter_add") and any(
-                operand.varied and not operand.type.is_float for operand in operands):
-            raise TypeError_("a gradient through an integer")
         if tensor_type.count > MAX_ELEMENTS * 4 * self.scale:
             raise TypeError_("too large")
         for operand in operands:
@@ -86,8 +80,7 @@ class Generator:
         self.ops.append(Op(name, mnemonic, [operand.name for operand in operands], attrs, tensor_type))
         if not tensor_type.is_float:
             low, high = (0, 1) if tensor_type.dtype == "i1" else (low, high)
-        value = Value(name, tensor_type, low, high, exact and all(operand.exact for operand in operands),
-                      any(operand.varied for operand in operands), helper)
+        value = Value(name, tensor_type, low, high, exact and all(operand.exact for operand in operands), helper=helper)
         self.values.append(value)
         if tensor_type.is_float and value.bound > CAP:
             return self.bounded(value, CAP)

@@ -151,7 +151,7 @@ def make_cast(gen, mnemonic):
         return gen.emit("cast", [source], declared=TensorType(target, source.type.shape), low=source.low,
                         high=source.high)
     if kind == 1:  # integers or booleans to floats
-        source = gen.pick(lambda value: not value.type.is_float and value.bound <= 1000 and not value.varied)
+        source = gen.pick(lambda value: not value.type.is_float and value.bound <= 1000)
         if source is None:
             return None
         return gen.emit("cast", [source], declared=TensorType(gen.dtype, source.type.shape), low=source.low,
@@ -241,10 +241,10 @@ def make_pad(gen, mnemonic):
     return gen.emit("pad", [source], attrs, low=min(source.low, fill), high=max(source.high, fill), exact=True)
 
 
-def indices(gen, shape, bound, varied_ok=True):
+def indices(gen, shape, bound):
     """Integer indices of `shape` in [0, bound): a value of the graph that fits, or an argument."""
     existing = gen.pick(lambda value: value.type.dtype in ("i32", "i64") and tuple(value.type.shape) == tuple(shape)
-                        and value.low >= 0 and value.high < bound and (varied_ok or not value.varied))
+                        and value.low >= 0 and value.high < bound)
     if existing is not None and gen.random.random() < 0.7:
         return existing
     return gen.argument(TensorType(gen.random.choice(("i32", "i64")), shape), index_bound=bound)
@@ -278,7 +278,7 @@ def make_scatter_add(gen, mnemonic):
 
 def make_one_hot(gen, mnemonic):
     depth = gen.random.randint(2, 5)
-    index = indices(gen, gen.random_shape(gen.random.randint(0, 2)), depth, varied_ok=False)
+    index = indices(gen, gen.random_shape(gen.random.randint(0, 2)), depth)
     dtype = gen.random.choice((gen.dtype, gen.dtype, "i32"))
     return gen.emit("one_hot", [index], {"depth": depth}, TensorType(dtype, index.type.shape + (depth,)), 0, 1,
                     exact=True)
