@@ -3,6 +3,10 @@
 // written to memory. Every producer–consumer edge gets a remark: fused, or why not.
 //
 // What fuses (each producer kernel decides for all of its readers at once):
+//  - a matmul kernel into its one reader when that reader reads the product elementwise at its own
+//    index (a bias, an activation, a residual, an update; ir/EpilogueAnalysis.h): the reader's ops
+//    become the product's epilogue, which the CPU backend applies to each tile while it is in
+//    cache, and the product is never stored and read back on its own;
 //  - producer: a loop kernel of elementwise, index-map, creation and random ops (no matmul, no
 //    window): its elements cost a few instructions each to recompute; or one that holds a
 //    reduction, when its only reader is an elementwise kernel that reads it once per row
@@ -35,6 +39,7 @@
 #include <fmt/format.h>
 
 #include "ir/Builder.h"
+#include "ir/EpilogueAnalysis.h"
 #include "ir/RowAnalysis.h"
 #include "passes/Passes.h"
 
@@ -170,6 +175,7 @@ private:
           readerProblem = fmt::format("the merged kernel would have more than {} compute ops", kMaxKernelOps);
       }
     }
+    if (epilogueProduct(*kernel)) return epilogueProblem(op, readers, returned);
     if (!why.empty()) return why;
     if (readers.empty()) return "nothing reads it";
     if (!readerProblem.empty()) return readerProblem;
@@ -182,6 +188,35 @@ private:
       return fmt::format("{} kernels read it and its {} ops are too many to recompute in each (at most {})",
                          readers.size(), computeOpCount(*kernel), kMaxRecomputedOps);
     return {};
+  }
+
+  // A matrix product (with the epilogue it has so far) takes its one reader as a longer epilogue,
+  // applied to each tile while it is in cache: the reader must read the product elementwise, at
+  // its own index (ir/EpilogueAnalysis.h).
+  std::string epilogueProblem(const Operation &producer, const std::vector<Operation *> &readers, bool returned) {
+    const Function &producerKernel = *kernelOf(producer);
+    std::string_view product = epilogueProduct(producerKernel)->name();
+    if (readers.empty()) return "nothing reads it";
+    if (returned) return fmt::format("@{} returns it, so it is stored anyway", function_.name());
+    if (readers.size() > 1)
+      return fmt::format("{} kernels read the '{}', and a product takes one kernel as its epilogue", readers.size(),
+                         product);
+    const Function *reader = kernelOf(*readers[0]);
+    if (!reader) return fmt::format("read by '{}', which is not a kernel call", readers[0]->name());
+    if (std::string consumer = consumerProblem(*reader); !consumer.empty()) return consumer;
+    if (computeOpCount(producerKernel) + computeOpCount(*reader) > kMaxKernelOps)
+      return fmt::format("the merged kernel would have more than {} compute ops", kMaxKernelOps);
+    auto key = std::make_pair(&producerKernel, reader);
+    auto verdict = epilogueVerdicts_.find(key);
+    if (verdict == epilogueVerdicts_.end()) {
+      std::vector<Value *> operands;
+      std::unique_ptr<Function> merged = mergedKernel(producer, producerKernel, *readers[0], "candidate", operands);
+      std::string why;
+      if (!epilogueProduct(*merged, &why))
+        why = fmt::format("'{}' cannot be the epilogue of '{}': {}", rootName(*reader), product, why);
+      verdict = epilogueVerdicts_.emplace(key, why).first;
+    }
+    return verdict->second;
   }
 
   // A kernel holding a reduction fuses only where it is computed once per row: into the one
@@ -222,8 +257,9 @@ private:
     std::vector<Operation *> readers;
     problem(producer, readers);
     const Function &producerKernel = *kernelOf(producer);
+    bool epilogue = epilogueProduct(producerKernel) != nullptr;
     for (Operation *reader : readers) {
-      remark(producer, *reader, true, fmt::format("saving {} bytes", saving));
+      remark(producer, *reader, true, fmt::format("{}saving {} bytes", epilogue ? "as its epilogue, " : "", saving));
       mergeInto(producer, producerKernel, *reader);
     }
     for (auto it = function_.ops().begin(); it != function_.ops().end(); ++it)
@@ -327,6 +363,7 @@ private:
   std::unordered_map<const Operation *, size_t> positions_;
   std::vector<std::pair<size_t, Remark>> edges_;
   std::map<std::pair<const Function *, const Function *>, bool> keepsRows_;
+  std::map<std::pair<const Function *, const Function *>, std::string> epilogueVerdicts_;  // empty: fuses
   unsigned counter_ = 0;
 };
 }  // namespace

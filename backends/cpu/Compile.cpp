@@ -1,10 +1,10 @@
 // The backend's driver: kernels are lowered by their rule tables (loop kernels, the matmul
 // template), functions become a C-ABI entry that allocates buffers and calls its kernels.
 //
-// 1. Lower every kernel: one whose result is a float matmul goes to the matmul template, with each
-//    operand that is not a plain row-major argument (a folded view, a broadcast batch)
-//    first materialised by a loop nest into a temporary; one whose result is a convolution or
-//    scatter_add goes to its template (TemplateKernels.h); every other kernel is a loop kernel.
+// 1. Lower every kernel: one whose result is a float matmul, or an elementwise epilogue of one,
+//    goes to the matmul template (ContractionKernel.cpp); one whose result is a convolution,
+//    scatter_add or attention goes to its template (TemplateKernels.h); every other kernel is a
+//    loop kernel.
 // 2. Lower every `func` to `void kiln_func_NAME(void **arguments, void **results)`: one arena
 //    holding every call result at the offsets of the memory plan (MemoryPlan.h; or with
 //    planMemory off, one aligned buffer per call result), the calls in order (a call of a `func`
@@ -29,6 +29,7 @@
 #include "backends/cpu/MemoryPlan.h"
 #include "backends/cpu/TemplateKernels.h"
 #include "backends/interpreter/Rules.h"
+#include "ir/EpilogueAnalysis.h"
 #include "passes/Pass.h"
 
 namespace kiln::cpu {
@@ -55,109 +56,28 @@ llvm::Value *allocate(llvm::IRBuilder<> &builder, llvm::Module &module, int64_t 
   return builder.CreateCall(alignedAlloc(module), {builder.getInt64(64), builder.getInt64((bytes + 63) / 64 * 64)});
 }
 
-// C[..., m, n] = op(A)[..., m, k] op(B)[..., k, n] through the matmul template.
-llvm::Error emitContractionKernel(llvm::Module &module, const Target &target, const Function &kernel) {
-  const Value *result = kernel.results()[0];
-  const Operation &matmul = *result->definingOp();
-  const TensorType &resultType = result->type();
-  if (resultType.dtype != DType::F32 && resultType.dtype != DType::F64)
-    return llvm::createStringError(fmt::format("kernel @{}: matmul of {} has no lowering yet (only f32 and f64)",
-                                               kernel.name(), dtypeName(resultType.dtype)));
-  llvm::LLVMContext &context = module.getContext();
-  llvm::IRBuilder<> builder(context);
-  size_t pointerCount = kernel.arguments().size() + 1;
-  auto *type =
-      llvm::FunctionType::get(builder.getVoidTy(), std::vector<llvm::Type *>(pointerCount, builder.getPtrTy()), false);
-  auto *function = llvm::Function::Create(type, llvm::Function::ExternalLinkage, kernel.name(), module);
-  target.stampFunctionAttributes(*function);
-  builder.SetInsertPoint(llvm::BasicBlock::Create(context, "entry", function));
-  loops::ElementEmitter emitter(builder, module);
-  for (size_t i = 0; i < kernel.arguments().size(); ++i)
-    emitter.argumentPointers[kernel.argument(i)] = function->getArg(i);
-
-  const Shape &shape = resultType.shape;
-  Shape batchShape(shape.begin(), shape.end() - 2);
-  int64_t batch = 1;
-  for (int64_t extent : batchShape) batch *= extent;
-  bool transposeA = matmul.attributes().getBool("transpose_a"), transposeB = matmul.attributes().getBool("transpose_b");
-  MatmulDescription description;
-  description.element = resultType.dtype == DType::F32 ? MatmulElement::F32 : MatmulElement::F64;
-  description.batch = batch;
-  description.m = shape[shape.size() - 2];
-  description.n = shape.back();
-  const Shape &aShape = matmul.operand(0)->type().shape;
-  description.k = transposeA ? aShape[aShape.size() - 2] : aShape.back();
-  description.transposeA = transposeA;
-  description.transposeB = transposeB;
-
-  // Each operand as a row-major buffer: the argument itself when it is one matrix or has the
-  // result's batch axes, else a temporary holding it broadcast to them.
-  std::vector<llvm::Value *> operands, temporaries;
-  for (size_t i = 0; i < 2; ++i) {
-    const Value *operand = matmul.operand(i);
-    const Shape &operandShape = operand->type().shape;
-    Shape matrix(operandShape.end() - 2, operandShape.end());
-    bool single = operandShape.size() == 2;
-    bool sameBatch = Shape(operandShape.begin(), operandShape.end() - 2) == batchShape;
-    int64_t matrixElements = matrix[0] * matrix[1];
-    (i == 0 ? description.batchStrideA : description.batchStrideB) = single ? 0 : matrixElements;
-    if (operand->isArgument() && (single || sameBatch)) {
-      operands.push_back(emitter.argumentPointers.at(operand));
-      continue;
-    }
-    Shape full = single ? matrix : batchShape;
-    if (!single) full.insert(full.end(), matrix.begin(), matrix.end());
-    TensorType fullType{operand->type().dtype, full};
-    llvm::Value *buffer = allocate(builder, module, bufferBytes(fullType));
-    llvm::Type *element = emitter.memoryType(fullType.dtype);
-    loops::Index index;
-    std::function<void(size_t)> nest = [&](size_t axis) {
-      if (axis == full.size()) {
-        llvm::Value *value = emitter.element(operand, emitter.broadcastIndex(operandShape, full, index));
-        builder.CreateStore(value, builder.CreateInBoundsGEP(element, buffer, {emitter.linearOffset(full, index)}));
-        return;
-      }
-      matmul::emitLoop(builder, builder.getInt64(full[axis]), [&](llvm::Value *position) {
-        index.push_back(position);
-        nest(axis + 1);
-        index.pop_back();
-      });
-    };
-    nest(0);
-    operands.push_back(buffer);
-    temporaries.push_back(buffer);
-  }
-  description.batchStrideC = description.m * description.n;
-
-  llvm::Expected<MatmulPlan> plan = emitMatmulKernel(module, target, description, kernel.name() + ".matmul");
-  if (!plan) return plan.takeError();
-  llvm::Value *scratch = llvm::ConstantPointerNull::get(builder.getPtrTy());
-  if (plan->scratchBytes > 0) {
-    scratch = allocate(builder, module, plan->scratchBytes);
-    temporaries.push_back(scratch);
-  }
-  builder.CreateCall(module.getFunction(kernel.name() + ".matmul"),
-                     {operands[0], operands[1], function->getArg(pointerCount - 1), scratch});
-  for (llvm::Value *temporary : temporaries) builder.CreateCall(freeFunction(module), {temporary});
-  builder.CreateRetVoid();
-  return llvm::Error::success();
-}
-
 llvm::Error emitKernel(llvm::Module &module, const Target &target, const Function &kernel) {
   const Operation *resultOp =
       kernel.results().size() == 1 && !kernel.results()[0]->isArgument() ? kernel.results()[0]->definingOp() : nullptr;
   if (resultOp && hasTemplateRule(resultOp->kind())) return emitTemplateKernel(module, target, kernel);
-  if (resultOp && resultOp->kind() == OpKind::Matmul && isFloat(resultOp->result()->type().dtype)) {
+  // A float matmul as the result, or under an elementwise epilogue.
+  std::string notEpilogue;
+  const Operation *product = resultOp && resultOp->kind() == OpKind::Matmul && isFloat(resultOp->result()->type().dtype)
+                                 ? resultOp
+                                 : epilogueProduct(kernel, &notEpilogue);
+  if (product) {
     for (const auto &op : kernel.ops())
-      if (op.get() != kernel.results()[0]->definingOp() && !hasLoopRule(op->kind()))
+      if (op.get() != product && !hasLoopRule(op->kind()))
         return llvm::createStringError(
             fmt::format("kernel @{}: '{}' has no loop-kernel lowering rule yet", kernel.name(), op->name()));
-    return emitContractionKernel(module, target, kernel);
+    return templates::emitContraction(module, target, kernel, *product);
   }
   for (const auto &op : kernel.ops())
     if (op->kind() == OpKind::Matmul && isFloat(op->result()->type().dtype))
-      return llvm::createStringError(fmt::format(
-          "kernel @{}: a matmul lowers only as the result of its own kernel (run outline-kernels)", kernel.name()));
+      return llvm::createStringError(
+          fmt::format("kernel @{}: a matmul lowers only as its kernel's result or under an elementwise epilogue, and "
+                      "here {} (run outline-kernels and fuse)",
+                      kernel.name(), notEpilogue));
   llvm::Expected<llvm::Function *> function = emitLoopKernel(module, target, kernel, kernel.name());
   if (!function) return function.takeError();
   return llvm::Error::success();

@@ -55,6 +55,8 @@ public:
 
   llvm::IRBuilder<> &builder;
   llvm::Module &module;
+  // Where each kernel argument is in memory; also a value computed before the loop nest and
+  // stored whole (a matrix product under its epilogue), which element() then loads.
   std::unordered_map<const Value *, llvm::Value *> argumentPointers;
   // Values computed once for the row being emitted (reductions read once per row), which
   // element() returns for any index in that row.

@@ -143,7 +143,8 @@ void emitInnerLoop(llvm::IRBuilder<> &builder, llvm::Value *count, const std::fu
 
 llvm::Value *ElementEmitter::element(const Value *value, llvm::ArrayRef<llvm::Value *> index) {
   if (auto it = rowValues.find(value); it != rowValues.end()) return it->second;
-  if (value->isArgument()) return loadArgument(value, linearOffset(value->type().shape, index));
+  if (value->isArgument() || argumentPointers.count(value))
+    return loadArgument(value, linearOffset(value->type().shape, index));
   return loopRule(value->definingOp()->kind())(*this, *value->definingOp(), index);
 }
 }  // namespace loops

@@ -164,12 +164,14 @@ llvm::Expected<MatmulPlan> planMatmul(const Target &target, const MatmulDescript
 //     MR broadcasts of A, MR · NR / lanes FMAs. The first K block starts from zero, later ones
 //     from the partial sums in C; the last applies the epilogue; then stores. The right edge uses
 //     masked loads and stores, the bottom edge a micro-kernel with fewer rows; no scalar loops.
+//  5. After the last K block's micro-kernel, the tile epilogue (if any) rewrites the tile in place.
 // The scratch buffer is the caller's, not an alloca: its size depends on the shape (4 MB for a
 // 1024 × 1024 B), too much for the stack of a thread the host program created; as an argument it
 // becomes one more buffer in the memory plan's arena, which the pool's threads share.
 llvm::Expected<MatmulPlan> emitMatmulKernel(llvm::Module &module, const Target &target,
                                             const MatmulDescription &description, llvm::StringRef name,
-                                            const MatmulEpilogue &epilogue, const MatmulTiling &fixed) {
+                                            const MatmulEpilogue &epilogue, const MatmulTiling &fixed,
+                                            const MatmulTileEpilogue &tileEpilogue) {
   llvm::Expected<MatmulPlan> planned = planMatmul(target, description, fixed);
   if (!planned) return planned.takeError();
   const MatmulPlan &plan = *planned;
@@ -318,6 +320,10 @@ llvm::Expected<MatmulPlan> emitMatmulKernel(llvm::Module &module, const Target &
               column};
           callArguments.insert(callArguments.end(), extras.begin(), extras.end());
           builder.CreateCall(microKernel(tileRows, columns), callArguments);
+          if (tileEpilogue)
+            emitIf(finish, [&] {
+              tileEpilogue(builder, {values[2], batchIndex, row, column, tileRows, columns, extras});
+            });
         };
         if (fullRowEnd > 0)
           matmul::emitLoop(builder, fullRowTiles, [&](llvm::Value *tile) {

@@ -47,6 +47,20 @@ struct EpilogueSite {
 // Returns the vector to store instead of the accumulator, e.g. max(accumulator + bias, 0).
 using MatmulEpilogue = std::function<llvm::Value *(llvm::IRBuilder<> &builder, const EpilogueSite &site)>;
 
+// Where a tile epilogue runs: the tile C[row .. row + rows, column .. column + columns) of batch
+// element `batch` has just been stored for the last time, into `c` (C's first batch element), and
+// is still in L1. `extraArguments` are the kernel's extra pointer arguments. The fused epilogues
+// of backends/cpu/Compile.cpp run here: any elementwise chain of the loop rules, vectorised by
+// LLVM over the tile's rows, where a register epilogue would need a vector form of every rule.
+struct TileEpilogueSite {
+  llvm::Value *c;
+  llvm::Value *batch, *row, *column;  // i64
+  int rows;
+  int64_t columns;
+  llvm::ArrayRef<llvm::Value *> extraArguments;
+};
+using MatmulTileEpilogue = std::function<void(llvm::IRBuilder<> &builder, const TileEpilogueSite &site)>;
+
 // How the kernel is blocked. Chosen from the target and the shape by planMatmul; fields may be
 // fixed by hand (non-zero / non-negative) to compare tilings in bench/.
 struct MatmulTiling {
@@ -76,6 +90,7 @@ llvm::Expected<MatmulPlan> planMatmul(const Target &target, const MatmulDescript
 // several threads at once if each passes its own scratch.
 llvm::Expected<MatmulPlan> emitMatmulKernel(llvm::Module &module, const Target &target,
                                             const MatmulDescription &description, llvm::StringRef name,
-                                            const MatmulEpilogue &epilogue = {}, const MatmulTiling &fixed = {});
+                                            const MatmulEpilogue &epilogue = {}, const MatmulTiling &fixed = {},
+                                            const MatmulTileEpilogue &tileEpilogue = {});
 
 }  // namespace kiln::cpu

@@ -1,5 +1,6 @@
-// Kernels whose result is not one element at a time of an index expression: convolutions through
-// the matrix-product template (ConvKernels.cpp) and scatter_add's sequential accumulation
+// Kernels whose result is not one element at a time of an index expression: matrix products and
+// their epilogues (ContractionKernel.cpp), convolutions through the matrix-product template
+// (ConvKernels.cpp) and scatter_add's sequential accumulation
 // (ScatterKernel.cpp), attention and its gradient as streaming kernels (AttentionKernel.cpp), with the
 // pieces they share.
 #pragma once
@@ -37,6 +38,9 @@ llvm::Value *rowMajor(loops::ElementEmitter &emitter, const Value *value, std::v
 void forEachIndex(loops::ElementEmitter &emitter, const Shape &shape,
                   const std::function<void(llvm::ArrayRef<llvm::Value *> index)> &body);
 
+// A kernel whose result is `product` (a float matmul), or an elementwise epilogue of it.
+llvm::Error emitContraction(llvm::Module &module, const Target &target, const Function &kernel,
+                            const Operation &product);  // ContractionKernel.cpp
 llvm::Error emitConvolution(llvm::Module &module, const Target &target, const Function &kernel);  // ConvKernels.cpp
 llvm::Error emitScatterAdd(llvm::Module &module, const Target &target, const Function &kernel);   // ScatterKernel.cpp
 llvm::Error emitAttention(llvm::Module &module, const Target &target, const Function &kernel);    // AttentionKernel.cpp
