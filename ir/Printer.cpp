@@ -21,8 +21,11 @@ bool isNumeral(const std::string &name) {
 
 class ValueNames {
 public:
+  // `numbered`: every value is numbered, its hint ignored (structureText).
+  explicit ValueNames(bool numbered = false) : numbered_(numbered) {}
+
   std::string assign(const Value *value, const std::string &fallbackPrefix) {
-    std::string base = value->name();
+    std::string base = numbered_ ? std::string() : value->name();
     for (char &c : base)
       if (!isNameCharacter(c)) c = '_';
     if (base.empty() || isNumeral(base)) base = fallbackPrefix.empty() ? "" : fallbackPrefix;
@@ -52,6 +55,7 @@ private:
   llvm::StringSet<> used_;
   llvm::StringMap<int> nextSuffix_;  // per name hint: the last suffix tried
   int nextNumber_ = 0;
+  bool numbered_;
 };
 
 std::string quoted(const std::string &text) {
@@ -114,8 +118,10 @@ std::string typeListText(const std::vector<const Value *> &values) {
 }
 }  // namespace
 
-void print(const Function &function, llvm::raw_ostream &out) {
-  ValueNames names;
+namespace {
+// The function's text; `structure` leaves out its name, the values' name hints and the locations.
+void printFunction(const Function &function, llvm::raw_ostream &out, bool structure) {
+  ValueNames names(structure);
   std::vector<std::string> arguments;
   for (size_t i = 0; i < function.arguments().size(); ++i) {
     const Value *argument = function.argument(i);
@@ -124,7 +130,7 @@ void print(const Function &function, llvm::raw_ostream &out) {
                                     names.assign(argument, fmt::format("arg{}", i)), toString(argument->type())));
   }
   std::vector<const Value *> returnedValues(function.results().begin(), function.results().end());
-  out << fmt::format("{} @{}({}) -> {} {{\n", functionKindKeyword(function.kind()), function.name(),
+  out << fmt::format("{} @{}({}) -> {} {{\n", functionKindKeyword(function.kind()), structure ? "" : function.name(),
                      fmt::join(arguments, ", "), typeListText(returnedValues));
 
   for (const auto &op : function.ops()) {
@@ -143,12 +149,22 @@ void print(const Function &function, llvm::raw_ostream &out) {
     else if (!operands.empty())
       reads = fmt::format(" {}", fmt::join(operands, ", "));
     out << fmt::format("  {}{}{}{} : {}{}\n", defined, op->name(), reads, attributesText(*op),
-                       typeListText(resultValues), locationText(op->location()));
+                       typeListText(resultValues), structure ? "" : locationText(op->location()));
   }
 
   std::vector<std::string> returned;
   for (const Value *result : function.results()) returned.push_back(fmt::format("%{}", names[result]));
   out << fmt::format("  return{}{}\n}}\n", returned.empty() ? "" : " ", fmt::join(returned, ", "));
+}
+}  // namespace
+
+void print(const Function &function, llvm::raw_ostream &out) { printFunction(function, out, false); }
+
+std::string structureText(const Function &function) {
+  std::string text;
+  llvm::raw_string_ostream out(text);
+  printFunction(function, out, true);
+  return text;
 }
 
 // The text a string literal reads back from.

@@ -20,6 +20,7 @@ llvm::Error runInline(Module &module, const PassOptions &options);
 llvm::Error runOutlineKernels(Module &module, const PassOptions &options);
 llvm::Error runTrainStep(Module &module, const PassOptions &options);
 llvm::Error runFuse(Module &module, const PassOptions &options);
+llvm::Error runDedupeKernels(Module &module, const PassOptions &options);
 llvm::Error runFuseAttention(Module &module, const PassOptions &options);
 
 // Adds @F_grad(F's arguments..., [cotangent]) -> (result, gradient of each of `arguments`, in

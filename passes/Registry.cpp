@@ -19,6 +19,10 @@ const PassInfo kPasses[] = {
      "merge each elementwise kernel into the loop kernels that read it (after outline-kernels), so that its "
      "result is never stored",
      runFuse},
+    {"dedupe-kernels",
+     "make kernels of the same structure (ops, types and attributes, whatever their names and lines) one kernel, "
+     "called wherever any of them was, so that each is compiled once",
+     runDedupeKernels},
     {"fuse-attention",
      "replace softmax(q kᵀ · scale [+ bias]) v by one attention op (before autodiff, whose rule for it gives one "
      "attention_grad), a causal mask becoming its causal flag",

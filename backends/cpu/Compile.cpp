@@ -75,8 +75,8 @@ llvm::Error emitKernel(llvm::Module &module, const Target &target, const Functio
   for (const auto &op : kernel.ops())
     if (op->kind() == OpKind::Matmul && isFloat(op->result()->type().dtype))
       return llvm::createStringError(
-          fmt::format("kernel @{}: a matmul lowers only as its kernel's result or under an elementwise epilogue, and "
-                      "here {} (run outline-kernels and fuse)",
+          fmt::format("kernel @{}: a matmul lowers only as its kernel's result or followed by an elementwise "
+                      "epilogue, not here: {}",
                       kernel.name(), notEpilogue));
   llvm::Expected<llvm::Function *> function = emitLoopKernel(module, target, kernel, kernel.name());
   if (!function) return function.takeError();

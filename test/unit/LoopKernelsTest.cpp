@@ -201,9 +201,14 @@ INSTANTIATE_TEST_SUITE_P(OptimizationLevels, LoopKernelsTest, testing::Values(0u
 // What compileModule refuses, each with the error it gives.
 TEST(LoopKernels, CompileErrorsNameTheProblem) {
   const std::pair<const char *, const char *> cases[] = {
-      {"kernel @k(%a: f32[2,3], %b: f32[3,4]) -> f32[2,4] {\n  %c = matmul %a, %b : f32[2,4]\n"
-       "  %r = relu %c : f32[2,4]\n  return %r\n}\n",
-       "kernel @k: a matmul lowers only as the result of its own kernel (run outline-kernels)"},
+      {"kernel @k(%a: f32[2,3], %b: f32[3,4]) -> f32[2] {\n  %c = matmul %a, %b : f32[2,4]\n"
+       "  %r = sum %c {axes = [1]} : f32[2]\n  return %r\n}\n",
+       "kernel @k: a matmul lowers only as its kernel's result or followed by an elementwise epilogue, not here: "
+       "'sum' cannot run in a matrix product's epilogue"},
+      {"kernel @k(%a: f32[2,3], %b: f32[3,4]) -> f32[4,2] {\n  %c = matmul %a, %b : f32[2,4]\n"
+       "  %t = transpose %c {perm = [1, 0]} : f32[4,2]\n  %r = relu %t : f32[4,2]\n  return %r\n}\n",
+       "kernel @k: a matmul lowers only as its kernel's result or followed by an elementwise epilogue, not here: "
+       "the result is f32[4,2], not the matmul's f32[2,4]"},
       {"func @f(%x: f32[3]) -> f32[3] {\n  %n = neg %x : f32[3]\n  return %n\n}\n",
        "@f: 'neg' is not a call of a kernel; run outline-kernels first"},
   };

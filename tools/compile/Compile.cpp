@@ -55,8 +55,10 @@ private:
 // 4. simplify, constant-fold, cse, dce: the clean-up autodiff leaves to the general passes.
 // 5. outline-kernels: every func becomes a sequence of kernel calls, for the backend
 //    (tools/compile/Backend.cpp continues from there).
-// 6. fuse: elementwise kernels merge into the loop kernels that read them (unless --no-fusion);
-//    its remarks are printed at the model's lines when --remarks=fusion asks for them.
+// 6. fuse: elementwise kernels merge into the loop kernels that read them, and into matrix
+//    products as their epilogues (unless --no-fusion); its remarks are printed at the model's
+//    lines when --remarks=fusion asks for them.
+// 7. dedupe-kernels: the copies of a kernel that several funcs repeat become one, compiled once.
 llvm::Expected<std::unique_ptr<CompiledModel>> Compilation::run(llvm::StringRef path) {
   auto buffer = llvm::MemoryBuffer::getFileOrSTDIN(path, /*IsText=*/true);
   if (!buffer)
@@ -121,6 +123,9 @@ llvm::Expected<std::unique_ptr<CompiledModel>> Compilation::run(llvm::StringRef 
     printRemarks(options_.steps, remarks, diagnostics_);
     if (failure) return reported(std::move(failure));
   }
+  const PassInfo *dedupe = lookupPass("dedupe-kernels");
+  if (auto error = steps().run("dedupe-kernels", &module, [&] { return dedupe->run(module, {}); }))
+    return reported(std::move(error));
   return std::move(model_);
 }
 
@@ -184,6 +189,7 @@ std::vector<std::string> compileStepNames() {
   names.insert(names.end(), std::begin(kCleanUp), std::end(kCleanUp));
   names.emplace_back("outline-kernels");
   names.emplace_back("fuse");
+  names.emplace_back("dedupe-kernels");
   return names;
 }
 
