@@ -617,7 +617,7 @@ llvm::Error emitAttention(llvm::Module &module, const Target &target, const Func
   llvm::IRBuilder<> builder(module.getContext());
   loops::ElementEmitter emitter(builder, module);
   llvm::Function *function = declareKernel(module, target, kernel, emitter);
-  std::vector<llvm::Value *> temporaries;
+  Temporaries temporaries(emitter);
   std::vector<llvm::Value *> pointers(kPointerCount, llvm::ConstantPointerNull::get(builder.getPtrTy()));
   pointers[kQ] = rowMajor(emitter, op.operand(0), temporaries);
   pointers[kK] = rowMajor(emitter, op.operand(1), temporaries);
@@ -628,10 +628,8 @@ llvm::Error emitAttention(llvm::Module &module, const Target &target, const Func
     pointers[kOutput] = rowMajor(emitter, op.operand(3), temporaries);
     pointers[kOutputGradient] = rowMajor(emitter, op.operand(4), temporaries);
     int64_t statistics = geometry.batches * geometry.queries * static_cast<int64_t>(dtypeByteSize(dtype));
-    pointers[kLogSumExp] = allocate(emitter, statistics);
-    pointers[kRowDot] = allocate(emitter, statistics);
-    temporaries.push_back(pointers[kLogSumExp]);
-    temporaries.push_back(pointers[kRowDot]);
+    pointers[kLogSumExp] = temporaries.allocate(statistics);
+    pointers[kRowDot] = temporaries.allocate(statistics);
   }
   auto *contextType = llvm::ArrayType::get(builder.getPtrTy(), kPointerCount);
   llvm::Value *context = builder.CreateAlloca(contextType);
@@ -681,7 +679,7 @@ llvm::Error emitAttention(llvm::Module &module, const Target &target, const Func
     builder.CreateBr(done);
     builder.SetInsertPoint(done);
   }
-  for (llvm::Value *temporary : temporaries) release(emitter, temporary);
+  temporaries.releaseAll();
   builder.CreateRetVoid();
   if (!attention.error().empty())
     return llvm::createStringError(fmt::format("kernel @{}: {}", kernel.name(), attention.error()));

@@ -91,7 +91,8 @@ llvm::Error emitContraction(llvm::Module &module, const Target &target, const Fu
 
   // 1. Each operand as a row-major buffer: the argument itself when it is one matrix or has the
   // result's batch axes, else a temporary holding it broadcast to them.
-  std::vector<llvm::Value *> operands, temporaries;
+  std::vector<llvm::Value *> operands;
+  Temporaries temporaries(emitter);
   for (size_t i = 0; i < 2; ++i) {
     const Value *operand = product.operand(i);
     const Shape &operandShape = operand->type().shape;
@@ -106,14 +107,13 @@ llvm::Error emitContraction(llvm::Module &module, const Target &target, const Fu
     Shape full = single ? matrix : batchShape;
     if (!single) full.insert(full.end(), matrix.begin(), matrix.end());
     TensorType fullType{operand->type().dtype, full};
-    llvm::Value *buffer = allocate(emitter, fullType.elementCount() * dtypeByteSize(fullType.dtype));
+    llvm::Value *buffer = temporaries.allocate(fullType.elementCount() * dtypeByteSize(fullType.dtype));
     llvm::Type *element = emitter.memoryType(fullType.dtype);
     forEachIndex(emitter, full, [&](llvm::ArrayRef<llvm::Value *> index) {
       llvm::Value *value = emitter.element(operand, emitter.broadcastIndex(operandShape, full, index));
       builder.CreateStore(value, builder.CreateInBoundsGEP(element, buffer, {emitter.linearOffset(full, index)}));
     });
     operands.push_back(buffer);
-    temporaries.push_back(buffer);
   }
 
   // 2. The product, with the epilogue over each finished tile.
@@ -136,13 +136,12 @@ llvm::Error emitContraction(llvm::Module &module, const Target &target, const Fu
   if (!plan) return plan.takeError();
   llvm::Value *scratch = llvm::ConstantPointerNull::get(builder.getPtrTy());
   if (plan->scratchBytes > 0) {
-    scratch = allocate(emitter, plan->scratchBytes);
-    temporaries.push_back(scratch);
+    scratch = temporaries.allocate(plan->scratchBytes);
   }
   std::vector<llvm::Value *> callArguments{operands[0], operands[1], output, scratch};
   callArguments.insert(callArguments.end(), extras.begin(), extras.end());
   builder.CreateCall(module.getFunction(productName), callArguments);
-  for (llvm::Value *temporary : temporaries) release(emitter, temporary);
+  temporaries.releaseAll();
   builder.CreateRetVoid();
   return llvm::Error::success();
 }

@@ -14,7 +14,7 @@
 //    buffer and, for the filter gradient, a buffer for each image's partial product.
 // 3. For each image n in order: im2col (conv2d, filter gradient), the product, then col2im (input
 //    gradient) or adding the partial product into df (filter gradient, images after the first).
-// 4. Free the temporaries.
+// 4. Give the temporaries back (TemplateKernels.h).
 #include <fmt/format.h>
 #include <llvm/IR/Module.h>
 
@@ -96,7 +96,7 @@ llvm::Error emitConvolution(llvm::Module &module, const Target &target, const Fu
   }
 
   // 1.
-  std::vector<llvm::Value *> temporaries;
+  Temporaries temporaries(emitter);
   const Value *image = op.kind() == OpKind::Conv2dInputGrad ? nullptr : op.operand(0);
   llvm::Value *filter = op.kind() == OpKind::Conv2dFilterGrad ? nullptr : rowMajor(emitter, op.operand(1), temporaries);
   llvm::Value *gradient = nullptr;
@@ -118,12 +118,11 @@ llvm::Error emitConvolution(llvm::Module &module, const Target &target, const Fu
   if (!plan) return plan.takeError();
   llvm::Function *product = module.getFunction(productName);
   llvm::Value *scratch = llvm::ConstantPointerNull::get(builder.getPtrTy());
-  if (plan->scratchBytes > 0) temporaries.push_back(scratch = allocate(emitter, plan->scratchBytes));
-  llvm::Value *patches = allocate(emitter, taps * positions * elementBytes);
-  temporaries.push_back(patches);
+  if (plan->scratchBytes > 0) scratch = temporaries.allocate(plan->scratchBytes);
+  llvm::Value *patches = temporaries.allocate(taps * positions * elementBytes);
   llvm::Value *partial = nullptr;
   if (op.kind() == OpKind::Conv2dFilterGrad && images > 1)
-    temporaries.push_back(partial = allocate(emitter, channels * taps * elementBytes));
+    partial = temporaries.allocate(channels * taps * elementBytes);
   if (op.kind() == OpKind::Conv2dInputGrad)
     builder.CreateMemSet(result, builder.getInt8(0), op.result()->type().elementCount() * elementBytes,
                          llvm::MaybeAlign(elementBytes));
@@ -189,7 +188,7 @@ llvm::Error emitConvolution(llvm::Module &module, const Target &target, const Fu
   });
 
   // 4.
-  for (llvm::Value *temporary : temporaries) release(emitter, temporary);
+  temporaries.releaseAll();
   builder.CreateRetVoid();
   return llvm::Error::success();
 }

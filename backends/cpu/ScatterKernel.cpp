@@ -30,7 +30,8 @@ llvm::Error emitScatterAdd(llvm::Module &module, const Target &target, const Fun
   // 1.
   DType sumType = resultType.dtype == DType::F32 ? DType::F64 : resultType.dtype;
   int64_t sumBytes = resultType.elementCount() * dtypeByteSize(sumType);
-  llvm::Value *sums = sumType == resultType.dtype ? result : allocate(emitter, sumBytes);
+  Temporaries temporaries(emitter);
+  llvm::Value *sums = sumType == resultType.dtype ? result : temporaries.allocate(sumBytes);
   builder.CreateMemSet(sums, builder.getInt8(0), sumBytes, llvm::MaybeAlign(8));
 
   // 2.
@@ -62,8 +63,8 @@ llvm::Error emitScatterAdd(llvm::Module &module, const Target &target, const Fun
       builder.CreateStore(builder.CreateFPTrunc(sum, builder.getFloatTy()),
                           builder.CreateInBoundsGEP(builder.getFloatTy(), result, {position}));
     });
-    release(emitter, sums);
   }
+  temporaries.releaseAll();
   builder.CreateRetVoid();
   return llvm::Error::success();
 }

@@ -54,18 +54,22 @@ llvm::Function *declareKernel(llvm::Module &module, const Target &target, const 
   return function;
 }
 
-llvm::Value *allocate(loops::ElementEmitter &emitter, int64_t bytes) {
-  auto *i64 = emitter.builder.getInt64Ty();
-  llvm::FunctionCallee alignedAlloc = emitter.module.getOrInsertFunction(
-      "aligned_alloc", llvm::FunctionType::get(emitter.builder.getPtrTy(), {i64, i64}, false));
-  int64_t rounded = std::max<int64_t>((bytes + 63) / 64 * 64, 64);
-  return emitter.builder.CreateCall(alignedAlloc, {emitter.index(64), emitter.index(rounded)});
+llvm::Value *Temporaries::allocate(int64_t bytes) {
+  llvm::IRBuilder<> &builder = emitter_.builder;
+  llvm::FunctionCallee acquire = emitter_.module.getOrInsertFunction(
+      "kiln_arena_acquire", llvm::FunctionType::get(builder.getPtrTy(), {builder.getInt64Ty()}, false));
+  llvm::Value *buffer = builder.CreateCall(acquire, {emitter_.index(bytes)});
+  taken_.emplace_back(buffer, bytes);
+  return buffer;
 }
 
-void release(loops::ElementEmitter &emitter, llvm::Value *buffer) {
-  llvm::FunctionCallee free = emitter.module.getOrInsertFunction(
-      "free", llvm::FunctionType::get(emitter.builder.getVoidTy(), {emitter.builder.getPtrTy()}, false));
-  emitter.builder.CreateCall(free, {buffer});
+void Temporaries::releaseAll() {
+  llvm::IRBuilder<> &builder = emitter_.builder;
+  llvm::FunctionCallee release = emitter_.module.getOrInsertFunction(
+      "kiln_arena_release",
+      llvm::FunctionType::get(builder.getVoidTy(), {builder.getPtrTy(), builder.getInt64Ty()}, false));
+  for (const auto &[buffer, bytes] : taken_) builder.CreateCall(release, {buffer, emitter_.index(bytes)});
+  taken_.clear();
 }
 
 void forEachIndex(loops::ElementEmitter &emitter, const Shape &shape,
@@ -82,11 +86,10 @@ void forEachIndex(loops::ElementEmitter &emitter, const Shape &shape,
   nest(0);
 }
 
-llvm::Value *rowMajor(loops::ElementEmitter &emitter, const Value *value, std::vector<llvm::Value *> &temporaries) {
+llvm::Value *rowMajor(loops::ElementEmitter &emitter, const Value *value, Temporaries &temporaries) {
   if (value->isArgument()) return emitter.argumentPointers.at(value);
   const TensorType &type = value->type();
-  llvm::Value *buffer = allocate(emitter, type.elementCount() * dtypeByteSize(type.dtype));
-  temporaries.push_back(buffer);
+  llvm::Value *buffer = temporaries.allocate(type.elementCount() * dtypeByteSize(type.dtype));
   llvm::Type *memory = emitter.memoryType(type.dtype);
   forEachIndex(emitter, type.shape, [&](llvm::ArrayRef<llvm::Value *> index) {
     llvm::Value *element = emitter.element(value, index);

@@ -28,12 +28,24 @@ namespace templates {
 // The kernel's LLVM function, its arguments bound in `emitter`, the builder at its entry.
 llvm::Function *declareKernel(llvm::Module &module, const Target &target, const Function &kernel,
                               loops::ElementEmitter &emitter);
-// A 64-byte aligned buffer of at least `bytes` bytes from aligned_alloc, and its release.
-llvm::Value *allocate(loops::ElementEmitter &emitter, int64_t bytes);
-void release(loops::ElementEmitter &emitter, llvm::Value *buffer);
-// `value` as a row-major buffer of its type: the argument's own pointer, or a temporary (pushed
-// onto `temporaries`) filled by a loop nest from the element rules.
-llvm::Value *rowMajor(loops::ElementEmitter &emitter, const Value *value, std::vector<llvm::Value *> &temporaries);
+// The buffers a kernel holds for the length of one call: 64-byte aligned blocks from the runtime's
+// kept blocks (runtime/Arena.h), all given back by releaseAll before the kernel returns. A kernel
+// called every training step then reuses the same memory; from aligned_alloc and free, a buffer
+// above glibc's trim and mmap thresholds was mapped and faulted in afresh on every call, which
+// took half of a small Transformer encoder's training step.
+class Temporaries {
+public:
+  explicit Temporaries(loops::ElementEmitter &emitter) : emitter_(emitter) {}
+  llvm::Value *allocate(int64_t bytes);
+  void releaseAll();
+
+private:
+  loops::ElementEmitter &emitter_;
+  std::vector<std::pair<llvm::Value *, int64_t>> taken_;
+};
+// `value` as a row-major buffer of its type: the argument's own pointer, or a temporary filled
+// by a loop nest from the element rules.
+llvm::Value *rowMajor(loops::ElementEmitter &emitter, const Value *value, Temporaries &temporaries);
 // Loops over every index of `shape`, row-major, outermost first.
 void forEachIndex(loops::ElementEmitter &emitter, const Shape &shape,
                   const std::function<void(llvm::ArrayRef<llvm::Value *> index)> &body);
