@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of test/fuzz (clang-19, ASan + UBSan) into build-sanitize/ and runs
-# TARGET, or every target in turn, for SECONDS each (default 30: the smoke run). Corpora grow in
+# TARGET, or every target in turn, for SECONDS each (default 30). Corpora grow in
 # build-sanitize/corpus/TARGET across runs, seeded each time from examples/ and test/; a crashing
 # input lands in build-sanitize/findings/TARGET/. Ends with one line per target: executions,
 # executions per second, crashes; exits 1 if any target crashed.
-# Usage: scripts/fuzz.sh [frontend|ir|npy|npz|idx|checkpoint|all] [SECONDS]
+# --prepare: only build every target and write the seeds and dictionaries, for the smoke run that
+# scripts/test.sh gives lit (test/fuzz/*.test: every seed, then a few seconds of fuzzing each).
+# Usage: scripts/fuzz.sh [frontend|ir|npy|npz|idx|checkpoint|all] [SECONDS] | scripts/fuzz.sh --prepare
 set -euo pipefail
 cd "$(dirname "$0")/.."
 all_targets=(frontend ir npy npz idx checkpoint)
+prepare_only=false
+if [ "${1:-}" = --prepare ]; then
+  prepare_only=true
+  set -- all
+fi
 which=${1:-all}
 seconds=${2:-30}
 if [ "$which" = all ]; then
@@ -15,7 +22,7 @@ if [ "$which" = all ]; then
 elif [[ " ${all_targets[*]} " == *" $which "* ]]; then
   targets=("$which")
 else
-  echo "fuzz.sh: unknown target '$which' (expected one of: ${all_targets[*]} all)" >&2
+  echo "fuzz.sh: unknown target '$which' (expected one of: ${all_targets[*]} all, or --prepare)" >&2
   exit 2
 fi
 [[ "$seconds" =~ ^[0-9]+$ ]] || { echo "fuzz.sh: SECONDS must be a whole number, not '$seconds'" >&2; exit 2; }
@@ -93,7 +100,9 @@ labels=/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz
 operations=$(grep -o 'KILN_OP([A-Za-z0-9]*, "[a-z_0-9]*"' ir/Ops.def | sed 's/.*, //')
 { cat test/fuzz/kiln.dict; echo "$operations"; } >"$build/kiln.dict"
 { cat test/fuzz/kir.dict; echo "$operations"; } >"$build/kir.dict"
-declare -A dictionary=([frontend]="$build/kiln.dict" [ir]="$build/kir.dict" [checkpoint]=test/fuzz/checkpoint.dict)
+cp test/fuzz/checkpoint.dict "$build/checkpoint.dict"
+declare -A dictionary=([frontend]="$build/kiln.dict" [ir]="$build/kir.dict" [checkpoint]="$build/checkpoint.dict")
+$prepare_only && exit 0
 
 summary=()
 status=0

@@ -42,3 +42,10 @@ elif "avx2" in flags and "fma" in flags:
     config.substitutions.append(("%host-fma-register", "ymm"))
     config.substitutions.append(("%host-fma-lanes", "8"))
     config.substitutions.append(("%host-narrow-registers", "xmm"))
+
+# The libFuzzer targets' smoke run (test/fuzz/*.test), when scripts/test.sh has built them with
+# ASan and UBSan and written their seeds (scripts/fuzz.sh --prepare) and names that build here.
+fuzz_build = lit_config.params.get("fuzz_build")
+if fuzz_build and os.path.isdir(os.path.join(fuzz_build, "seeds")):
+    config.available_features.add("fuzz")
+    config.substitutions.append(("%fuzz-build", os.path.abspath(fuzz_build)))
