@@ -16,11 +16,13 @@
 
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <unordered_set>
 
 #include <fmt/format.h>
 #include <llvm/IR/IRBuilder.h>
 
+#include "backends/cpu/DebugInfo.h"
 #include "backends/cpu/Exports.h"
 #include "backends/cpu/LoopEmitter.h"
 #include "backends/cpu/LoopKernels.h"
@@ -118,6 +120,7 @@ llvm::Error emitEntry(llvm::Module &module, const Target &target, const Module &
     }
   }
   for (const auto &op : function.ops()) {
+    DebugLocationScope at(builder, op->location());
     const Function *callee = op->callee(source);
     if (op->kind() != OpKind::Call || !callee)
       return llvm::createStringError(
@@ -179,6 +182,13 @@ llvm::Expected<std::unique_ptr<llvm::Module>> compileModule(const Module &module
   for (const Function *entry : options.entries) reach(*entry);
   auto wanted = [&](const Function &function) { return options.entries.empty() || reached.count(&function); };
   auto llvmModule = std::make_unique<llvm::Module>("kiln", context);
+  std::optional<DebugInfo> debugInfo;
+  if (!options.debugInfoFile.empty()) {
+    debugInfo.emplace(*llvmModule, options.debugInfoFile);
+    for (const auto &function : module.functions())
+      debugInfo->setFunctionLocation(function->isKernel() ? function->name() : entrySymbol(function->name()),
+                                     function->location());
+  }
   for (const auto &function : module.functions())
     if (function->isKernel() && wanted(*function))
       if (llvm::Error error = emitKernel(*llvmModule, target, *function)) return error;
@@ -212,6 +222,7 @@ llvm::Expected<std::unique_ptr<llvm::Module>> compileModule(const Module &module
         lowered->addFnAttr(llvm::Attribute::NoInline);
   if (!options.programTableModel.empty()) emitProgramTable(*llvmModule, module, options.programTableModel);
   if (!options.libraryPrefix.empty()) emitLibraryFunctions(*llvmModule, module, options.libraryPrefix);
+  if (debugInfo) debugInfo->finish();
   return llvmModule;
 }
 

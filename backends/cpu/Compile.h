@@ -32,6 +32,7 @@ struct ModuleOptions {
   std::string programTableModel;  // non-empty: kiln_program_table, naming this model file
   std::string libraryPrefix;      // non-empty: the C functions PREFIX_F of emitLibraryFunctions
   bool planMemory = true;         // false: one allocation per buffer (MemoryPlan.h), to test the plan
+  std::string debugInfoFile;      // non-empty: DWARF line tables (DebugInfo.h), the unit named so
 };
 
 // Every kernel becomes an internal `void name(const T0 *argument0, ..., R0 *result0, ...)`;

@@ -14,6 +14,7 @@
 #include <llvm/IR/Intrinsics.h>
 #include <llvm/IR/Module.h>
 
+#include "backends/cpu/DebugInfo.h"
 #include "backends/cpu/LoopEmitter.h"
 #include "backends/cpu/MatmulEmitter.h"
 #include "ir/RowAnalysis.h"
@@ -145,7 +146,9 @@ llvm::Value *ElementEmitter::element(const Value *value, llvm::ArrayRef<llvm::Va
   if (auto it = rowValues.find(value); it != rowValues.end()) return it->second;
   if (value->isArgument() || argumentPointers.count(value))
     return loadArgument(value, linearOffset(value->type().shape, index));
-  return loopRule(value->definingOp()->kind())(*this, *value->definingOp(), index);
+  const Operation &op = *value->definingOp();
+  DebugLocationScope at(builder, op.location());
+  return loopRule(op.kind())(*this, op, index);
 }
 }  // namespace loops
 

@@ -160,6 +160,7 @@ llvm::Error buildModel(CompiledModel &model, const BackendOptions &options, llvm
         moduleOptions.entries = functions;
         moduleOptions.externalEntries = false;
         moduleOptions.planMemory = options.planMemory;
+        moduleOptions.debugInfoFile = options.debugInfoFile;
         // Everything but a library carries the table, which keeps the entries alive: an object
         // linked with libkiln_main.a is the program, and LLVM IR or assembly shows what it holds.
         if (options.output != BackendOutput::Library) moduleOptions.programTableModel = options.modelName;

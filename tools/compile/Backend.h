@@ -24,7 +24,8 @@ struct BackendOptions {
   std::string libraryPrefix;  // the C functions' prefix: PREFIX_forward
   // Where libkiln_runtime.a and libkiln_main.a are (runtimeDirectory()).
   std::string runtimeDirectory;
-  bool planMemory = true;  // false: --no-memory-plan, one allocation per buffer
+  bool planMemory = true;     // false: --no-memory-plan, one allocation per buffer
+  std::string debugInfoFile;  // non-empty (-g): DWARF line tables, the compile unit named so
 };
 
 // The build's lib/ directory next to the bin/ directory of the running kiln (`argv0` and an

@@ -89,6 +89,10 @@ cl::opt<bool> noFusion("no-fusion",
 cl::opt<bool> noMemoryPlan("no-memory-plan",
                            cl::desc("Allocate every buffer apart instead of in one planned arena (to test the plan)"),
                            cl::cat(kilnCategory), cl::sub(buildCommand), cl::sub(runCommand));
+cl::opt<bool> debugInfo("g",
+                        cl::desc("Emit DWARF line tables: generated code is attributed to the model's lines, so that "
+                                 "gdb, perf and sanitizer reports name them"),
+                        cl::cat(kilnCategory), cl::sub(buildCommand));
 cl::opt<int> runThreads("threads", cl::desc("Threads to run on (default: KILN_NUM_THREADS, else every core)"),
                         cl::value_desc("N"), cl::cat(kilnCategory), cl::sub(runCommand));
 cl::opt<uint64_t> checkSeed("seed", cl::desc("Seed of the random inputs and of @init's parameters"), cl::init(1),
@@ -221,6 +225,7 @@ int build(const char *argv0) {
     options.libraryPrefix = kiln::cpu::cIdentifier(llvm::sys::path::stem(inputPath));
     options.runtimeDirectory = kiln::runtimeDirectory(argv0, reinterpret_cast<void *>(&build));
     options.planMemory = !noMemoryPlan;
+    if (debugInfo) options.debugInfoFile = inputPath;
     if (auto error = kiln::buildModel(*model, options, llvm::errs())) {
       kiln::Diagnostics(model->sources).reportFailure(std::move(error), nullptr, "kiln");
       return 1;
