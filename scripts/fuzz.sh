@@ -4,8 +4,9 @@
 # build-sanitize/corpus/TARGET across runs, seeded each time from examples/ and test/; a crashing
 # input lands in build-sanitize/findings/TARGET/. Ends with one line per target: executions,
 # executions per second, crashes; exits 1 if any target crashed.
-# --prepare: only build every target and write the seeds and dictionaries, for the smoke run that
-# scripts/test.sh gives lit (test/fuzz/*.test: every seed, then a few seconds of fuzzing each).
+# --prepare: only build every target (at -O0, in build-fuzz-smoke/) and write the seeds and
+# dictionaries, for the smoke run that scripts/test.sh gives lit (test/fuzz/*.test: every seed,
+# then a few seconds of fuzzing each).
 # Usage: scripts/fuzz.sh [frontend|ir|npy|npz|idx|checkpoint|all] [SECONDS] | scripts/fuzz.sh --prepare
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,8 +29,13 @@ fi
 [[ "$seconds" =~ ^[0-9]+$ ]] || { echo "fuzz.sh: SECONDS must be a whole number, not '$seconds'" >&2; exit 2; }
 
 bash scripts/setup.sh
-build=build-sanitize  # shared with scripts/test.sh --sanitize
-bash scripts/configure-sanitize.sh "$build"
+if $prepare_only; then
+  build=build-fuzz-smoke
+  bash scripts/configure-sanitize.sh "$build" 0
+else
+  build=build-sanitize  # shared with scripts/test.sh --sanitize
+  bash scripts/configure-sanitize.sh "$build"
+fi
 nice -n 10 ninja -C "$build" "${targets[@]/#/fuzz-}"
 
 # Seeds: the project's own files of each format. Models and IR come from examples and tests;

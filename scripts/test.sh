@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds Kiln and runs every test (lit text tests and gtest unit tests through lit), and the
-# libFuzzer targets' smoke run (test/fuzz/*.test: built with ASan and UBSan in build-sanitize/,
+# libFuzzer targets' smoke run (test/fuzz/*.test: built with ASan and UBSan in build-fuzz-smoke/,
 # every seed file of the project through them, then a few seconds of fuzzing each); ends with one
 # line `N passed, N failed`.
 # --sanitize: the same suite on a clang-19 build with AddressSanitizer and UndefinedBehaviorSanitizer
@@ -25,7 +25,7 @@ fi
 fuzz_parameters=()
 fuzz_failures=0
 if bash scripts/fuzz.sh --prepare; then
-  fuzz_parameters=(--param fuzz_build=build-sanitize)
+  fuzz_parameters=(--param fuzz_build=build-fuzz-smoke)
 else
   echo "test.sh: the fuzz targets did not build (scripts/fuzz.sh --prepare)" >&2
   fuzz_failures=1
