@@ -10,7 +10,7 @@ packages=(
   libzip-dev pkgconf      # .npz archives in runtime/Npz.cpp (found through pkg-config)
   dataset-fashion-mnist   # the IDX reader's test on real files; LeNet-5's training data
   bible-kjv               # the text the character models train on (scripts/make-kjv.sh)
-  clang-19 libclang-rt-19-dev  # libFuzzer and the sanitizer build (scripts/fuzz.sh, scripts/test.sh --sanitize)
+  clang-19 libclang-rt-19-dev  # the compiler of scripts/build.sh; libFuzzer and the sanitizers
 )
 
 missing=()

@@ -85,6 +85,16 @@ llvm::Error emitKernel(llvm::Module &module, const Target &target, const Functio
   return llvm::Error::success();
 }
 
+// The loop kernel's variant that writes its result over argument `argument`, emitted on first use.
+llvm::Expected<llvm::Function *> inPlaceKernel(llvm::Module &module, const Target &target, const Function &kernel,
+                                               size_t argument) {
+  std::string name = fmt::format("{}.over{}", kernel.name(), argument);
+  if (llvm::Function *emitted = module.getFunction(name)) return emitted;
+  llvm::Expected<llvm::Function *> function = emitLoopKernel(module, target, kernel, name, argument);
+  if (function) (*function)->addFnAttr(llvm::Attribute::NoInline);
+  return function;
+}
+
 // The entry of a `func`: void name(void **arguments, void **results). With `usePlan`, its
 // buffers are parts of one arena at the offsets of planMemory; else each is allocated alone.
 llvm::Error emitEntry(llvm::Module &module, const Target &target, const Module &source, const Function &function,
@@ -104,12 +114,21 @@ llvm::Error emitEntry(llvm::Module &module, const Target &target, const Module &
         builder.CreateLoad(pointer, builder.CreateConstInBoundsGEP1_64(pointer, entry->getArg(0), i));
   std::vector<llvm::Value *> owned;
   std::unordered_map<const Value *, int64_t> offsets;
+  // A call result written over the operand at this position (the plan's in-place buffers).
+  std::unordered_map<const Value *, size_t> overOperand;
   llvm::Value *arena = nullptr, *arenaBytes = nullptr;
   if (usePlan) {
-    MemoryPlan plan = planMemory(function);
+    MemoryPlan plan = planMemory(source, function);
     if (std::vector<std::string> problems = checkMemoryPlan(plan); !problems.empty())
       return llvm::createStringError(fmt::format("@{}: invalid memory plan: {}", function.name(), problems.front()));
-    for (const PlannedBuffer &buffer : plan.buffers) offsets[buffer.value] = buffer.offset;
+    for (const PlannedBuffer &buffer : plan.buffers) {
+      offsets[buffer.value] = buffer.offset;
+      if (buffer.inPlaceOf) {
+        const std::vector<Value *> &operands = buffer.value->definingOp()->operands();
+        overOperand[buffer.value] =
+            std::ranges::find(operands, plan.buffers[*buffer.inPlaceOf].value) - operands.begin();
+      }
+    }
     if (!plan.buffers.empty()) {
       // The runtime keeps the arena for the next call (runtime/Arena.h).
       auto *i64 = builder.getInt64Ty();
@@ -134,12 +153,18 @@ llvm::Error emitEntry(llvm::Module &module, const Target &target, const Module &
       buffers[result] = buffer;
       results.push_back(buffer);
     }
-    llvm::Function *target = module.getFunction(callee->isKernel() ? callee->name() : entrySymbol(callee->name()));
-    if (!target) return llvm::createStringError(fmt::format("@{} has not been lowered", callee->name()));
+    llvm::Function *lowered = module.getFunction(callee->isKernel() ? callee->name() : entrySymbol(callee->name()));
+    if (!lowered) return llvm::createStringError(fmt::format("@{} has not been lowered", callee->name()));
     if (callee->isKernel()) {
+      if (auto over = overOperand.find(op->result(0)); over != overOperand.end()) {
+        llvm::Expected<llvm::Function *> inPlace = inPlaceKernel(module, target, *callee, over->second);
+        if (!inPlace) return inPlace.takeError();
+        builder.CreateCall(*inPlace, operands);
+        continue;
+      }
       std::vector<llvm::Value *> all = operands;
       all.insert(all.end(), results.begin(), results.end());
-      builder.CreateCall(target, all);
+      builder.CreateCall(lowered, all);
       continue;
     }
     auto packPointers = [&](const std::vector<llvm::Value *> &pointers) {
@@ -148,7 +173,7 @@ llvm::Error emitEntry(llvm::Module &module, const Target &target, const Module &
         builder.CreateStore(pointers[i], builder.CreateConstInBoundsGEP1_64(pointer, array, i));
       return array;
     };
-    builder.CreateCall(target, {packPointers(operands), packPointers(results)});
+    builder.CreateCall(lowered, {packPointers(operands), packPointers(results)});
   }
   for (size_t i = 0; i < function.results().size(); ++i) {
     const Value *result = function.results()[i];

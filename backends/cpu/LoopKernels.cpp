@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <unordered_set>
 
 #include <fmt/format.h>
 #include <llvm/IR/CFG.h>
@@ -154,6 +155,28 @@ llvm::Value *ElementEmitter::element(const Value *value, llvm::ArrayRef<llvm::Va
 
 bool hasLoopRule(OpKind kind) { return loops::loopRule(kind) != nullptr; }
 
+bool mayWriteResultOver(const Function &kernel, size_t argument) {
+  if (kernel.results().size() != 1 || kernel.results()[0]->isArgument() || argument >= kernel.arguments().size())
+    return false;
+  const TensorType &over = kernel.argument(argument)->type(), &result = kernel.results()[0]->type();
+  if (result.shape != over.shape || dtypeByteSize(result.dtype) != dtypeByteSize(over.dtype)) return false;
+  for (const auto &op : kernel.ops()) {
+    OpClass opClass = op->info().opClass;
+    if (!hasLoopRule(op->kind()) || (opClass != OpClass::Elementwise && opClass != OpClass::IndexMap &&
+                                     opClass != OpClass::Creation && opClass != OpClass::Random))
+      return false;
+  }
+  // Ops are in order, so one forward walk finds everything computed from the argument.
+  std::unordered_set<const Value *> fromArgument{kernel.argument(argument)};
+  for (const auto &op : kernel.ops()) {
+    if (std::ranges::none_of(op->operands(), [&](const Value *operand) { return fromArgument.count(operand) > 0; }))
+      continue;
+    if (op->info().opClass != OpClass::Elementwise || op->result()->type().shape != over.shape) return false;
+    fromArgument.insert(op->result());
+  }
+  return true;
+}
+
 namespace {
 
 // Below this much work (elements read and written, times the ops per element) a kernel runs on
@@ -240,7 +263,10 @@ loops::RowNest elementwiseRows(const Function &kernel, const Value *result, cons
 // A row computes the same values whichever item and thread run it: results do not depend on the
 // thread count.
 llvm::Expected<llvm::Function *> emitLoopKernel(llvm::Module &module, const Target &target, const Function &kernel,
-                                                llvm::StringRef name) {
+                                                llvm::StringRef name, std::optional<size_t> resultOverArgument) {
+  if (resultOverArgument && !mayWriteResultOver(kernel, *resultOverArgument))
+    return llvm::createStringError(
+        fmt::format("kernel @{}: its result cannot be written over argument {}", kernel.name(), *resultOverArgument));
   for (const auto &op : kernel.ops())
     if (!hasLoopRule(op->kind()))
       return llvm::createStringError(
@@ -250,7 +276,9 @@ llvm::Expected<llvm::Function *> emitLoopKernel(llvm::Module &module, const Targ
   llvm::Type *pointer = builder.getPtrTy(), *i64 = builder.getInt64Ty(), *voidType = builder.getVoidTy();
 
   const size_t argumentCount = kernel.arguments().size();
-  size_t pointerCount = argumentCount + kernel.results().size();
+  size_t pointerCount = argumentCount + (resultOverArgument ? 0 : kernel.results().size());
+  // Every argument is only read, except the one the result is written over.
+  auto onlyRead = [&](size_t parameter) { return parameter < argumentCount && parameter != resultOverArgument; };
   std::vector<llvm::Type *> parameters(pointerCount, pointer);
   auto *functionType = llvm::FunctionType::get(voidType, parameters, false);
   auto *function = llvm::Function::Create(functionType, llvm::Function::ExternalLinkage, name, module);
@@ -259,10 +287,12 @@ llvm::Expected<llvm::Function *> emitLoopKernel(llvm::Module &module, const Targ
   for (size_t i = 0; i < pointerCount; ++i) {
     function->addParamAttr(i, llvm::Attribute::NoAlias);
     function->addParamAttr(i, llvm::Attribute::NoCapture);
-    if (i < argumentCount) function->addParamAttr(i, llvm::Attribute::ReadOnly);
+    if (onlyRead(i)) function->addParamAttr(i, llvm::Attribute::ReadOnly);
   }
   builder.SetInsertPoint(llvm::BasicBlock::Create(context, "entry", function));
-  auto *contextType = llvm::ArrayType::get(pointer, argumentCount + 1);
+  // The rows functions take the arguments and, unless it is one of them, the output.
+  const size_t rowPointerCount = resultOverArgument ? argumentCount : argumentCount + 1;
+  auto *contextType = llvm::ArrayType::get(pointer, rowPointerCount);
   llvm::Value *contextArray = nullptr;
 
   for (size_t r = 0; r < kernel.results().size(); ++r) {
@@ -271,31 +301,32 @@ llvm::Expected<llvm::Function *> emitLoopKernel(llvm::Module &module, const Targ
     loops::RowNest nest = reduction ? std::move(*reduction) : elementwiseRows(kernel, result, target);
 
     // 1. The rows function.
-    std::vector<llvm::Type *> rowParameters(argumentCount + 1, pointer);
+    std::vector<llvm::Type *> rowParameters(rowPointerCount, pointer);
     rowParameters.insert(rowParameters.end(), {i64, i64});
     auto *rows = llvm::Function::Create(llvm::FunctionType::get(voidType, rowParameters, false),
                                         llvm::Function::InternalLinkage, name + ".rows" + llvm::Twine(r), module);
     target.stampFunctionAttributes(*rows);
     rows->setDoesNotThrow();
-    for (size_t i = 0; i <= argumentCount; ++i) {
+    for (size_t i = 0; i < rowPointerCount; ++i) {
       rows->addParamAttr(i, llvm::Attribute::NoAlias);
       rows->addParamAttr(i, llvm::Attribute::NoCapture);
-      if (i < argumentCount) rows->addParamAttr(i, llvm::Attribute::ReadOnly);
+      if (onlyRead(i)) rows->addParamAttr(i, llvm::Attribute::ReadOnly);
     }
     {
       llvm::IRBuilder<> rowBuilder(llvm::BasicBlock::Create(context, "entry", rows));
       loops::ElementEmitter emitter(rowBuilder, module);
       for (size_t i = 0; i < argumentCount; ++i) emitter.argumentPointers[kernel.argument(i)] = rows->getArg(i);
-      llvm::Value *begin = rows->getArg(argumentCount + 1), *end = rows->getArg(argumentCount + 2);
+      llvm::Value *output = rows->getArg(resultOverArgument ? *resultOverArgument : argumentCount);
+      llvm::Value *begin = rows->getArg(rowPointerCount), *end = rows->getArg(rowPointerCount + 1);
       matmul::emitLoop(rowBuilder, rowBuilder.CreateSub(end, begin), [&](llvm::Value *position) {
-        nest.emitRow(emitter, rows->getArg(argumentCount), rowBuilder.CreateAdd(begin, position));
+        nest.emitRow(emitter, output, rowBuilder.CreateAdd(begin, position));
       });
       rowBuilder.CreateRetVoid();
     }
 
     std::vector<llvm::Value *> pointers;
     for (size_t i = 0; i < argumentCount; ++i) pointers.push_back(function->getArg(i));
-    pointers.push_back(function->getArg(argumentCount + r));
+    if (!resultOverArgument) pointers.push_back(function->getArg(argumentCount + r));
     if (nest.rows <= 1 || nest.work < kParallelWork) {
       pointers.insert(pointers.end(), {builder.getInt64(0), builder.getInt64(nest.rows)});
       builder.CreateCall(rows, pointers);
@@ -311,7 +342,7 @@ llvm::Expected<llvm::Function *> emitLoopKernel(llvm::Module &module, const Targ
     {
       llvm::IRBuilder<> taskBuilder(llvm::BasicBlock::Create(context, "entry", task));
       std::vector<llvm::Value *> values;
-      for (size_t i = 0; i <= argumentCount; ++i)
+      for (size_t i = 0; i < rowPointerCount; ++i)
         values.push_back(taskBuilder.CreateLoad(
             pointer, taskBuilder.CreateConstInBoundsGEP2_64(contextType, task->getArg(1), 0, i)));
       auto bound = [&](llvm::Value *item) {
@@ -326,7 +357,7 @@ llvm::Expected<llvm::Function *> emitLoopKernel(llvm::Module &module, const Targ
 
     // 3. The call through the pool.
     if (!contextArray) contextArray = builder.CreateAlloca(contextType);
-    for (size_t i = 0; i <= argumentCount; ++i)
+    for (size_t i = 0; i < rowPointerCount; ++i)
       builder.CreateStore(pointers[i], builder.CreateConstInBoundsGEP2_64(contextType, contextArray, 0, i));
     llvm::FunctionCallee parallelFor = module.getOrInsertFunction(
         "kiln_parallel_for", llvm::FunctionType::get(voidType, {i64, pointer, pointer}, false));

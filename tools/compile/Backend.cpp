@@ -249,7 +249,7 @@ llvm::Error runModel(CompiledModel &model, const RunOptions &run, const cpu::Tar
 
 void printMemoryPlans(const Module &module, llvm::raw_ostream &out) {
   for (const auto &function : module.functions())
-    if (!function->isKernel()) cpu::printMemoryPlan(*function, cpu::planMemory(*function), out);
+    if (!function->isKernel()) cpu::printMemoryPlan(*function, cpu::planMemory(module, *function), out);
 }
 
 }  // namespace kiln
