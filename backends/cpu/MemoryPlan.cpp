@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "backends/cpu/LoopKernels.h"
+#include "backends/cpu/TemplateKernels.h"
 
 namespace kiln::cpu {
 
@@ -138,7 +139,31 @@ std::vector<std::string> checkMemoryPlan(const MemoryPlan &plan) {
   return problems;
 }
 
-void printMemoryPlan(const Function &function, const MemoryPlan &plan, llvm::raw_ostream &out) {
+PeakMemory peakMemory(const Module &module, const Function &function, const llvm::Module &lowered) {
+  PeakMemory peak;
+  int64_t largest = 0;
+  size_t index = 0;
+  for (const auto &op : function.ops()) {
+    const Function *callee = op->kind() == OpKind::Call ? op->callee(module) : nullptr;
+    int64_t bytes = 0;
+    if (callee && callee->isKernel()) {
+      if (const llvm::Function *kernel = lowered.getFunction(callee->name()))
+        bytes = templates::kernelTemporaryBytes(*kernel);
+    } else if (callee && callee != &function) {
+      bytes = peakMemory(module, *callee, lowered).bytes;
+    }
+    if (bytes > 0) peak.calls.push_back({index, callee->name(), callee->isKernel(), bytes});
+    if (bytes > largest) {
+      largest = bytes;
+      peak.largest = index;
+    }
+    ++index;
+  }
+  peak.bytes = planMemory(module, function).arenaBytes + largest;
+  return peak;
+}
+
+void printMemoryPlan(const Function &function, const MemoryPlan &plan, llvm::raw_ostream &out, const PeakMemory *peak) {
   out << fmt::format("@{}: {} buffers, arena {} bytes, unplanned {} bytes\n", function.name(), plan.buffers.size(),
                      plan.arenaBytes, plan.unplannedBytes);
   for (const PlannedBuffer &buffer : plan.buffers)
@@ -148,6 +173,12 @@ void printMemoryPlan(const Function &function, const MemoryPlan &plan, llvm::raw
   std::vector<std::string> problems = checkMemoryPlan(plan);
   if (problems.empty()) out << "  check: no two live buffers overlap\n";
   for (const std::string &problem : problems) out << "  check: error: " << problem << "\n";
+  if (!peak) return;
+  for (const PeakMemory::Call &call : peak->calls)
+    out << fmt::format("  op {} calls @{}: {} bytes {}\n", call.op, call.callee, call.bytes,
+                       call.callsKernel ? "of temporaries" : "at its peak");
+  out << (peak->largest ? fmt::format("  peak: {} bytes, the arena and op {}'s\n", peak->bytes, *peak->largest)
+                        : fmt::format("  peak: {} bytes, the arena alone\n", peak->bytes));
 }
 
 }  // namespace kiln::cpu

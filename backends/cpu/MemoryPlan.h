@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include <llvm/IR/Module.h>
 #include <llvm/Support/raw_ostream.h>
 
 #include "ir/IR.h"
@@ -52,8 +53,27 @@ MemoryPlan planMemory(const Module &module, const Function &function);
 // misaligned buffer, or one beyond the arena.
 std::vector<std::string> checkMemoryPlan(const MemoryPlan &plan);
 
+// Besides its arena, a func holds during a call the temporaries of the kernel it calls (packed
+// operands, convolution patches, attention's statistics: kernelTemporaryBytes of the lowered
+// kernel) or, calling a func, that func's whole peak. Calls run one at a time, so the func's peak
+// is its arena plus the largest of these. (Stack buffers of a kernel's tasks are not counted.)
+struct PeakMemory {
+  struct Call {
+    size_t op;
+    std::string callee;
+    bool callsKernel;
+    int64_t bytes;  // beside the arena
+  };
+  int64_t bytes = 0;
+  std::vector<Call> calls;        // the calls that need any
+  std::optional<size_t> largest;  // the op of the call that needs most
+};
+// From `lowered`, a module compiled from `module` holding the kernels `function` calls.
+PeakMemory peakMemory(const Module &module, const Function &function, const llvm::Module &lowered);
+
 // The plan as text: per buffer its value, type, bytes, offset and live range, then the totals
-// and the checker's verdict.
-void printMemoryPlan(const Function &function, const MemoryPlan &plan, llvm::raw_ostream &out);
+// and the checker's verdict, and with `peak` the calls' temporaries and the func's peak.
+void printMemoryPlan(const Function &function, const MemoryPlan &plan, llvm::raw_ostream &out,
+                     const PeakMemory *peak = nullptr);
 
 }  // namespace kiln::cpu

@@ -54,12 +54,26 @@ llvm::Function *declareKernel(llvm::Module &module, const Target &target, const 
   return function;
 }
 
+namespace {
+// A string attribute, which code generation ignores.
+constexpr const char *kTemporaryBytesAttribute = "kiln-temporary-bytes";
+}  // namespace
+
+int64_t kernelTemporaryBytes(const llvm::Function &function) {
+  llvm::Attribute attribute = function.getFnAttribute(kTemporaryBytesAttribute);
+  int64_t bytes = 0;
+  if (attribute.isStringAttribute()) attribute.getValueAsString().getAsInteger(10, bytes);
+  return bytes;
+}
+
 llvm::Value *Temporaries::allocate(int64_t bytes) {
   llvm::IRBuilder<> &builder = emitter_.builder;
   llvm::FunctionCallee acquire = emitter_.module.getOrInsertFunction(
       "kiln_arena_acquire", llvm::FunctionType::get(builder.getPtrTy(), {builder.getInt64Ty()}, false));
   llvm::Value *buffer = builder.CreateCall(acquire, {emitter_.index(bytes)});
   taken_.emplace_back(buffer, bytes);
+  llvm::Function &function = *builder.GetInsertBlock()->getParent();
+  function.addFnAttr(kTemporaryBytesAttribute, std::to_string(kernelTemporaryBytes(function) + bytes));
   return buffer;
 }
 

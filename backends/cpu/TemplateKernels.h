@@ -33,6 +33,8 @@ llvm::Function *declareKernel(llvm::Module &module, const Target &target, const 
 // called every training step then reuses the same memory; from aligned_alloc and free, a buffer
 // above glibc's trim and mmap thresholds was mapped and faulted in afresh on every call, which
 // took half of a small Transformer encoder's training step.
+// Their total is kept on the kernel's LLVM function (kernelTemporaryBytes), for
+// `--emit=memory-plan`.
 class Temporaries {
 public:
   explicit Temporaries(loops::ElementEmitter &emitter) : emitter_(emitter) {}
@@ -43,6 +45,8 @@ private:
   loops::ElementEmitter &emitter_;
   std::vector<std::pair<llvm::Value *, int64_t>> taken_;
 };
+// The bytes of Temporaries a kernel's function holds during a call, 0 for none.
+int64_t kernelTemporaryBytes(const llvm::Function &function);
 // `value` as a row-major buffer of its type: the argument's own pointer, or a temporary filled
 // by a loop nest from the element rules.
 llvm::Value *rowMajor(loops::ElementEmitter &emitter, const Value *value, Temporaries &temporaries);

@@ -247,9 +247,26 @@ llvm::Error runModel(CompiledModel &model, const RunOptions &run, const cpu::Tar
       });
 }
 
-void printMemoryPlans(const Module &module, llvm::raw_ostream &out) {
-  for (const auto &function : module.functions())
-    if (!function->isKernel()) cpu::printMemoryPlan(*function, cpu::planMemory(module, *function), out);
+llvm::Error printMemoryPlans(const Module &module, const cpu::TargetOptions &targetOptions, llvm::raw_ostream &out) {
+  auto target = cpu::Target::create(targetOptions);
+  if (!target) return target.takeError();
+  for (const auto &function : module.functions()) {
+    if (function->isKernel()) continue;
+    cpu::MemoryPlan plan = cpu::planMemory(module, *function);
+    // Each func lowered alone, as lowerableFunctions does: one that does not lower still has its
+    // plan, without the temporaries of its kernels.
+    llvm::LLVMContext context;
+    auto lowered = cpu::compileModule(module, **target, context, function.get());
+    if (!lowered) {
+      cpu::printMemoryPlan(*function, plan, out);
+      out << fmt::format("  peak: unknown, @{} does not lower: {}\n", function->name(),
+                         llvm::toString(lowered.takeError()));
+      continue;
+    }
+    cpu::PeakMemory peak = cpu::peakMemory(module, *function, **lowered);
+    cpu::printMemoryPlan(*function, plan, out, &peak);
+  }
+  return llvm::Error::success();
 }
 
 }  // namespace kiln

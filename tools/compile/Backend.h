@@ -41,7 +41,8 @@ llvm::Error buildModel(CompiledModel &model, const BackendOptions &options, llvm
 llvm::Error runModel(CompiledModel &model, const RunOptions &run, const cpu::TargetOptions &target, bool planMemory,
                      llvm::raw_ostream &out);
 
-// `--emit=memory-plan`: the plan of every func's buffers (backends/cpu/MemoryPlan.h), checked.
-void printMemoryPlans(const Module &module, llvm::raw_ostream &out);
+// `--emit=memory-plan`: the plan of every func's buffers (backends/cpu/MemoryPlan.h), checked,
+// and the func's peak with its kernels' temporaries, from each func lowered for `target`.
+llvm::Error printMemoryPlans(const Module &module, const cpu::TargetOptions &target, llvm::raw_ostream &out);
 
 }  // namespace kiln

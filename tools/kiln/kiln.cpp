@@ -239,12 +239,16 @@ int build(const char *argv0) {
     llvm::errs() << "kiln: error: cannot write '" << outputPath << "': " << errorCode.message() << "\n";
     return 1;
   }
-  if (kind == EmitKind::Ast)
+  if (kind == EmitKind::Ast) {
     kiln::lang::dump(model->file, model->sources, output.os());
-  else if (kind == EmitKind::MemoryPlan)
-    kiln::printMemoryPlans(*model->module, output.os());
-  else
+  } else if (kind == EmitKind::MemoryPlan) {
+    if (auto error = kiln::printMemoryPlans(*model->module, *target, output.os())) {
+      kiln::Diagnostics(model->sources).reportFailure(std::move(error), nullptr, "kiln");
+      return 1;
+    }
+  } else {
     kiln::print(*model->module, output.os());
+  }
   output.keep();
   return 0;
 }
