@@ -61,6 +61,13 @@ public:
   // Values computed once for the row being emitted (reductions read once per row), which
   // element() returns for any index in that row.
   std::unordered_map<const Value *, llvm::Value *> rowValues;
+  // Index values known to lie in [first, last]: the column of a segment of an innermost loop
+  // that elementwiseRows cuts where a pad or concat changes what it reads. The pad and concat
+  // rules then decide once for the segment instead of comparing and selecting per element, and
+  // the operands they do not read there are not computed at all.
+  std::unordered_map<const llvm::Value *, std::pair<int64_t, int64_t>> knownRanges;
+  // [first, last] of an index value: a constant's, or its known range.
+  std::optional<std::pair<int64_t, int64_t>> rangeOf(const llvm::Value *index) const;
 };
 
 // `for (index = 0; index < count; ++index) body(index)` as an innermost loop the vectoriser gets

@@ -143,6 +143,13 @@ void emitInnerLoop(llvm::IRBuilder<> &builder, llvm::Value *count, const std::fu
     if (predecessor != before) predecessor->getTerminator()->setMetadata(llvm::LLVMContext::MD_loop, loop);
 }
 
+std::optional<std::pair<int64_t, int64_t>> ElementEmitter::rangeOf(const llvm::Value *index) const {
+  if (auto *constant = llvm::dyn_cast<llvm::ConstantInt>(index))
+    return std::pair{constant->getSExtValue(), constant->getSExtValue()};
+  if (auto known = knownRanges.find(index); known != knownRanges.end()) return known->second;
+  return std::nullopt;
+}
+
 llvm::Value *ElementEmitter::element(const Value *value, llvm::ArrayRef<llvm::Value *> index) {
   if (auto it = rowValues.find(value); it != rowValues.end()) return it->second;
   if (value->isArgument() || argumentPointers.count(value))
@@ -186,11 +193,39 @@ constexpr int64_t kParallelWork = int64_t(1) << 16;
 // item amortises taking it.
 constexpr int64_t kMaxItems = 64;
 
+// Where a pad or concat of the result's rank and innermost extent changes, along the innermost
+// axis, what it reads: the inner positions, in (0, inner), sorted. The gradient of a slice is a
+// pad, and an LSTM's four gates sliced from one product come back as four pads added up; cut at
+// these positions, each stretch of the row computes one gate's gradient instead of all four.
+std::vector<int64_t> innermostCuts(const Function &kernel, const Value *result) {
+  constexpr size_t kMaxCuts = 16;  // beyond, the loops' code outgrows what they save
+  const Shape &shape = result->type().shape;
+  std::vector<int64_t> cuts;
+  for (const auto &op : kernel.ops()) {
+    const Shape &opShape = op->resultCount() == 1 ? op->result()->type().shape : Shape{};
+    if (opShape.size() != shape.size() || shape.empty() || opShape.back() != shape.back()) continue;
+    const size_t last = shape.size() - 1;
+    if (op->kind() == OpKind::Pad) {
+      int64_t low = op->attributes().getInts("low")[last];
+      cuts.insert(cuts.end(), {low, low + op->operand(0)->type().shape[last]});
+    } else if (op->kind() == OpKind::Concat && static_cast<size_t>(op->attributes().getInt("axis")) == last) {
+      int64_t offset = 0;
+      for (const Value *operand : op->operands()) cuts.push_back(offset += operand->type().shape[last]);
+    }
+  }
+  std::erase_if(cuts, [&](int64_t cut) { return cut <= 0 || cut >= shape.back(); });
+  std::ranges::sort(cuts);
+  cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+  if (cuts.size() > kMaxCuts) cuts.clear();
+  return cuts;
+}
+
 // An elementwise (or index-map) result: one row per position of the leading axes, the last axis
 // innermost and contiguous; a long last axis is cut into chunks of whole vectors when the leading
 // axes give too few rows to share between threads. A reduction inside the kernel that the result
 // reads once per row (isReadOncePerRow: the sum of a softmax's gradient, a layer norm's mean) is
-// computed once before the row's loop, not again for every element.
+// computed once before the row's loop, not again for every element. The row's loop is one loop
+// per segment between innermostCuts, each with its column's range known to the rules.
 loops::RowNest elementwiseRows(const Function &kernel, const Value *result, const Target &target) {
   const Shape &shape = result->type().shape;
   std::vector<const Value *> perRow;
@@ -219,8 +254,11 @@ loops::RowNest elementwiseRows(const Function &kernel, const Value *result, cons
   }
   int64_t chunks = inner == 0 ? 1 : (inner + chunk - 1) / chunk;
   nest.rows = outerRows * chunks;
-  nest.emitRow = [result, outer, inner, chunk, chunks, perRow](loops::ElementEmitter &emitter, llvm::Value *output,
-                                                               llvm::Value *row) {
+  std::vector<int64_t> bounds = innermostCuts(kernel, result);
+  bounds.insert(bounds.begin(), 0);
+  bounds.push_back(inner);
+  nest.emitRow = [result, outer, inner, chunk, chunks, perRow, bounds](loops::ElementEmitter &emitter,
+                                                                       llvm::Value *output, llvm::Value *row) {
     llvm::IRBuilder<> &builder = emitter.builder;
     llvm::Value *outerRow = chunks == 1 ? row : builder.CreateUDiv(row, builder.getInt64(chunks));
     llvm::Value *begin =
@@ -237,15 +275,28 @@ loops::RowNest elementwiseRows(const Function &kernel, const Value *result, cons
           emitter.element(value, emitter.broadcastIndex(value->type().shape, result->type().shape, rowIndex));
     llvm::Value *rowStart = builder.CreateMul(outerRow, builder.getInt64(inner));
     llvm::Type *memory = emitter.memoryType(result->type().dtype);
-    loops::emitInnerLoop(builder, count, [&](llvm::Value *position) {
-      llvm::Value *column = builder.CreateAdd(begin, position);
-      index.push_back(column);
-      llvm::Value *element = emitter.element(result, index);
-      index.pop_back();
-      if (result->type().dtype == DType::I1) element = builder.CreateZExt(element, builder.getInt8Ty());
-      builder.CreateStore(element, builder.CreateInBoundsGEP(memory, output, {builder.CreateAdd(rowStart, column)}));
-    });
+    // Segment k: the columns [bounds[k], bounds[k + 1]) of this row's [begin, begin + count).
+    for (size_t k = 0; k + 1 < bounds.size(); ++k) {
+      llvm::Value *first = builder.getInt64(bounds[k]), *segmentCount = builder.getInt64(bounds[k + 1] - bounds[k]);
+      if (chunks != 1) {
+        first = builder.CreateBinaryIntrinsic(llvm::Intrinsic::smax, begin, first);
+        llvm::Value *end = builder.CreateBinaryIntrinsic(llvm::Intrinsic::smin, builder.CreateAdd(begin, count),
+                                                         builder.getInt64(bounds[k + 1]));
+        segmentCount =
+            builder.CreateBinaryIntrinsic(llvm::Intrinsic::smax, builder.CreateSub(end, first), builder.getInt64(0));
+      }
+      loops::emitInnerLoop(builder, segmentCount, [&](llvm::Value *position) {
+        llvm::Value *column = builder.CreateAdd(first, position);
+        if (bounds.size() > 2) emitter.knownRanges[column] = {bounds[k], bounds[k + 1] - 1};
+        index.push_back(column);
+        llvm::Value *element = emitter.element(result, index);
+        index.pop_back();
+        if (result->type().dtype == DType::I1) element = builder.CreateZExt(element, builder.getInt8Ty());
+        builder.CreateStore(element, builder.CreateInBoundsGEP(memory, output, {builder.CreateAdd(rowStart, column)}));
+      });
+    }
     emitter.rowValues.clear();
+    emitter.knownRanges.clear();
   };
   return nest;
 }

@@ -232,10 +232,31 @@ IRValue *clamp(ElementEmitter &emitter, IRValue *value, int64_t low, int64_t hig
   return builder.CreateSelect(builder.CreateICmpSGT(value, emitter.index(high)), emitter.index(high), value);
 }
 
+// `index` shifted down by `offset`, keeping a known range known.
+IRValue *shifted(ElementEmitter &emitter, IRValue *index, int64_t offset) {
+  IRValue *position = emitter.builder.CreateSub(index, emitter.index(offset));
+  if (auto range = emitter.rangeOf(index))
+    emitter.knownRanges[position] = {range->first - offset, range->second - offset};
+  return position;
+}
+
 // Every operand is read at its clamped position (so every load stays in bounds and the loop
-// needs no branch) and the one whose range holds the index is selected.
+// needs no branch) and the one whose range holds the index is selected; when the index's known
+// range lies in one operand's, that operand alone is read.
 IRValue *concat(ElementEmitter &emitter, const Operation &op, ArrayRef<IRValue *> index) {
   size_t axis = static_cast<size_t>(op.attributes().getInt("axis"));
+  if (auto range = emitter.rangeOf(index[axis])) {
+    int64_t offset = 0;
+    for (const Value *operand : op.operands()) {
+      int64_t extent = operand->type().shape[axis];
+      if (range->first >= offset && range->second < offset + extent) {
+        Index operandIndex(index.begin(), index.end());
+        operandIndex[axis] = shifted(emitter, index[axis], offset);
+        return emitter.element(operand, operandIndex);
+      }
+      offset += extent;
+    }
+  }
   IRValue *chosen = nullptr;
   int64_t offset = 0;
   for (const Value *operand : op.operands()) {
@@ -259,14 +280,30 @@ IRValue *pad(ElementEmitter &emitter, const Operation &op, ArrayRef<IRValue *> i
   DType dtype = dtypeOf(op.result());
   IRValue *padding = emitter.constant(dtype, op.attributes().getFloat("value"));
   if (std::count(from.begin(), from.end(), 0) > 0) return padding;
+  // An axis the pad leaves alone needs no check; one whose index has a known range is wholly
+  // inside (read unchecked) or wholly outside (the element is padding, whatever the other axes).
   IRValue *inside = builder.getTrue();
   Index operandIndex;
+  const Shape &to = op.result()->type().shape;
   for (size_t axis = 0; axis < from.size(); ++axis) {
+    if (low[axis] == 0 && from[axis] == to[axis]) {
+      operandIndex.push_back(index[axis]);
+      continue;
+    }
+    if (auto range = emitter.rangeOf(index[axis])) {
+      int64_t first = range->first - low[axis], last = range->second - low[axis];
+      if (last < 0 || first >= from[axis]) return padding;
+      if (first >= 0 && last < from[axis]) {
+        operandIndex.push_back(shifted(emitter, index[axis], low[axis]));
+        continue;
+      }
+    }
     IRValue *position = builder.CreateSub(index[axis], emitter.index(low[axis]));
     inside = builder.CreateAnd(inside, builder.CreateICmpULT(position, emitter.index(from[axis])));
     operandIndex.push_back(clamp(emitter, position, 0, from[axis] - 1));
   }
-  return builder.CreateSelect(inside, emitter.element(op.operand(0), operandIndex), padding);
+  IRValue *element = emitter.element(op.operand(0), operandIndex);
+  return llvm::isa<llvm::ConstantInt>(inside) ? element : builder.CreateSelect(inside, element, padding);
 }
 
 LoopRule elementwiseRule(OpKind kind) {
