@@ -13,6 +13,7 @@ void eliminateDeadCode(Function &function);
 void eliminateCommonSubexpressions(Function &function);
 void simplify(Function &function);
 void foldConstants(Function &function);
+void mergeProducts(Function &function);
 
 // Passes over the whole module.
 llvm::Error runAutodiff(Module &module, const PassOptions &options);

@@ -37,6 +37,10 @@ const PassInfo kPasses[] = {
     {"dce", "remove ops whose results are never used", forEachFunction<eliminateDeadCode>},
     {"simplify", "replace ops by simpler equal values through algebraic identities", forEachFunction<simplify>},
     {"constant-fold", "evaluate ops whose operands are all constants into constants", forEachFunction<foldConstants>},
+    {"merge-products",
+     "replace a sum of two matrix products of one kind by one product over their joined contraction axis, "
+     "a·b + c·d = [a c]·[b; d] (an unrolled recurrent network's weight gradient becomes one deep product)",
+     forEachFunction<mergeProducts>},
 };
 }  // namespace
 

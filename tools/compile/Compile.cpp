@@ -53,6 +53,7 @@ private:
 // 3a. train-step, inline: with an optimizer, @train_step calls @loss_grad and @update, and then
 //    holds their ops itself.
 // 4. simplify, constant-fold, cse, dce: the clean-up autodiff leaves to the general passes.
+// 4a. merge-products: sums of matrix products become deeper products (unless --no-fusion).
 // 5. outline-kernels: every func becomes a sequence of kernel calls, for the backend
 //    (tools/compile/Backend.cpp continues from there).
 // 6. fuse: elementwise kernels merge into the loop kernels that read them, and into matrix
@@ -111,6 +112,11 @@ llvm::Expected<std::unique_ptr<CompiledModel>> Compilation::run(llvm::StringRef 
   }
   if (options_.stopAfter == CompileStage::GradientIr) return std::move(model_);
 
+  if (options_.fusion) {
+    const PassInfo *merge = lookupPass("merge-products");
+    if (auto error = steps().run("merge-products", &module, [&] { return merge->run(module, {}); }))
+      return reported(std::move(error));
+  }
   const PassInfo *outline = lookupPass("outline-kernels");
   if (auto error = steps().run("outline-kernels", &module, [&] { return outline->run(module, {}); }))
     return reported(std::move(error));
@@ -187,6 +193,7 @@ llvm::Error Compilation::reported(llvm::Error failure) {
 std::vector<std::string> compileStepNames() {
   std::vector<std::string> names{"parse", "lower", "fuse-attention", "autodiff", "train-step", "inline"};
   names.insert(names.end(), std::begin(kCleanUp), std::end(kCleanUp));
+  names.emplace_back("merge-products");
   names.emplace_back("outline-kernels");
   names.emplace_back("fuse");
   names.emplace_back("dedupe-kernels");
