@@ -74,7 +74,13 @@ public:
 // whole. A loop of more than a few iterations is marked not to be unrolled: LLVM fully unrolls
 // short constant loops before it vectorises, and then either leaves scalar code or vectorises
 // the loop around with gathers.
-void emitInnerLoop(llvm::IRBuilder<> &builder, llvm::Value *count, const std::function<void(llvm::Value *)> &body);
+// `independent`: no iteration reads what another writes (an elementwise row: each writes its own
+// element, and a kernel writing over its operand reads there only its own). The loop's loads and
+// stores then join one access group the loop declares parallel, so that the vectoriser needs no
+// proof: it has none when an operand written over is read through a delinearised index, which
+// its dependence analysis cannot match with the store's.
+void emitInnerLoop(llvm::IRBuilder<> &builder, llvm::Value *count, const std::function<void(llvm::Value *)> &body,
+                   bool independent = false);
 
 // A result's loop nest split into independent rows: each row writes its own elements of the
 // output, and no reduction spans two rows, so rows may run on any thread, in any order, with

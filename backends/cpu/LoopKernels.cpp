@@ -129,15 +129,31 @@ llvm::Value *ElementEmitter::scratch(llvm::Type *type, int64_t count) {
   return alloca;
 }
 
-void emitInnerLoop(llvm::IRBuilder<> &builder, llvm::Value *count, const std::function<void(llvm::Value *)> &body) {
+void emitInnerLoop(llvm::IRBuilder<> &builder, llvm::Value *count, const std::function<void(llvm::Value *)> &body,
+                   bool independent) {
   llvm::BasicBlock *before = builder.GetInsertBlock();
+  llvm::Function &function = *before->getParent();
+  const size_t blocksBefore = function.size();
   matmul::emitLoop(builder, count, body);
   auto *constant = llvm::dyn_cast<llvm::ConstantInt>(count);
   if (constant && constant->getSExtValue() <= 4) return;
   llvm::BasicBlock *header = builder.GetInsertBlock()->getSinglePredecessor();
   llvm::LLVMContext &context = builder.getContext();
-  llvm::MDNode *disable = llvm::MDNode::get(context, {llvm::MDString::get(context, "llvm.loop.unroll.disable")});
-  llvm::MDNode *loop = llvm::MDNode::getDistinct(context, {nullptr, disable});
+  std::vector<llvm::Metadata *> properties{
+      nullptr, llvm::MDNode::get(context, {llvm::MDString::get(context, "llvm.loop.unroll.disable")})};
+  if (independent) {
+    // The loop's blocks are those made since `before`, but for the exit, where the builder now is.
+    llvm::MDNode *group = llvm::MDNode::getDistinct(context, {});
+    for (auto block = std::next(function.begin(), static_cast<std::ptrdiff_t>(blocksBefore)); block != function.end();
+         ++block)
+      if (&*block != builder.GetInsertBlock())
+        for (llvm::Instruction &instruction : *block)
+          if (llvm::isa<llvm::LoadInst, llvm::StoreInst>(instruction))
+            instruction.setMetadata(llvm::LLVMContext::MD_access_group, group);
+    properties.push_back(
+        llvm::MDNode::get(context, {llvm::MDString::get(context, "llvm.loop.parallel_accesses"), group}));
+  }
+  llvm::MDNode *loop = llvm::MDNode::getDistinct(context, properties);
   loop->replaceOperandWith(0, loop);
   for (llvm::BasicBlock *predecessor : llvm::predecessors(header))
     if (predecessor != before) predecessor->getTerminator()->setMetadata(llvm::LLVMContext::MD_loop, loop);
@@ -285,15 +301,19 @@ loops::RowNest elementwiseRows(const Function &kernel, const Value *result, cons
         segmentCount =
             builder.CreateBinaryIntrinsic(llvm::Intrinsic::smax, builder.CreateSub(end, first), builder.getInt64(0));
       }
-      loops::emitInnerLoop(builder, segmentCount, [&](llvm::Value *position) {
-        llvm::Value *column = builder.CreateAdd(first, position);
-        if (bounds.size() > 2) emitter.knownRanges[column] = {bounds[k], bounds[k + 1] - 1};
-        index.push_back(column);
-        llvm::Value *element = emitter.element(result, index);
-        index.pop_back();
-        if (result->type().dtype == DType::I1) element = builder.CreateZExt(element, builder.getInt8Ty());
-        builder.CreateStore(element, builder.CreateInBoundsGEP(memory, output, {builder.CreateAdd(rowStart, column)}));
-      });
+      loops::emitInnerLoop(
+          builder, segmentCount,
+          [&](llvm::Value *position) {
+            llvm::Value *column = builder.CreateAdd(first, position);
+            if (bounds.size() > 2) emitter.knownRanges[column] = {bounds[k], bounds[k + 1] - 1};
+            index.push_back(column);
+            llvm::Value *element = emitter.element(result, index);
+            index.pop_back();
+            if (result->type().dtype == DType::I1) element = builder.CreateZExt(element, builder.getInt8Ty());
+            builder.CreateStore(element,
+                                builder.CreateInBoundsGEP(memory, output, {builder.CreateAdd(rowStart, column)}));
+          },
+          /*independent=*/true);
     }
     emitter.rowValues.clear();
     emitter.knownRanges.clear();
