@@ -21,8 +21,9 @@ namespace {
 }
 
 // The order kiln's compile pipeline and typical kiln-opt runs use, then the kernel outlining.
-constexpr std::string_view kPasses[] = {"inline",   "simplify", "constant-fold", "cse", "dce",
-                                        "autodiff", "simplify", "cse",           "dce", "outline-kernels"};
+constexpr std::string_view kPasses[] = {"inline", "simplify",       "constant-fold",  "cse",
+                                        "dce",    "autodiff",       "simplify",       "cse",
+                                        "dce",    "merge-products", "outline-kernels"};
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int *, char ***) {
