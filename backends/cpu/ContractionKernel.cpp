@@ -108,15 +108,11 @@ llvm::Error emitContraction(llvm::Module &module, const Target &target, const Fu
     if (!single) full.insert(full.end(), matrix.begin(), matrix.end());
     TensorType fullType{operand->type().dtype, full};
     llvm::Value *buffer = temporaries.allocate(fullType.elementCount() * dtypeByteSize(fullType.dtype));
-    if (full == operandShape) {
-      storeRowMajor(emitter, operand, buffer);
-    } else {
-      llvm::Type *element = emitter.memoryType(fullType.dtype);
-      forEachIndex(emitter, full, [&](llvm::ArrayRef<llvm::Value *> index) {
-        llvm::Value *value = emitter.element(operand, emitter.broadcastIndex(operandShape, full, index));
-        builder.CreateStore(value, builder.CreateInBoundsGEP(element, buffer, {emitter.linearOffset(full, index)}));
-      });
-    }
+    llvm::Type *element = emitter.memoryType(fullType.dtype);
+    forEachIndex(emitter, full, [&](llvm::ArrayRef<llvm::Value *> index) {
+      llvm::Value *value = emitter.element(operand, emitter.broadcastIndex(operandShape, full, index));
+      builder.CreateStore(value, builder.CreateInBoundsGEP(element, buffer, {emitter.linearOffset(full, index)}));
+    });
     operands.push_back(buffer);
   }
 

@@ -100,48 +100,17 @@ void forEachIndex(loops::ElementEmitter &emitter, const Shape &shape,
   nest(0);
 }
 
-namespace {
-// `value` stored into `buffer` from element `offset` on, along axes of `strides` (the whole
-// buffer's): a concat operand by operand, each into its own slab, so that no element compares its
-// index with the operands' ranges (a merged product's 32 joined steps would compare 32 times).
-void storeElements(loops::ElementEmitter &emitter, const Value *value, llvm::Value *buffer, int64_t offset,
-                   const std::vector<int64_t> &strides) {
-  const Operation *op = value->isArgument() || emitter.argumentPointers.count(value) ? nullptr : value->definingOp();
-  if (op && op->kind() == OpKind::Concat) {
-    size_t axis = static_cast<size_t>(op->attributes().getInt("axis"));
-    int64_t start = 0;
-    for (const Value *part : op->operands()) {
-      storeElements(emitter, part, buffer, offset + start * strides[axis], strides);
-      start += part->type().shape[axis];
-    }
-    return;
-  }
-  const TensorType &type = value->type();
-  llvm::IRBuilder<> &builder = emitter.builder;
-  llvm::Type *memory = emitter.memoryType(type.dtype);
-  forEachIndex(emitter, type.shape, [&](llvm::ArrayRef<llvm::Value *> index) {
-    llvm::Value *element = emitter.element(value, index);
-    if (type.dtype == DType::I1) element = builder.CreateZExt(element, builder.getInt8Ty());
-    llvm::Value *position = emitter.index(offset);
-    for (size_t axis = 0; axis < index.size(); ++axis)
-      position = builder.CreateAdd(position, builder.CreateMul(index[axis], emitter.index(strides[axis])));
-    builder.CreateStore(element, builder.CreateInBoundsGEP(memory, buffer, {position}));
-  });
-}
-}  // namespace
-
-void storeRowMajor(loops::ElementEmitter &emitter, const Value *value, llvm::Value *buffer) {
-  const Shape &shape = value->type().shape;
-  std::vector<int64_t> strides(shape.size(), 1);
-  for (size_t axis = shape.size(); axis-- > 1;) strides[axis - 1] = strides[axis] * shape[axis];
-  storeElements(emitter, value, buffer, 0, strides);
-}
-
 llvm::Value *rowMajor(loops::ElementEmitter &emitter, const Value *value, Temporaries &temporaries) {
   if (value->isArgument()) return emitter.argumentPointers.at(value);
   const TensorType &type = value->type();
   llvm::Value *buffer = temporaries.allocate(type.elementCount() * dtypeByteSize(type.dtype));
-  storeRowMajor(emitter, value, buffer);
+  llvm::Type *memory = emitter.memoryType(type.dtype);
+  forEachIndex(emitter, type.shape, [&](llvm::ArrayRef<llvm::Value *> index) {
+    llvm::Value *element = emitter.element(value, index);
+    if (type.dtype == DType::I1) element = emitter.builder.CreateZExt(element, emitter.builder.getInt8Ty());
+    emitter.builder.CreateStore(
+        element, emitter.builder.CreateInBoundsGEP(memory, buffer, {emitter.linearOffset(type.shape, index)}));
+  });
   return buffer;
 }
 

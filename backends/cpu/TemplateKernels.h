@@ -48,11 +48,8 @@ private:
 // The bytes of Temporaries a kernel's function holds during a call, 0 for none.
 int64_t kernelTemporaryBytes(const llvm::Function &function);
 // `value` as a row-major buffer of its type: the argument's own pointer, or a temporary filled
-// by storeRowMajor.
+// by a loop nest from the element rules.
 llvm::Value *rowMajor(loops::ElementEmitter &emitter, const Value *value, Temporaries &temporaries);
-// Fills `buffer` with `value`, row-major, by loop nests from the element rules (a concat's
-// operands each into its slab).
-void storeRowMajor(loops::ElementEmitter &emitter, const Value *value, llvm::Value *buffer);
 // Loops over every index of `shape`, row-major, outermost first.
 void forEachIndex(loops::ElementEmitter &emitter, const Shape &shape,
                   const std::function<void(llvm::ArrayRef<llvm::Value *> index)> &body);
