@@ -139,7 +139,8 @@ std::vector<std::string> checkMemoryPlan(const MemoryPlan &plan) {
   return problems;
 }
 
-PeakMemory peakMemory(const Module &module, const Function &function, const llvm::Module &lowered) {
+PeakMemory peakMemory(const Module &module, const Function &function, const MemoryPlan &plan,
+                      const llvm::Module &lowered) {
   PeakMemory peak;
   int64_t largest = 0;
   size_t index = 0;
@@ -150,7 +151,7 @@ PeakMemory peakMemory(const Module &module, const Function &function, const llvm
       if (const llvm::Function *kernel = lowered.getFunction(callee->name()))
         bytes = templates::kernelTemporaryBytes(*kernel);
     } else if (callee && callee != &function) {
-      bytes = peakMemory(module, *callee, lowered).bytes;
+      bytes = peakMemory(module, *callee, planMemory(module, *callee), lowered).bytes;
     }
     if (bytes > 0) peak.calls.push_back({index, callee->name(), callee->isKernel(), bytes});
     if (bytes > largest) {
@@ -159,7 +160,7 @@ PeakMemory peakMemory(const Module &module, const Function &function, const llvm
     }
     ++index;
   }
-  peak.bytes = planMemory(module, function).arenaBytes + largest;
+  peak.bytes = plan.arenaBytes + largest;
   return peak;
 }
 

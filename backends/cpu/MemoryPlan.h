@@ -68,8 +68,10 @@ struct PeakMemory {
   std::vector<Call> calls;        // the calls that need any
   std::optional<size_t> largest;  // the op of the call that needs most
 };
-// From `lowered`, a module compiled from `module` holding the kernels `function` calls.
-PeakMemory peakMemory(const Module &module, const Function &function, const llvm::Module &lowered);
+// From `plan`, the function's own, and `lowered`, a module compiled from `module` holding the
+// kernels `function` calls.
+PeakMemory peakMemory(const Module &module, const Function &function, const MemoryPlan &plan,
+                      const llvm::Module &lowered);
 
 // The plan as text: per buffer its value, type, bytes, offset and live range, then the totals
 // and the checker's verdict, and with `peak` the calls' temporaries and the func's peak.

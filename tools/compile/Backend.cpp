@@ -263,7 +263,7 @@ llvm::Error printMemoryPlans(const Module &module, const cpu::TargetOptions &tar
                          llvm::toString(lowered.takeError()));
       continue;
     }
-    cpu::PeakMemory peak = cpu::peakMemory(module, *function, **lowered);
+    cpu::PeakMemory peak = cpu::peakMemory(module, *function, plan, **lowered);
     cpu::printMemoryPlan(*function, plan, out, &peak);
   }
   return llvm::Error::success();
