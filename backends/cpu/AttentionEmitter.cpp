@@ -279,9 +279,19 @@ IRValue *AttentionEmitter::scoreRow(llvm::IRBuilder<> &builder, std::vector<IRVa
         }
         if (mask) score = builder.CreateSelect(mask, score, lowest);
         store(builder, score, pointer, mask);
-        return Carried{builder.CreateBinaryIntrinsic(llvm::Intrinsic::maximum, running[0], score)};
+        return Carried{larger(builder, running[0], score)};
       })[0];
-  return builder.CreateFPMaximumReduce(maxima);
+  // Halving: lanes [0, w/2) against [w/2, w).
+  for (unsigned width = lanes_; width > 1; width /= 2) {
+    llvm::SmallVector<int, 16> upper(lanes_, -1);
+    for (unsigned lane = 0; lane < width / 2; ++lane) upper[lane] = static_cast<int>(lane + width / 2);
+    maxima = larger(builder, maxima, builder.CreateShuffleVector(maxima, upper));
+  }
+  return builder.CreateExtractElement(maxima, uint64_t{0});
+}
+
+IRValue *AttentionEmitter::larger(llvm::IRBuilder<> &builder, IRValue *a, IRValue *b) {
+  return builder.CreateSelect(builder.CreateFCmpOGT(a, b), a, b);
 }
 
 }  // namespace kiln::cpu::templates::attention

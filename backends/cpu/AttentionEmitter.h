@@ -137,8 +137,14 @@ private:
   void forEachQueryBlockSeeing(llvm::IRBuilder<> &builder, IRValue *firstKey,
                                const std::function<void(IRValue *firstQuery, int64_t rows)> &body);
 
+  // The larger of a and b as one vmaxps where llvm.maximum's NaN and signed-zero rules take five
+  // instructions; b when either is NaN.
+  IRValue *larger(llvm::IRBuilder<> &builder, IRValue *a, IRValue *b);
+
   // Row `row` of a block of scores (query `query`, keys from `firstKey`, `columns` of them):
-  // s = S·scale + bias, -inf where the causal mask drops the key, written back; returns max s.
+  // s = S·scale + bias, -inf where the causal mask drops the key, written back; returns max s,
+  // which a NaN score need not win: that score's own e^(s - m) is NaN, and so are the row's sum
+  // and output.
   IRValue *scoreRow(llvm::IRBuilder<> &builder, std::vector<IRValue *> &pointers, IRValue *batch, IRValue *rowPointer,
                     IRValue *query, IRValue *firstKey, int64_t columns);
 

@@ -21,11 +21,10 @@
 // magnitudes, against the interpreter's double. Max and min: NaN wins. argmax: the first
 // maximum, a NaN counting as the maximum (the interpreter's rule); each partial holds the first
 // best of its positions, and combining prefers a NaN, then the larger value, then the smaller
-// position, which gives the sequential answer. The exponential is exponential() below, which
-// vectorises where llvm.exp would be a libm call per element.
+// position, which gives the sequential answer. The exponential is exponential() (Exponential.cpp),
+// which vectorises where llvm.exp would be a libm call per element.
 #include <bit>
 #include <cmath>
-#include <numbers>
 
 #include <llvm/IR/Intrinsics.h>
 
@@ -259,46 +258,6 @@ IRValue *loadOutput(ElementEmitter &emitter, DType dtype, IRValue *output, IRVal
   return emitter.builder.CreateLoad(memory, emitter.builder.CreateInBoundsGEP(memory, output, {offset}));
 }
 }  // namespace
-
-IRValue *exponential(ElementEmitter &emitter, IRValue *x) {
-  // e^x = 2^k e^r, k = round(x / ln 2), r = x - k ln 2 in [-ln2/2, ln2/2] computed exactly with
-  // ln 2 split in a high part with trailing zero bits (k * high is exact) and a low part; e^r by
-  // its Taylor polynomial (degree 7 for f32, 12 for f64: truncation below 2^-27 and 2^-52);
-  // 2^k as the product of two normal powers of two, so that results that are subnormal, zero or
-  // infinite come out of the last multiplication rounded correctly. x is clamped first so that
-  // k fits; a NaN passes through.
-  llvm::IRBuilder<> &builder = emitter.builder;
-  llvm::Type *type = x->getType();  // a float or a vector of floats
-  bool single = type->getScalarType()->isFloatTy();
-  auto constant = [&](double value) { return llvm::ConstantFP::get(type, value); };
-  const double limit = single ? 150.0 : 1400.0;
-  IRValue *clamped = builder.CreateSelect(builder.CreateFCmpOLT(x, constant(-limit)), constant(-limit), x);
-  clamped = builder.CreateSelect(builder.CreateFCmpOGT(clamped, constant(limit)), constant(limit), clamped);
-  IRValue *k = emitter.intrinsic(llvm::Intrinsic::rint, {builder.CreateFMul(clamped, constant(std::numbers::log2e))});
-  const double high = single ? 0x1.63p-1 : 0x1.62e42fee00000p-1;
-  const double low = single ? -2.12194440054690583e-4 : 0x1.a39ef35793c76p-33;
-  IRValue *r = builder.CreateFSub(builder.CreateFSub(clamped, builder.CreateFMul(k, constant(high))),
-                                  builder.CreateFMul(k, constant(low)));
-  const int degree = single ? 7 : 12;
-  double factorial = 1;
-  for (int i = 2; i <= degree; ++i) factorial *= i;
-  IRValue *polynomial = constant(1.0 / factorial);
-  for (int i = degree - 1; i >= 0; --i) {
-    factorial = i > 0 ? factorial / (i + 1) : 1;
-    polynomial = builder.CreateFAdd(builder.CreateFMul(polynomial, r), constant(1.0 / factorial));
-  }
-  llvm::Type *integer = single ? builder.getInt32Ty() : builder.getInt64Ty();
-  if (auto *vector = llvm::dyn_cast<llvm::VectorType>(type)) integer = llvm::VectorType::get(integer, vector);
-  IRValue *exponent = builder.CreateFPToSI(k, integer);
-  IRValue *half = builder.CreateAShr(exponent, 1);
-  auto power = [&](IRValue *n) {
-    IRValue *biased = builder.CreateAdd(n, llvm::ConstantInt::get(integer, single ? 127 : 1023));
-    return builder.CreateBitCast(builder.CreateShl(biased, single ? 23 : 52), type);
-  };
-  IRValue *result =
-      builder.CreateFMul(builder.CreateFMul(polynomial, power(half)), power(builder.CreateSub(exponent, half)));
-  return builder.CreateSelect(builder.CreateFCmpUNO(x, x), x, result);
-}
 
 std::optional<RowNest> reductionRows(const Value *result, const Target &target) {
   if (result->isArgument()) return std::nullopt;
