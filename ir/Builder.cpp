@@ -22,6 +22,22 @@ llvm::Expected<Value *> Builder::tryCreate(OpKind kind, std::vector<Value *> ope
   return result;
 }
 
+llvm::Expected<std::vector<Value *>> Builder::tryCreateResults(OpKind kind, std::vector<Value *> operands,
+                                                               const std::vector<NamedAttribute> &attributes) {
+  std::vector<TensorType> operandTypes;
+  for (Value *operand : operands) operandTypes.push_back(operand->type());
+  auto complete =
+      completeAttributes(opInfo(kind), attributes, operandTypes.empty() ? DType::F32 : operandTypes.front().dtype);
+  if (!complete) return complete.takeError();
+  auto resultTypes = inferResultTypes(kind, operandTypes, *complete, {});
+  if (!resultTypes) return resultTypes.takeError();
+  auto op =
+      std::make_unique<Operation>(kind, std::move(operands), std::move(*complete), std::move(*resultTypes), location_);
+  std::vector<Value *> results = op->results();
+  function_->insert(point_, std::move(op));
+  return results;
+}
+
 Value *Builder::create(OpKind kind, std::vector<Value *> operands, const std::vector<NamedAttribute> &attributes,
                        std::optional<TensorType> declared) {
   auto result = tryCreate(kind, std::move(operands), attributes, std::move(declared));

@@ -19,6 +19,10 @@ public:
                                     const std::vector<NamedAttribute> &attributes = {},
                                     std::optional<TensorType> declared = std::nullopt);
 
+  // As tryCreate for an op of any number of results (attention), giving them all.
+  llvm::Expected<std::vector<Value *>> tryCreateResults(OpKind kind, std::vector<Value *> operands,
+                                                        const std::vector<NamedAttribute> &attributes = {});
+
   // As tryCreate, for callers that have checked types already: a type-rule failure is a bug.
   Value *create(OpKind kind, std::vector<Value *> operands, const std::vector<NamedAttribute> &attributes = {},
                 std::optional<TensorType> declared = std::nullopt);

@@ -36,12 +36,12 @@ KILN_TYPE_RULE(declaredConv2dFilterGrad)
 KILN_TYPE_RULE(pool2d)
 KILN_TYPE_RULE(pool2dGrad)
 KILN_TYPE_RULE(normalization)
-KILN_TYPE_RULE(attention)  // TypeRulesAttention.cpp
-KILN_TYPE_RULE(attentionGrad)
+KILN_TYPE_RULE(attentionGrad)  // TypeRulesAttention.cpp
 #undef KILN_TYPE_RULE
 
 // A call's results are as declared; the verifier checks them against the callee's signature,
 // which a rule of one op cannot see.
 llvm::Expected<TensorTypes> declaredCall(const TypeRuleInput &input);
+llvm::Expected<TensorTypes> attention(const TypeRuleInput &input);  // TypeRulesAttention.cpp
 
 }  // namespace kiln::type_rules

@@ -37,30 +37,36 @@ llvm::Error checkAttentionOperands(const TensorType &q, const TensorType &k, con
 }
 }  // namespace
 
-// attention(q, k, v [, bias]) : the type of q
-llvm::Expected<TensorType> attention(const TypeRuleInput &input) {
+// attention(q, k, v [, bias]) : (o, the type of q; the log-sum-exp of each query's scores,
+// [..., Tq]), the second kept for attention_grad
+llvm::Expected<TensorTypes> attention(const TypeRuleInput &input) {
   if (input.operands.size() != 3 && input.operands.size() != 4)
     return llvm::createStringError(
         fmt::format("takes q, k, v and an optional bias (3 or 4 operands), not {}", input.operands.size()));
+  const TensorType &q = input.operands[0];
   const TensorType *bias = input.operands.size() == 4 ? &input.operands[3] : nullptr;
-  if (auto error = checkAttentionOperands(input.operands[0], input.operands[1], input.operands[2], bias)) return error;
-  return input.operands[0];
+  if (auto error = checkAttentionOperands(q, input.operands[1], input.operands[2], bias)) return error;
+  return TensorTypes{q, q.withShape(Shape(q.shape.begin(), q.shape.end() - 1))};
 }
 
-// attention_grad(q, k, v, o, do [, bias]) : [..., Tq + 2 Tk, D], dq then dk then dv along the
-// sequence axis
+// attention_grad(q, k, v, o, lse, do [, bias]) : [..., Tq + 2 Tk, D], dq then dk then dv along
+// the sequence axis; o and lse are attention's two results
 llvm::Expected<TensorType> attentionGrad(const TypeRuleInput &input) {
-  if (input.operands.size() != 5 && input.operands.size() != 6)
+  if (input.operands.size() != 6 && input.operands.size() != 7)
     return llvm::createStringError(
-        fmt::format("takes q, k, v, o, do and an optional bias (5 or 6 operands), not {}", input.operands.size()));
+        fmt::format("takes q, k, v, o, lse, do and an optional bias (6 or 7 operands), not {}", input.operands.size()));
   const TensorType &q = input.operands[0], &k = input.operands[1];
-  const TensorType *bias = input.operands.size() == 6 ? &input.operands[5] : nullptr;
+  const TensorType *bias = input.operands.size() == 7 ? &input.operands[6] : nullptr;
   if (auto error = checkAttentionOperands(q, k, input.operands[2], bias)) return error;
-  for (size_t index : {3, 4})
+  for (size_t index : {3, 5})
     if (input.operands[index] != q)
       return llvm::createStringError(fmt::format("{} {} should have the queries' type {}",
                                                  index == 3 ? "the output o" : "the output gradient do",
                                                  toString(input.operands[index]), toString(q)));
+  TensorType statistics = q.withShape(Shape(q.shape.begin(), q.shape.end() - 1));
+  if (input.operands[4] != statistics)
+    return llvm::createStringError(fmt::format("the log-sum-exp {} should be {}, one per query",
+                                               toString(input.operands[4]), toString(statistics)));
   Shape joined = q.shape;
   joined[joined.size() - 2] += 2 * k.shape[k.rank() - 2];
   return q.withShape(joined);

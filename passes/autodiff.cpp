@@ -78,6 +78,13 @@ std::vector<ProblemAtOp> findProblems(const Function &function, const Activity &
           {&function, op.get(), "autodiff does not differentiate through calls: run the inline pass first"});
       continue;
     }
+    // An op of several results (attention's log-sum-exp) has a rule for its first one only.
+    for (size_t i = 1; i < op->resultCount(); ++i)
+      if (activity.active(op->result(i)))
+        problems.push_back({&function, op.get(),
+                            fmt::format("a gradient is requested through result {} of '{}', but only its first "
+                                        "result has a gradient rule",
+                                        i, op->name())});
     const GradientRule *rule = findGradientRule(op->kind());
     for (const Value *operand : op->operands()) {
       if (!activity.varied(operand)) continue;
@@ -110,13 +117,14 @@ llvm::Expected<std::unique_ptr<Function>> buildGradient(const Request &request, 
 
   for (auto it = forward.ops().rbegin(); it != forward.ops().rend(); ++it) {
     const Operation &op = **it;
-    if (op.resultCount() != 1) continue;  // an inactive call: findProblems refused active ones
-    auto cotangent = cotangents.find(op.result());
-    if (cotangent == cotangents.end() || !activity.active(op.result())) continue;
+    if (op.kind() == OpKind::Call || op.resultCount() == 0) continue;  // findProblems refused active calls
+    auto cotangent = cotangents.find(op.result(0));
+    if (cotangent == cotangents.end() || !activity.active(op.result(0))) continue;
     builder.setLocation(op.location());
-    std::vector<Value *> operands;
+    std::vector<Value *> operands, results;
     for (Value *operand : op.operands()) operands.push_back(copied.at(operand));
-    GradientContext context{build, op, operands, copied.at(op.result()), cotangent->second};
+    for (Value *opResult : op.results()) results.push_back(copied.at(opResult));
+    GradientContext context{build, op, operands, results.front(), cotangent->second, results};
     std::vector<Value *> contributions = findGradientRule(op.kind())->vectorJacobianProduct(context);
     for (size_t i = 0; i < op.operands().size(); ++i) {
       const Value *operand = op.operand(i);

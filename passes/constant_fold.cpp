@@ -32,10 +32,10 @@ constexpr int64_t kMaxEvaluatedElements = int64_t{1} << 16;
 
 // Random ops are never folded: a folded draw would freeze one sample into the program, where
 // the op keeps it tied to its key, which later stages may derive from the run's seed. Calls
-// are left to inlining.
+// are left to inlining, and ops of several results (calls, attention) are not folded.
 bool isFoldable(const Operation &op) {
   OpClass opClass = op.info().opClass;
-  if (op.kind() == OpKind::Constant || opClass == OpClass::Random || op.kind() == OpKind::Call) return false;
+  if (op.kind() == OpKind::Constant || opClass == OpClass::Random || op.resultCount() != 1) return false;
   if (op.result()->type().elementCount() > kMaxEvaluatedElements) return false;
   for (const Value *operand : op.operands()) {
     const Operation *definition = operand->definingOp();

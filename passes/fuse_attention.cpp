@@ -167,8 +167,8 @@ Value *fuseAttention(Function &function, Operation &product, Function::OpList::i
   if (match->bias) operands.push_back(match->bias);
   Builder builder(function, position);
   builder.setLocation(product.location());
-  llvm::Expected<Value *> attention =
-      builder.tryCreate(OpKind::Attention, operands, {{"scale", match->scale}, {"causal", match->causal}});
+  llvm::Expected<std::vector<Value *>> attention =
+      builder.tryCreateResults(OpKind::Attention, operands, {{"scale", match->scale}, {"causal", match->causal}});
   if (!attention) {
     remark(fmt::format("did not fuse attention in @{}: {}", function.name(), llvm::toString(attention.takeError())));
     return nullptr;
@@ -176,7 +176,7 @@ Value *fuseAttention(Function &function, Operation &product, Function::OpList::i
   remark(fmt::format("fused softmax(q kᵀ · {}{}) v into one attention kernel in @{}", match->scale,
                      match->bias ? " + bias" : "", function.name()) +
          (match->causal ? ", causal: blocks above the diagonal are skipped" : ""));
-  return *attention;
+  return attention->front();
 }
 }  // namespace
 

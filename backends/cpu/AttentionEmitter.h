@@ -45,8 +45,9 @@ struct BlockBuffers {
 // Which gradients a block pair adds to (all, or one of the two passes of the split backward).
 enum Gradients { kEveryGradient, kKeyAndValueGradients, kQueryGradients };
 
-// What a task reads, in the order of the context array: q, k, v, bias (or null), result, and
-// for the gradient o, do, the log-sum-exp and D buffers.
+// What a task reads, in the order of the context array: q, k, v, bias (or null), result, the
+// log-sum-exp (attention's second result, attention_grad's operand), and for the gradient o, do
+// and the D buffer.
 enum Pointer { kQ, kK, kV, kBias, kResult, kOutput, kOutputGradient, kLogSumExp, kRowDot, kPointerCount };
 
 // Emits the kernel's functions; each task function through its own builder.
@@ -64,8 +65,10 @@ public:
                        const std::function<void(llvm::IRBuilder<> &, IRValue *, std::vector<IRValue *> &)> &body);
 
   // Attention's task: batch element index / queryBlocks, query block index % queryBlocks.
-  void forwardTask(llvm::IRBuilder<> &builder, IRValue *taskIndex, std::vector<IRValue *> &pointers,
-                   bool statisticsOnly);
+  void forwardTask(llvm::IRBuilder<> &builder, IRValue *taskIndex, std::vector<IRValue *> &pointers);
+
+  // attention_grad's step 1 for the same blocks of rows: D = Σ g∘o of each.
+  void rowDotTask(llvm::IRBuilder<> &builder, IRValue *taskIndex, std::vector<IRValue *> &pointers);
 
   // attention_grad's step 2 for one batch element: every gradient of it.
   void batchTask(llvm::IRBuilder<> &builder, IRValue *batch, std::vector<IRValue *> &pointers);
@@ -148,10 +151,9 @@ private:
   IRValue *scoreRow(llvm::IRBuilder<> &builder, std::vector<IRValue *> &pointers, IRValue *batch, IRValue *rowPointer,
                     IRValue *query, IRValue *firstKey, int64_t columns);
 
-  // Forward step 2 and 3 (or, statisticsOnly, the log-sum-exp and D of each row) for a block of
-  // `rows` queries from firstQuery.
+  // Forward steps 1 to 3 for a block of `rows` queries from firstQuery.
   void forwardRows(llvm::IRBuilder<> &builder, std::vector<IRValue *> &pointers, const BlockBuffers &buffers,
-                   IRValue *batch, IRValue *firstQuery, int64_t rows, bool statisticsOnly);
+                   IRValue *batch, IRValue *firstQuery, int64_t rows);
 
   // Backward step 2 for query rows [firstQuery, firstQuery + rows) against keys from firstKey.
   void backwardPair(llvm::IRBuilder<> &builder, std::vector<IRValue *> &pointers, const BlockBuffers &buffers,

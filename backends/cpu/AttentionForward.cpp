@@ -7,18 +7,36 @@
 
 namespace kiln::cpu::templates::attention {
 
-void AttentionEmitter::forwardTask(llvm::IRBuilder<> &builder, IRValue *taskIndex, std::vector<IRValue *> &pointers,
-                                   bool statisticsOnly) {
-  BlockBuffers buffers = allocateBuffers(builder, !statisticsOnly, false);
+void AttentionEmitter::forwardTask(llvm::IRBuilder<> &builder, IRValue *taskIndex, std::vector<IRValue *> &pointers) {
+  BlockBuffers buffers = allocateBuffers(builder, true, false);
   forBlockOfTask(builder, taskIndex, geometry_.queries, kQueryBlock,
                  [&](IRValue *batch, IRValue *firstQuery, int64_t rows) {
-                   forwardRows(builder, pointers, buffers, batch, firstQuery, rows, statisticsOnly);
+                   forwardRows(builder, pointers, buffers, batch, firstQuery, rows);
                  });
 }
 
+void AttentionEmitter::rowDotTask(llvm::IRBuilder<> &builder, IRValue *taskIndex, std::vector<IRValue *> &pointers) {
+  const int64_t d = geometry_.depth;
+  forBlockOfTask(
+      builder, taskIndex, geometry_.queries, kQueryBlock, [&](IRValue *batch, IRValue *firstQuery, int64_t rows) {
+        IRValue *rowBase = builder.CreateAdd(builder.CreateMul(batch, index(builder, geometry_.queries)), firstQuery);
+        matmul::emitLoop(builder, index(builder, rows), [&](IRValue *row) {
+          IRValue *rowIndex = builder.CreateAdd(rowBase, row);
+          IRValue *rowOffset = builder.CreateMul(rowIndex, index(builder, d));
+          IRValue *dot = forEachVector(
+              builder, d, {vectorConstant(0.0)}, [&](IRValue *offset, IRValue *mask, const Carried &partial) {
+                IRValue *position = builder.CreateAdd(rowOffset, offset);
+                IRValue *output = load(builder, at(builder, pointers[kOutput], position), mask, 0.0);
+                IRValue *gradient = load(builder, at(builder, pointers[kOutputGradient], position), mask, 0.0);
+                return Carried{builder.CreateFAdd(partial[0], builder.CreateFMul(output, gradient))};
+              })[0];
+          builder.CreateStore(builder.CreateFAddReduce(constant(0.0), dot), at(builder, pointers[kRowDot], rowIndex));
+        });
+      });
+}
+
 void AttentionEmitter::forwardRows(llvm::IRBuilder<> &builder, std::vector<IRValue *> &pointers,
-                                   const BlockBuffers &buffers, IRValue *batch, IRValue *firstQuery, int64_t rows,
-                                   bool statisticsOnly) {
+                                   const BlockBuffers &buffers, IRValue *batch, IRValue *firstQuery, int64_t rows) {
   const int64_t d = geometry_.depth;
   IRValue *rowBase = builder.CreateAdd(builder.CreateMul(batch, index(builder, geometry_.queries)), firstQuery);
   IRValue *queries = at(builder, pointers[kQ], builder.CreateMul(rowBase, index(builder, d)));
@@ -26,10 +44,8 @@ void AttentionEmitter::forwardRows(llvm::IRBuilder<> &builder, std::vector<IRVal
     builder.CreateStore(constant(-std::numeric_limits<double>::infinity()), at(builder, buffers.maxima, row));
     builder.CreateStore(constant(0.0), at(builder, buffers.sums, row));
   });
-  if (buffers.accumulator)
-    builder.CreateMemSet(buffers.accumulator, builder.getInt8(0),
-                         rows * d * (static_cast<int64_t>(element_->getPrimitiveSizeInBits()) / 8),
-                         llvm::MaybeAlign(64));
+  builder.CreateMemSet(buffers.accumulator, builder.getInt8(0),
+                       rows * d * (static_cast<int64_t>(element_->getPrimitiveSizeInBits()) / 8), llvm::MaybeAlign(64));
   forEachKeyBlock(builder, visibleKeyBlocks(builder, firstQuery, rows), [&](IRValue *firstKey, int64_t columns) {
     IRValue *keyBase = builder.CreateAdd(builder.CreateMul(batch, index(builder, geometry_.keys)), firstKey);
     IRValue *keyOffset = builder.CreateMul(keyBase, index(builder, d));
@@ -58,41 +74,26 @@ void AttentionEmitter::forwardRows(llvm::IRBuilder<> &builder, std::vector<IRVal
                                           builder.CreateFAddReduce(constant(0.0), sum));
       builder.CreateStore(total, sumPointer);
       builder.CreateStore(newMaximum, at(builder, buffers.maxima, row));
-      if (buffers.accumulator) {
-        IRValue *rowAccumulator = at(builder, buffers.accumulator, builder.CreateMul(row, index(builder, d)));
-        IRValue *factor = builder.CreateVectorSplat(lanes_, rescale);
-        forEachVector(builder, d, [&](IRValue *offset, IRValue *mask) {
-          IRValue *pointer = at(builder, rowAccumulator, offset);
-          store(builder, builder.CreateFMul(load(builder, pointer, mask, 0.0), factor), pointer, mask);
-        });
-      }
+      IRValue *rowAccumulator = at(builder, buffers.accumulator, builder.CreateMul(row, index(builder, d)));
+      IRValue *factor = builder.CreateVectorSplat(lanes_, rescale);
+      forEachVector(builder, d, [&](IRValue *offset, IRValue *mask) {
+        IRValue *pointer = at(builder, rowAccumulator, offset);
+        store(builder, builder.CreateFMul(load(builder, pointer, mask, 0.0), factor), pointer, mask);
+      });
     });
-    if (buffers.accumulator)
-      callProduct(builder, buffers, product(rows, d, columns, false, false, true), buffers.scores,
-                  at(builder, pointers[kV], keyOffset), buffers.accumulator);
+    callProduct(builder, buffers, product(rows, d, columns, false, false, true), buffers.scores,
+                at(builder, pointers[kV], keyOffset), buffers.accumulator);
   });
   matmul::emitLoop(builder, index(builder, rows), [&](IRValue *row) {
     IRValue *rowIndex = builder.CreateAdd(rowBase, row);
     IRValue *total = builder.CreateLoad(element_, at(builder, buffers.sums, row));
-    if (statisticsOnly) {
-      // L = m + log l, +inf for a row that saw no key (then e^(s - L) = 0); D = Σ g∘o.
-      IRValue *maximum = builder.CreateLoad(element_, at(builder, buffers.maxima, row));
-      loops::ElementEmitter emitter(builder, module_);
-      IRValue *logSumExp = builder.CreateFAdd(maximum, emitter.libm("log", total, false));
-      IRValue *empty = builder.CreateFCmpOEQ(total, constant(0.0));
-      logSumExp = builder.CreateSelect(empty, constant(std::numeric_limits<double>::infinity()), logSumExp);
-      builder.CreateStore(logSumExp, at(builder, pointers[kLogSumExp], rowIndex));
-      IRValue *rowOffset = builder.CreateMul(rowIndex, index(builder, d));
-      IRValue *dot =
-          forEachVector(builder, d, {vectorConstant(0.0)}, [&](IRValue *offset, IRValue *mask, const Carried &partial) {
-            IRValue *position = builder.CreateAdd(rowOffset, offset);
-            IRValue *output = load(builder, at(builder, pointers[kOutput], position), mask, 0.0);
-            IRValue *gradient = load(builder, at(builder, pointers[kOutputGradient], position), mask, 0.0);
-            return Carried{builder.CreateFAdd(partial[0], builder.CreateFMul(output, gradient))};
-          })[0];
-      builder.CreateStore(builder.CreateFAddReduce(constant(0.0), dot), at(builder, pointers[kRowDot], rowIndex));
-      return;
-    }
+    // L = m + log l, +inf for a row that saw no key.
+    IRValue *maximum = builder.CreateLoad(element_, at(builder, buffers.maxima, row));
+    loops::ElementEmitter emitter(builder, module_);
+    IRValue *logSumExp = builder.CreateFAdd(maximum, emitter.libm("log", total, false));
+    logSumExp = builder.CreateSelect(builder.CreateFCmpOEQ(total, constant(0.0)),
+                                     constant(std::numeric_limits<double>::infinity()), logSumExp);
+    builder.CreateStore(logSumExp, at(builder, pointers[kLogSumExp], rowIndex));
     // o = acc / l, 0 for a row that saw no key.
     IRValue *empty = builder.CreateFCmpOEQ(total, constant(0.0));
     IRValue *inverse = builder.CreateSelect(empty, constant(0.0), builder.CreateFDiv(constant(1.0), total));

@@ -9,12 +9,11 @@
 //     m' = max(m, max s), p = e^(s - m'), l = l·e^(m - m') + Σp, acc = acc·e^(m - m'); then
 //     acc += P V (the template, accumulating). A row whose keys are all -inf keeps m' = -inf and
 //     shifts by 0 instead, so that p = 0 rather than NaN.
-//  3. o = acc / l, or 0 for a row that saw no key.
+//  3. o = acc / l, or 0 for a row that saw no key; the second result L = m + log l, the row's
+//     log-sum-exp (+inf for a row with no key, so that the backward's e^(s - L) = 0).
 //
-// attention_grad (FlashAttention-2's backward), with g = do:
-//  1. Statistics, one task per (batch element, query block): each row's log-sum-exp L (steps 1–2
-//     above without the products with V; +inf for a row with no key, so that e^(s - L) = 0) and
-//     D = Σ g∘o, in buffers of B·Tq elements each.
+// attention_grad (FlashAttention-2's backward), with g = do and L from attention:
+//  1. D = Σ g∘o for each row, one task per (batch element, query block), in a buffer of B·Tq.
 //  2. Gradients, one task per batch element: dq, dk, dv zeroed, then for each key block j and
 //     each query block i that can see it: S = Q_i K_jᵀ, P = e^(s - L) with s as above,
 //     dv_j += Pᵀ g_i, dP = g_i V_jᵀ, dS = P∘(dP - D)·scale, dq_i += dS K_j, dk_j += dSᵀ Q_i.
@@ -24,10 +23,11 @@
 //     Either way each gradient block adds the same terms in the same order (dq_i over key blocks
 //     in order, dk_j and dv_j over query blocks in order), so the bits do not depend on the
 //     thread count.
-// Extra memory: the operands made contiguous when they are views, the statistics (2·B·Tq), and
+// Extra memory: the operands made contiguous when they are views, D (B·Tq), and
 // per task the block buffers (a few Bq × Bk and Bq × D blocks on the stack): O(T·d), not O(T²).
 // This file is the driver; the emitter's helpers are in AttentionEmitter.cpp, attention's steps and
 // attention_grad's step 1 in AttentionForward.cpp, attention_grad's step 2 in AttentionBackward.cpp.
+// Keeping L from the forward saves the backward a pass of q kᵀ and e^s: one block product of 8.
 #include <fmt/format.h>
 #include <llvm/IR/Module.h>
 
@@ -46,7 +46,7 @@ llvm::Error emitAttention(llvm::Module &module, const Target &target, const Func
     return llvm::createStringError(
         fmt::format("kernel @{}: {} has no lowering for {}", kernel.name(), op.name(), dtypeName(dtype)));
   bool gradient = op.kind() == OpKind::AttentionGrad;
-  size_t biasOperand = gradient ? 5 : 3;
+  size_t biasOperand = gradient ? 6 : 3;
   const Value *bias = op.operands().size() > biasOperand ? op.operand(biasOperand) : nullptr;
   AttentionGeometry geometry = geometryOf(op, bias);
 
@@ -59,13 +59,16 @@ llvm::Error emitAttention(llvm::Module &module, const Target &target, const Func
   pointers[kK] = rowMajor(emitter, op.operand(1), temporaries);
   pointers[kV] = rowMajor(emitter, op.operand(2), temporaries);
   if (bias) pointers[kBias] = rowMajor(emitter, bias, temporaries);
-  pointers[kResult] = function->getArg(function->arg_size() - 1);
+  const size_t results = kernel.arguments().size();  // the result pointers follow the arguments
+  pointers[kResult] = function->getArg(results);
   if (gradient) {
     pointers[kOutput] = rowMajor(emitter, op.operand(3), temporaries);
-    pointers[kOutputGradient] = rowMajor(emitter, op.operand(4), temporaries);
-    int64_t statistics = geometry.batches * geometry.queries * static_cast<int64_t>(dtypeByteSize(dtype));
-    pointers[kLogSumExp] = temporaries.allocate(statistics);
-    pointers[kRowDot] = temporaries.allocate(statistics);
+    pointers[kLogSumExp] = rowMajor(emitter, op.operand(4), temporaries);
+    pointers[kOutputGradient] = rowMajor(emitter, op.operand(5), temporaries);
+    pointers[kRowDot] =
+        temporaries.allocate(geometry.batches * geometry.queries * static_cast<int64_t>(dtypeByteSize(dtype)));
+  } else {
+    pointers[kLogSumExp] = function->getArg(results + 1);
   }
   auto *contextType = llvm::ArrayType::get(builder.getPtrTy(), kPointerCount);
   llvm::Value *context = builder.CreateAlloca(contextType);
@@ -73,10 +76,14 @@ llvm::Error emitAttention(llvm::Module &module, const Target &target, const Func
     builder.CreateStore(pointers[i], builder.CreateConstInBoundsGEP2_64(contextType, context, 0, i));
 
   AttentionEmitter attention(module, target, geometry, dtype, kernel.name());
-  llvm::Function *rows = attention.task(
-      "rows", [&](llvm::IRBuilder<> &taskBuilder, llvm::Value *index, std::vector<llvm::Value *> &taskPointers) {
-        attention.forwardTask(taskBuilder, index, taskPointers, /*statisticsOnly=*/gradient);
-      });
+  llvm::Function *rows =
+      attention.task(gradient ? "row_dots" : "rows",
+                     [&](llvm::IRBuilder<> &taskBuilder, llvm::Value *index, std::vector<llvm::Value *> &taskPointers) {
+                       if (gradient)
+                         attention.rowDotTask(taskBuilder, index, taskPointers);
+                       else
+                         attention.forwardTask(taskBuilder, index, taskPointers);
+                     });
   llvm::FunctionCallee parallelFor = module.getOrInsertFunction(
       "kiln_parallel_for",
       llvm::FunctionType::get(builder.getVoidTy(), {builder.getInt64Ty(), builder.getPtrTy(), builder.getPtrTy()},

@@ -14,6 +14,7 @@
 //    so that a func or kernel named like a C function cannot clash with it.
 #include "backends/cpu/Compile.h"
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <optional>
@@ -59,8 +60,10 @@ llvm::Value *allocate(llvm::IRBuilder<> &builder, llvm::Module &module, int64_t 
 }
 
 llvm::Error emitKernel(llvm::Module &module, const Target &target, const Function &kernel) {
+  // The op whose results are the kernel's, all of them in order (attention gives two).
   const Operation *resultOp =
-      kernel.results().size() == 1 && !kernel.results()[0]->isArgument() ? kernel.results()[0]->definingOp() : nullptr;
+      kernel.results().empty() || kernel.results()[0]->isArgument() ? nullptr : kernel.results()[0]->definingOp();
+  if (resultOp && !std::ranges::equal(resultOp->results(), kernel.results())) resultOp = nullptr;
   if (resultOp && hasTemplateRule(resultOp->kind())) return emitTemplateKernel(module, target, kernel);
   // A float matmul as the result, or under an elementwise epilogue.
   std::string notEpilogue;

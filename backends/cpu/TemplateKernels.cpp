@@ -38,7 +38,7 @@ namespace templates {
 llvm::Function *declareKernel(llvm::Module &module, const Target &target, const Function &kernel,
                               loops::ElementEmitter &emitter) {
   llvm::IRBuilder<> &builder = emitter.builder;
-  size_t pointerCount = kernel.arguments().size() + 1;
+  size_t pointerCount = kernel.arguments().size() + kernel.results().size();
   auto *type =
       llvm::FunctionType::get(builder.getVoidTy(), std::vector<llvm::Type *>(pointerCount, builder.getPtrTy()), false);
   auto *function = llvm::Function::Create(type, llvm::Function::ExternalLinkage, kernel.name(), module);

@@ -25,7 +25,8 @@ llvm::Error emitTemplateKernel(llvm::Module &module, const Target &target, const
 
 namespace templates {
 
-// The kernel's LLVM function, its arguments bound in `emitter`, the builder at its entry.
+// The kernel's LLVM function (a pointer for each argument, then one for each result), its
+// arguments bound in `emitter`, the builder at its entry.
 llvm::Function *declareKernel(llvm::Module &module, const Target &target, const Function &kernel,
                               loops::ElementEmitter &emitter);
 // The buffers a kernel holds for the length of one call: 64-byte aligned blocks from the runtime's

@@ -33,16 +33,14 @@ struct AttentionGeometry {
   }
 };
 
-// The softmax weights of query row `i` of batch element `b` over every key: 0 for a key the
-// causal mask drops, and all 0 when no key is left (or every score is -inf).
-std::vector<double> attentionWeights(const Operation &op, const AttentionGeometry &geometry, const Tensor &q,
-                                     const Tensor &k, const Tensor *bias, int64_t b, int64_t i) {
+// The scores of query row `i` of batch element `b` over every key: -inf for a key the causal mask
+// drops.
+std::vector<double> attentionScores(const Operation &op, const AttentionGeometry &geometry, const Tensor &q,
+                                    const Tensor &k, const Tensor *bias, int64_t b, int64_t i) {
   double scale = op.attributes().getFloat("scale");
   bool causal = op.attributes().getBool("causal");
   const int64_t n = geometry.keys, d = geometry.depth;
-  std::vector<double> weights(n, 0.0);
-  double maximum = -std::numeric_limits<double>::infinity();
-  bool sawNaN = false;
+  std::vector<double> scores(n, -std::numeric_limits<double>::infinity());
   for (int64_t j = 0; j < n; ++j) {
     if (causal && j > i) continue;
     double score = 0;
@@ -51,46 +49,62 @@ std::vector<double> attentionWeights(const Operation &op, const AttentionGeometr
     score *= scale;
     if (bias)
       score += bias->getDouble(geometry.biasOffsets[b] + i * geometry.biasRowStride + j * geometry.biasColumnStride);
-    weights[j] = score;
-    sawNaN |= std::isnan(score);
-    maximum = std::max(maximum, score);
+    scores[j] = score;
   }
-  if (sawNaN) return std::vector<double>(n, std::numeric_limits<double>::quiet_NaN());
-  if (std::isinf(maximum) && maximum < 0) return std::vector<double>(n, 0.0);
-  double total = 0;
-  for (int64_t j = 0; j < n; ++j) {
-    weights[j] = causal && j > i ? 0.0 : std::exp(weights[j] - maximum);
-    total += weights[j];
-  }
-  for (double &weight : weights) weight /= total;
-  return weights;
+  return scores;
 }
 
-// o[i] = sum_j p[i, j] v[j]
-llvm::Expected<Tensor> attentionRule(const Operation &op, std::span<const Tensor> operands) {
+// The softmax weights of one row of scores, and their log-sum-exp: all weights 0 and +inf when no
+// key is left (every score -inf), NaN for both when a score is NaN.
+std::vector<double> attentionWeights(std::vector<double> scores, double &logSumExp) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  double maximum = -std::numeric_limits<double>::infinity();
+  for (double score : scores) {
+    if (std::isnan(score)) {
+      logSumExp = nan;
+      return std::vector<double>(scores.size(), nan);
+    }
+    maximum = std::max(maximum, score);
+  }
+  if (std::isinf(maximum) && maximum < 0) {
+    logSumExp = std::numeric_limits<double>::infinity();
+    return std::vector<double>(scores.size(), 0.0);
+  }
+  double total = 0;
+  for (double &score : scores) total += score = std::exp(score - maximum);
+  for (double &weight : scores) weight /= total;
+  logSumExp = maximum + std::log(total);
+  return scores;
+}
+
+// o[i] = sum_j p[i, j] v[j], lse[i] = log sum_j e^s[i, j]
+llvm::Expected<std::vector<Tensor>> attentionRule(const Operation &op, std::span<const Tensor> operands) {
   const Tensor &q = operands[0], &k = operands[1], &v = operands[2];
   const Tensor *bias = operands.size() == 4 ? &operands[3] : nullptr;
   AttentionGeometry geometry(q.shape(), k.shape(), bias);
-  Tensor result(op.result()->type());
+  Tensor result(op.result(0)->type()), statistics(op.result(1)->type());
   const int64_t d = geometry.depth;
   for (int64_t b = 0; b < geometry.batches; ++b)
     for (int64_t i = 0; i < geometry.queries; ++i) {
-      std::vector<double> weights = attentionWeights(op, geometry, q, k, bias, b, i);
+      double logSumExp = 0;
+      std::vector<double> weights = attentionWeights(attentionScores(op, geometry, q, k, bias, b, i), logSumExp);
+      statistics.setDouble(b * geometry.queries + i, logSumExp);
       for (int64_t c = 0; c < d; ++c) {
         double sum = 0;
         for (int64_t j = 0; j < geometry.keys; ++j) sum += weights[j] * v.getDouble((b * geometry.keys + j) * d + c);
         result.setDouble((b * geometry.queries + i) * d + c, sum);
       }
     }
-  return result;
+  return std::vector<Tensor>{std::move(result), std::move(statistics)};
 }
 
-// With s = q kᵀ · scale + bias, p = softmax(s), o = p v and g = do:
+// With s = q kᵀ · scale + bias, p = softmax(s) = e^(s − lse) (lse as given), o = p v and g = do:
 //   dv = pᵀ g,  dp = g vᵀ,  ds = p ∘ (dp − rowsum(g ∘ o)),  dq = ds k · scale,  dk = dsᵀ q · scale
 // (rowsum(dp ∘ p) = rowsum(g ∘ o) since o = p v), written as dq, dk, dv along the sequence axis.
 llvm::Expected<Tensor> attentionGradRule(const Operation &op, std::span<const Tensor> operands) {
-  const Tensor &q = operands[0], &k = operands[1], &v = operands[2], &o = operands[3], &g = operands[4];
-  const Tensor *bias = operands.size() == 6 ? &operands[5] : nullptr;
+  const Tensor &q = operands[0], &k = operands[1], &v = operands[2], &o = operands[3], &lse = operands[4],
+               &g = operands[5];
+  const Tensor *bias = operands.size() == 7 ? &operands[6] : nullptr;
   AttentionGeometry geometry(q.shape(), k.shape(), bias);
   double scale = op.attributes().getFloat("scale");
   Tensor result(op.result()->type());
@@ -98,7 +112,9 @@ llvm::Expected<Tensor> attentionGradRule(const Operation &op, std::span<const Te
   for (int64_t b = 0; b < geometry.batches; ++b) {
     std::vector<double> dk(tk * d, 0.0), dv(tk * d, 0.0);
     for (int64_t i = 0; i < tq; ++i) {
-      std::vector<double> weights = attentionWeights(op, geometry, q, k, bias, b, i);
+      std::vector<double> weights = attentionScores(op, geometry, q, k, bias, b, i);
+      double logSumExp = lse.getDouble(b * tq + i);
+      for (double &weight : weights) weight = std::exp(weight - logSumExp);
       double rowDot = 0;
       for (int64_t c = 0; c < d; ++c) rowDot += g.getDouble((b * tq + i) * d + c) * o.getDouble((b * tq + i) * d + c);
       std::vector<double> dq(d, 0.0);
@@ -126,11 +142,14 @@ llvm::Expected<Tensor> attentionGradRule(const Operation &op, std::span<const Te
 }
 
 const RuleEntry kRules[] = {
-    {OpKind::Attention, attentionRule},
     {OpKind::AttentionGrad, attentionGradRule},
+};
+const ResultsRuleEntry kSeveralResultRules[] = {
+    {OpKind::Attention, attentionRule},
 };
 }  // namespace
 
 std::span<const RuleEntry> attentionRules() { return kRules; }
+std::span<const ResultsRuleEntry> severalResultRules() { return kSeveralResultRules; }
 
 }  // namespace kiln::interpreter

@@ -11,21 +11,29 @@
 namespace kiln {
 
 namespace {
-using RuleTable = std::array<interpreter::EvaluationRule, kOpCount>;
+// Each op's rule: of one result, or of several.
+struct Rules {
+  std::array<interpreter::EvaluationRule, kOpCount> single{};
+  std::array<interpreter::ResultsRule, kOpCount> several{};
+};
 
-RuleTable buildRuleTable() {
-  RuleTable table{};
+Rules buildRuleTable() {
+  Rules table;
   for (auto rules : {interpreter::elementwiseRules(), interpreter::creationRules(), interpreter::shapeRules(),
                      interpreter::reductionRules(), interpreter::convolutionRules(), interpreter::attentionRules()})
     for (const auto &[kind, rule] : rules) {
-      assert(!table[static_cast<size_t>(kind)] && "two interpreter rules for one op");
-      table[static_cast<size_t>(kind)] = rule;
+      assert(!table.single[static_cast<size_t>(kind)] && "two interpreter rules for one op");
+      table.single[static_cast<size_t>(kind)] = rule;
     }
+  for (const auto &[kind, rule] : interpreter::severalResultRules()) {
+    assert(!table.single[static_cast<size_t>(kind)] && "two interpreter rules for one op");
+    table.several[static_cast<size_t>(kind)] = rule;
+  }
   return table;
 }
 
-const RuleTable &ruleTable() {
-  static const RuleTable table = buildRuleTable();
+const Rules &ruleTable() {
+  static const Rules table = buildRuleTable();
   return table;
 }
 
@@ -42,18 +50,37 @@ llvm::Error checkOperands(const Operation &op, std::span<const Tensor> operands)
 
 // A call is evaluated by interpreting its callee (interpret, below), which no rule of one op sees.
 bool hasInterpreterRule(OpKind kind) {
-  return kind == OpKind::Call || ruleTable()[static_cast<size_t>(kind)] != nullptr;
+  size_t row = static_cast<size_t>(kind);
+  return kind == OpKind::Call || ruleTable().single[row] || ruleTable().several[row];
+}
+
+llvm::Expected<std::vector<Tensor>> evaluateOpResults(const Operation &op, std::span<const Tensor> operands) {
+  size_t row = static_cast<size_t>(op.kind());
+  interpreter::EvaluationRule single = ruleTable().single[row];
+  interpreter::ResultsRule several = ruleTable().several[row];
+  llvm::Error problem = !single && !several ? llvm::createStringError("the interpreter has no rule for this op")
+                                            : checkOperands(op, operands);
+  for (const Value *result : op.results())
+    if (!problem) problem = checkTensorSize(result->type());
+  if (problem) return llvm::createStringError(fmt::format("{}: {}", op.name(), llvm::toString(std::move(problem))));
+  llvm::Expected<std::vector<Tensor>> results = std::vector<Tensor>{};
+  if (several) {
+    results = several(op, operands);
+  } else if (llvm::Expected<Tensor> result = single(op, operands)) {
+    results->push_back(std::move(*result));
+  } else {
+    results = result.takeError();
+  }
+  if (!results) return llvm::createStringError(fmt::format("{}: {}", op.name(), llvm::toString(results.takeError())));
+  return results;
 }
 
 llvm::Expected<Tensor> evaluateOp(const Operation &op, std::span<const Tensor> operands) {
-  interpreter::EvaluationRule rule = ruleTable()[static_cast<size_t>(op.kind())];
-  llvm::Error problem =
-      !rule ? llvm::createStringError("the interpreter has no rule for this op") : checkOperands(op, operands);
-  if (!problem) problem = checkTensorSize(op.result()->type());
-  if (problem) return llvm::createStringError(fmt::format("{}: {}", op.name(), llvm::toString(std::move(problem))));
-  llvm::Expected<Tensor> result = rule(op, operands);
-  if (!result) return llvm::createStringError(fmt::format("{}: {}", op.name(), llvm::toString(result.takeError())));
-  return result;
+  if (op.resultCount() != 1)
+    return llvm::createStringError(fmt::format("{}: has {} results, not one", op.name(), op.resultCount()));
+  llvm::Expected<std::vector<Tensor>> results = evaluateOpResults(op, operands);
+  if (!results) return results.takeError();
+  return std::move(results->front());
 }
 
 namespace {
@@ -97,9 +124,9 @@ llvm::Expected<std::vector<Tensor>> interpret(const Function &function, std::spa
       for (size_t i = 0; i < op->resultCount(); ++i) values.insert_or_assign(op->result(i), std::move((*results)[i]));
       continue;
     }
-    llvm::Expected<Tensor> result = evaluateOp(*op, operands);
-    if (!result) return failedAt(function, *op, llvm::toString(result.takeError()));
-    values.insert_or_assign(op->result(), std::move(*result));
+    llvm::Expected<std::vector<Tensor>> results = evaluateOpResults(*op, operands);
+    if (!results) return failedAt(function, *op, llvm::toString(results.takeError()));
+    for (size_t i = 0; i < op->resultCount(); ++i) values.insert_or_assign(op->result(i), std::move((*results)[i]));
   }
   std::vector<Tensor> results;
   for (const Value *result : function.results()) {

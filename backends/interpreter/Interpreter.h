@@ -12,8 +12,10 @@
 
 namespace kiln {
 
-// Evaluates one op on operand values of the op's operand types.
+// Evaluates one op of one result on operand values of the op's operand types.
 llvm::Expected<Tensor> evaluateOp(const Operation &op, std::span<const Tensor> operands);
+// The same for any op but a call, giving each of its results.
+llvm::Expected<std::vector<Tensor>> evaluateOpResults(const Operation &op, std::span<const Tensor> operands);
 
 // Evaluates a function on its arguments and returns its results.
 llvm::Expected<std::vector<Tensor>> interpret(const Function &function, std::span<const Tensor> arguments);

@@ -17,6 +17,9 @@ namespace kiln::interpreter {
 // checkTensorSize.
 using EvaluationRule = llvm::Expected<Tensor> (*)(const Operation &op, std::span<const Tensor> operands);
 using RuleEntry = std::pair<OpKind, EvaluationRule>;
+// The rule of an op of several results (attention), giving them in order.
+using ResultsRule = llvm::Expected<std::vector<Tensor>> (*)(const Operation &op, std::span<const Tensor> operands);
+using ResultsRuleEntry = std::pair<OpKind, ResultsRule>;
 
 // Each file's part of the dispatch table in Interpreter.cpp.
 std::span<const RuleEntry> elementwiseRules();
@@ -25,6 +28,7 @@ std::span<const RuleEntry> shapeRules();
 std::span<const RuleEntry> reductionRules();
 std::span<const RuleEntry> convolutionRules();
 std::span<const RuleEntry> attentionRules();
+std::span<const ResultsRuleEntry> severalResultRules();  // Attention.cpp
 
 // Row-major strides of a shape: element (i0, i1, ...) sits at sum(i_k * strides[k]).
 inline std::vector<int64_t> rowMajorStrides(const Shape &shape) {

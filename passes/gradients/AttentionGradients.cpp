@@ -1,5 +1,5 @@
 // Gradient rules of attention: its adjoint is one attention_grad op, which recomputes the
-// weights block by block instead of keeping them from the forward pass.
+// weights block by block from the log-sum-exp the forward kept, instead of storing them.
 #include <limits>
 
 #include "passes/gradients/GradientRules.h"
@@ -44,9 +44,9 @@ Value *biasGradient(const GradientContext &c) {
 }
 
 // d attention(q, k, v [, bias]) = rows [0, Tq), [Tq, Tq + Tk) and [Tq + Tk, Tq + 2 Tk) of
-// attention_grad(q, k, v, o, g [, bias]), and the bias's as biasGradient says.
+// attention_grad(q, k, v, o, lse, g [, bias]), and the bias's as biasGradient says.
 Gradients attention(const GradientContext &c) {
-  std::vector<Value *> operands{c.operand(0), c.operand(1), c.operand(2), c.result, c.cotangent};
+  std::vector<Value *> operands{c.operand(0), c.operand(1), c.operand(2), c.result, c.results[1], c.cotangent};
   bool biased = c.operands.size() == 4;
   if (biased) operands.push_back(c.operand(3));
   Value *joined =

@@ -15,8 +15,9 @@ struct GradientContext {
   GradientBuilder &build;
   const Operation &op;
   std::vector<Value *> operands;
-  Value *result;
+  Value *result;  // the first result, the one the cotangent is of
   Value *cotangent;
+  std::vector<Value *> results;  // every result of the op (attention's log-sum-exp after o)
 
   Value *operand(size_t index) const { return operands[index]; }
   const Attributes &attributes() const { return op.attributes(); }

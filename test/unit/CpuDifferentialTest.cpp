@@ -260,9 +260,12 @@ std::vector<Case> casesFor(OpKind kind) {
         std::vector<std::string> operands{tensorType(dtype, layout.query), tensorType(dtype, layout.key),
                                           tensorType(dtype, layout.key)};
         std::string attributes = fmt::format(" {{scale = 0.35, causal = {}}}", layout.causal);
-        std::string result = operands[0];
+        // attention's results: o and each query's log-sum-exp, which attention_grad reads
+        // (any values do: both sides take e^(s - lse) as the weights).
+        std::string statistics = tensorType(dtype, Shape(layout.query.begin(), layout.query.end() - 1));
+        std::string result = fmt::format("({}, {})", operands[0], statistics);
         if (kind == OpKind::AttentionGrad) {
-          operands.insert(operands.end(), {operands[0], operands[0]});
+          operands.insert(operands.end(), {operands[0], statistics, operands[0]});
           Shape joined = layout.query;
           joined[joined.size() - 2] += 2 * layout.key[layout.key.size() - 2];
           result = tensorType(dtype, joined);
@@ -272,7 +275,10 @@ std::vector<Case> casesFor(OpKind kind) {
         for (size_t i = 1; i < operands.size(); ++i) list += fmt::format(", %a{}", i);
         Case c;
         c.normwise = true;
-        c.text = function(operands, result, name + " " + list + attributes);
+        c.text = kind == OpKind::AttentionGrad
+                     ? function(operands, result, name + " " + list + attributes)
+                     : fmt::format("func @f({}) -> {} {{\n  %r, %lse = {} {}{} : {}\n  return %r, %lse\n}}\n",
+                                   signature(operands), result, name, list, attributes, result);
         cases.push_back(c);
       }
       break;

@@ -152,6 +152,17 @@ std::unique_ptr<Function> functionOf(OpKind kind, const OpCase &opCase) {
   for (size_t i = 0; i < opCase.operands.size(); ++i)
     operands.push_back(function->addArgument(opCase.operands[i], "x" + std::to_string(i)));
   Builder builder(*function);
+  // The function returns the op's first result: the one with a gradient rule (attention also
+  // gives its log-sum-exp).
+  if (!opCase.declared) {
+    auto results = builder.tryCreateResults(kind, operands, opCase.attributes);
+    if (!results) {
+      ADD_FAILURE() << opName(kind) << ": " << llvm::toString(results.takeError());
+      return nullptr;
+    }
+    function->setResults({results->front()});
+    return function;
+  }
   auto result = builder.tryCreate(kind, operands, opCase.attributes, opCase.declared);
   if (!result) {
     ADD_FAILURE() << opName(kind) << ": " << llvm::toString(result.takeError());
