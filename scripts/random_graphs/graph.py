@@ -232,6 +232,18 @@ def result_type(mnemonic, operands, attrs, declared):
         if not first.is_float or not 0 <= attrs["axis"] < first.rank:
             raise TypeError_("normalization")
         return first
+    if mnemonic == "attention":
+        # q [..., Tq, D], k and v [..., Tk, D], a bias broadcasting to [..., Tq, Tk]: o is shaped
+        # like q (its second result, the log-sum-exp, is UNUSED_RESULTS's).
+        query, key, value = operands[:3]
+        if (not query.is_float or query.rank < 2 or key.shape != value.shape or key.rank != query.rank
+                or key.shape[:-2] != query.shape[:-2] or key.shape[-1] != query.shape[-1]
+                or any(operand.dtype != query.dtype for operand in operands)):
+            raise TypeError_("attention operands")
+        scores = query.shape[:-1] + (key.shape[-2],)
+        if len(operands) == 4 and broadcast_shapes(operands[3].shape, scores) != scores:
+            raise TypeError_("attention bias")
+        return query
     raise TypeError_(f"no type rule for {mnemonic}")
 
 
@@ -319,6 +331,10 @@ def widen(tensor_type, dtype_map):
     return TensorType(dtype_map.get(tensor_type.dtype, tensor_type.dtype), tensor_type.shape)
 
 
+# The types of an op's results after its first, from the first's: the ops of several results.
+UNUSED_RESULTS = {"attention": lambda first: [TensorType(first.dtype, first.shape[:-1])]}
+
+
 def function_text(graph, dtype_map=None):
     """The graph as a .kir func; `dtype_map` ({"f32": "f64"}) gives its twin in another float type."""
     dtype_map = dtype_map or {}
@@ -327,10 +343,18 @@ def function_text(graph, dtype_map=None):
     for op in graph.ops:
         operands = ", ".join(f"%{name}" for name in op.operands)
         attrs = ", ".join(f"{key} = {attribute_text(value)}" for key, value in op.attrs.items())
-        text = f"  %{op.result} = {op.mnemonic}"
+        result_type = text_of_type(widen(op.type, dtype_map))
+        names = f"%{op.result}"
+        if op.mnemonic in UNUSED_RESULTS:
+            # Results after the first, which the graph never reads (attention's log-sum-exp).
+            for index, extra in enumerate(UNUSED_RESULTS[op.mnemonic](op.type), 1):
+                names += f", %{op.result}_{index}"
+                result_type += f", {text_of_type(widen(extra, dtype_map))}"
+            result_type = f"({result_type})"
+        text = f"  {names} = {op.mnemonic}"
         text += f" {operands}" if operands else ""
         text += f" {{{attrs}}}" if attrs else ""
-        lines.append(f"{text} : {text_of_type(widen(op.type, dtype_map))}")
+        lines.append(f"{text} : {result_type}")
     lines.append(f"  return %{graph.result}")
     lines.append("}")
     return "\n".join(lines) + "\n"
