@@ -1,5 +1,6 @@
 # lit configuration for Kiln: IR and model text tests with FileCheck, plus the gtest unit tests.
 import os
+import sys
 
 import lit.formats
 
@@ -16,6 +17,13 @@ config.substitutions.append(("%kiln-opt", os.path.join(config.kiln_bin_dir, "kil
 config.substitutions.append(("%kiln", os.path.join(config.kiln_bin_dir, "kiln")))
 config.substitutions.append(("%python", "/usr/bin/python3"))
 config.substitutions.append(("%test-root", config.test_source_root))
+
+
+# A fresh build's first run starts the longest tests first (test/lit_test_times.py says why).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lit_test_times  # noqa: E402
+
+lit_test_times.seed(config.test_exec_root, config.name)
 
 # The register the CPU backend's FMAs use on this host (it takes the widest vector register): zmm
 # with AVX-512, ymm with AVX2 and FMA; tests of emitted assembly check it. Read from the host's

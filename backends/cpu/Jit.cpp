@@ -7,6 +7,7 @@
 #include <llvm/Analysis/TargetLibraryInfo.h>
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
+#include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/PassManager.h>
 #include <llvm/IR/Verifier.h>
@@ -160,6 +161,8 @@ llvm::Expected<std::unique_ptr<Jit>> Jit::create(const Target &target) {
     return error;
   return std::unique_ptr<Jit>(new Jit(target, std::move(*jit)));
 }
+
+Jit::Jit(const Target &target, std::unique_ptr<llvm::orc::LLJIT> jit) : target_(target), jit_(std::move(jit)) {}
 
 Jit::~Jit() = default;
 
