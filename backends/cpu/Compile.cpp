@@ -2,9 +2,9 @@
 // template), functions become a C-ABI entry that allocates buffers and calls its kernels.
 //
 // 1. Lower every kernel: one whose result is a float matmul, or an elementwise epilogue of one,
-//    goes to the matmul template (ContractionKernel.cpp); one whose result is a convolution,
-//    scatter_add or attention goes to its template (TemplateKernels.h); every other kernel is a
-//    loop kernel.
+//    goes to the matmul template (ContractionKernel.cpp); one whose result is a convolution (or an
+//    elementwise epilogue of a conv2d), scatter_add or attention goes to its template
+//    (TemplateKernels.h); every other kernel is a loop kernel.
 // 2. Lower every `func` to `void kiln_func_NAME(void **arguments, void **results)`: one arena
 //    holding every call result at the offsets of the memory plan (MemoryPlan.h; or with
 //    planMemory off, one aligned buffer per call result), the calls in order (a call of a `func`
@@ -61,13 +61,14 @@ llvm::Value *allocate(llvm::IRBuilder<> &builder, llvm::Module &module, int64_t 
 llvm::Error emitKernel(llvm::Module &module, const Target &target, const Function &kernel) {
   const Operation *resultOp =
       kernel.results().size() == 1 && !kernel.results()[0]->isArgument() ? kernel.results()[0]->definingOp() : nullptr;
-  if (resultOp && hasTemplateRule(resultOp->kind())) return emitTemplateKernel(module, target, kernel);
-  // A float matmul as the result, or under an elementwise epilogue.
+  if (resultOp && hasTemplateRule(resultOp->kind())) return emitTemplateKernel(module, target, kernel, *resultOp);
+  // A float matmul as the result, or a matmul or conv2d under an elementwise epilogue.
   std::string notEpilogue;
   const Operation *product = resultOp && resultOp->kind() == OpKind::Matmul && isFloat(resultOp->result()->type().dtype)
                                  ? resultOp
                                  : epilogueProduct(kernel, &notEpilogue);
   if (product) {
+    if (hasTemplateRule(product->kind())) return emitTemplateKernel(module, target, kernel, *product);
     for (const auto &op : kernel.ops())
       if (op.get() != product && !hasLoopRule(op->kind()))
         return llvm::createStringError(
@@ -75,11 +76,11 @@ llvm::Error emitKernel(llvm::Module &module, const Target &target, const Functio
     return templates::emitContraction(module, target, kernel, *product);
   }
   for (const auto &op : kernel.ops())
-    if (op->kind() == OpKind::Matmul && isFloat(op->result()->type().dtype))
+    if (op->info().has(kTakesEpilogue) && isFloat(op->result()->type().dtype))
       return llvm::createStringError(
-          fmt::format("kernel @{}: a matmul lowers only as its kernel's result or followed by an elementwise "
+          fmt::format("kernel @{}: a {} lowers only as its kernel's result or followed by an elementwise "
                       "epilogue, not here: {}",
-                      kernel.name(), notEpilogue));
+                      kernel.name(), op->name(), notEpilogue));
   llvm::Expected<llvm::Function *> function = emitLoopKernel(module, target, kernel, kernel.name());
   if (!function) return function.takeError();
   return llvm::Error::success();

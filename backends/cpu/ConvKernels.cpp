@@ -8,10 +8,15 @@
 //   conv2d_input_grad:  dcol (K × P) = Fᵀ × dy[n], then dx[n] = col2im(dcol): each dcol element
 //                       added into the image position its col element was read from
 // The patch matrix is K·P elements, so memory stays one image's worth whatever the batch.
+// y[n] is image n of the NCHW result as it is, so a conv2d's elementwise epilogue (a bias, an
+// activation, a residual; ir/EpilogueAnalysis.h) runs on each finished tile of y[n] while the
+// tile is in cache, as a matmul's does (ContractionKernel.cpp); the two gradients take none (the
+// filter gradient's product is summed over images, the input gradient's goes through col2im).
 //
 // 1. Materialise the operands the template reads directly (F, dy) when they are folded views.
-// 2. Plan one matrix-product kernel of the per-image shape, and allocate its scratch, the patch
-//    buffer and, for the filter gradient, a buffer for each image's partial product.
+// 2. Plan one matrix-product kernel of the per-image shape, with the epilogue over each tile of
+//    y[n] if there is one, and allocate its scratch, the patch buffer and, for the filter
+//    gradient, a buffer for each image's partial product.
 // 3. For each image n in order: im2col (conv2d, filter gradient), the product, then col2im (input
 //    gradient) or adding the partial product into df (filter gradient, images after the first).
 // 4. Give the temporaries back (TemplateKernels.h).
@@ -73,13 +78,62 @@ void forEachPatchElement(
     visit(emitter.linearOffset(walk, index), builder.CreateAnd(rowInside, columnInside), {n, index[0], row, column});
   });
 }
+
+// The tile epilogue of conv2d `op` in `kernel`, whose result is an elementwise epilogue of op's:
+//   void name(i64 batch, i64 row, i64 column, i64 rows, i64 columns, ptr arguments..., ptr y, ptr n)
+// with y the whole result (every image) and n the image being computed. The tile is output
+// channels row .. row + rows by positions column .. column + columns of image n, positions
+// p = oh·OW + ow; it is walked one stretch of an output row (one oh) at a time, so that the
+// position is split into (oh, ow) once per tile and not per element, and each stretch is an inner
+// loop over ow that the vectoriser gets whole. Each element of y is read at its own index before
+// the epilogue's element is written there, by the same iteration, so the iterations are independent.
+llvm::Function *emitConvolutionEpilogue(llvm::Module &module, const Target &target, const Function &kernel,
+                                        const Operation &op, const llvm::Twine &name) {
+  llvm::IRBuilder<> builder(module.getContext());
+  loops::ElementEmitter emitter(builder, module);
+  llvm::Function *function = declareTileEpilogue(module, target, kernel, op, 1, name, emitter);
+  llvm::Value *y = function->getArg(5 + kernel.arguments().size());
+  llvm::Value *n = builder.CreateLoad(builder.getInt64Ty(), function->getArg(6 + kernel.arguments().size()));
+  const Value *result = kernel.results()[0];
+  const Shape &shape = result->type().shape;  // N, O, OH, OW
+  llvm::Type *element = emitter.memoryType(result->type().dtype);
+  llvm::Value *width = emitter.index(shape[3]);
+  llvm::Value *row = function->getArg(1), *column = function->getArg(2), *columns = function->getArg(4);
+  llvm::Value *firstRow = builder.CreateUDiv(column, width), *firstColumn = builder.CreateURem(column, width);
+  // Output rows the tile's positions reach into: ceil((firstColumn + columns) / OW).
+  llvm::Value *reach = builder.CreateAdd(firstColumn, columns);
+  llvm::Value *stretches = builder.CreateUDiv(builder.CreateAdd(reach, emitter.index(shape[3] - 1)), width);
+  matmul::emitLoop(builder, function->getArg(3), [&](llvm::Value *tileRow) {
+    llvm::Value *channel = builder.CreateAdd(row, tileRow);
+    matmul::emitLoop(builder, stretches, [&](llvm::Value *stretch) {
+      llvm::Value *outputRow = builder.CreateAdd(firstRow, stretch);
+      llvm::Value *begin =
+          builder.CreateSelect(builder.CreateICmpEQ(stretch, emitter.index(0)), firstColumn, emitter.index(0));
+      llvm::Value *end = builder.CreateBinaryIntrinsic(llvm::Intrinsic::umin, width,
+                                                       builder.CreateSub(reach, builder.CreateMul(stretch, width)));
+      loops::emitInnerLoop(
+          builder, builder.CreateSub(end, begin),
+          [&](llvm::Value *step) {
+            loops::Index index{n, channel, outputRow, builder.CreateAdd(begin, step)};
+            llvm::Value *value = emitter.element(result, index);
+            builder.CreateStore(value, builder.CreateInBoundsGEP(element, y, {emitter.linearOffset(shape, index)}));
+          },
+          /*independent=*/true);
+    });
+  });
+  builder.CreateRetVoid();
+  return function;
+}
 }  // namespace
 
-llvm::Error emitConvolution(llvm::Module &module, const Target &target, const Function &kernel) {
+llvm::Error emitConvolution(llvm::Module &module, const Target &target, const Function &kernel, const Operation &op) {
+  bool epilogue = kernel.results()[0] != op.result();
+  if (epilogue && op.kind() != OpKind::Conv2d)
+    return llvm::createStringError(
+        fmt::format("kernel @{}: a '{}' takes no epilogue, only conv2d does", kernel.name(), op.name()));
   llvm::IRBuilder<> builder(module.getContext());
   loops::ElementEmitter emitter(builder, module);
   llvm::Function *function = declareKernel(module, target, kernel, emitter);
-  const Operation &op = *kernel.results()[0]->definingOp();
   DType dtype = op.result()->type().dtype;
   llvm::Type *element = emitter.memoryType(dtype);
   int64_t elementBytes = dtypeByteSize(dtype);
@@ -87,10 +141,33 @@ llvm::Error emitConvolution(llvm::Module &module, const Target &target, const Fu
   int64_t images = geometry.image[0], channels = geometry.filter[0], taps = geometry.taps(),
           positions = geometry.positions();
   llvm::Value *result = function->getArg(kernel.arguments().size());
-  // An empty product (no images, channels, taps or positions) leaves a result of zeros.
+  // The epilogue over each finished tile of y[n]: the template passes the kernel's arguments and
+  // y through to it as extra arguments, and n in a stack slot.
+  llvm::Function *tileEpilogue = nullptr;
+  std::vector<llvm::Value *> extras;
+  llvm::Value *imageSlot = nullptr;
+  if (epilogue) {
+    tileEpilogue = emitConvolutionEpilogue(module, target, kernel, op, kernel.name() + ".epilogue");
+    imageSlot = emitter.scratch(builder.getInt64Ty(), 1);
+    for (size_t i = 0; i <= kernel.arguments().size(); ++i) extras.push_back(function->getArg(i));
+    extras.push_back(imageSlot);
+  }
+  auto callEpilogue = [&](llvm::IRBuilder<> &tileBuilder, llvm::Value *batch, llvm::Value *row, llvm::Value *column,
+                          int64_t rows, int64_t columns, llvm::ArrayRef<llvm::Value *> arguments) {
+    std::vector<llvm::Value *> all{batch, row, column, tileBuilder.getInt64(rows), tileBuilder.getInt64(columns)};
+    all.insert(all.end(), arguments.begin(), arguments.end());
+    tileBuilder.CreateCall(tileEpilogue, all);
+  };
+  // An empty product (no images, channels, taps or positions) leaves a result of zeros, or under
+  // an epilogue, with no taps, the epilogue of zeros, each image as one tile.
   if (images * channels * taps * positions == 0) {
     builder.CreateMemSet(result, builder.getInt8(0), op.result()->type().elementCount() * elementBytes,
                          llvm::MaybeAlign(elementBytes));
+    if (epilogue && images * channels * positions > 0)
+      matmul::emitLoop(builder, emitter.index(images), [&](llvm::Value *n) {
+        builder.CreateStore(n, imageSlot);
+        callEpilogue(builder, emitter.index(0), emitter.index(0), emitter.index(0), channels, positions, extras);
+      });
     builder.CreateRetVoid();
     return llvm::Error::success();
   }
@@ -113,8 +190,15 @@ llvm::Error emitConvolution(llvm::Module &module, const Target &target, const Fu
     break;
   default: description.m = taps, description.n = positions, description.k = channels, description.transposeA = true;
   }
+  MatmulTileEpilogue onTile;
+  if (epilogue) {
+    description.extraArguments = static_cast<int>(extras.size());
+    onTile = [&](llvm::IRBuilder<> &tileBuilder, const TileEpilogueSite &site) {
+      callEpilogue(tileBuilder, site.batch, site.row, site.column, site.rows, site.columns, site.extraArguments);
+    };
+  }
   std::string productName = kernel.name() + ".matmul";
-  llvm::Expected<MatmulPlan> plan = emitMatmulKernel(module, target, description, productName);
+  llvm::Expected<MatmulPlan> plan = emitMatmulKernel(module, target, description, productName, {}, {}, onTile);
   if (!plan) return plan.takeError();
   llvm::Function *product = module.getFunction(productName);
   llvm::Value *scratch = llvm::ConstantPointerNull::get(builder.getPtrTy());
@@ -143,9 +227,13 @@ llvm::Error emitConvolution(llvm::Module &module, const Target &target, const Fu
     default: break;
     }
     switch (op.kind()) {
-    case OpKind::Conv2d:
-      builder.CreateCall(product, {filter, patches, at(result, imageOffset(n, channels * positions)), scratch});
+    case OpKind::Conv2d: {
+      std::vector<llvm::Value *> arguments{filter, patches, at(result, imageOffset(n, channels * positions)), scratch};
+      arguments.insert(arguments.end(), extras.begin(), extras.end());
+      if (imageSlot) builder.CreateStore(n, imageSlot);
+      builder.CreateCall(product, arguments);
       break;
+    }
     case OpKind::Conv2dFilterGrad: {
       llvm::Value *dy = at(gradient, imageOffset(n, channels * positions));
       if (!partial) {
