@@ -20,6 +20,8 @@
 // 3. For each image n in order: im2col (conv2d, filter gradient), the product, then col2im (input
 //    gradient) or adding the partial product into df (filter gradient, images after the first).
 // 4. Give the temporaries back (TemplateKernels.h).
+#include <unordered_set>
+
 #include <fmt/format.h>
 #include <llvm/IR/Module.h>
 
@@ -79,26 +81,77 @@ void forEachPatchElement(
   });
 }
 
+// Whether the epilogue of conv2d `op` in `kernel` may index its elements by (n, o, 0, p) instead
+// of (n, o, oh, ow): the product and the ops computed from it are read at their linear offset,
+// which is the same, so it holds when every other operand those ops read does not vary along the
+// output's rows and columns (a bias per channel, a scalar), or is an argument whose last two axes
+// are the output's (a residual, broadcast or not over images and channels), read at its own
+// linear offset too.
+bool readsPositionsFlat(const Function &kernel, const Operation &op) {
+  const Shape &output = op.result()->type().shape;
+  std::unordered_set<const Value *> fromProduct{op.result()};
+  for (const auto &other : kernel.ops()) {
+    if (other.get() == &op ||
+        std::ranges::none_of(other->operands(), [&](const Value *operand) { return fromProduct.count(operand); }))
+      continue;
+    for (const Value *operand : other->operands()) {
+      const Shape &shape = operand->type().shape;
+      auto extent = [&](size_t fromEnd) { return shape.size() >= fromEnd ? shape[shape.size() - fromEnd] : 1; };
+      bool constant = extent(1) == 1 && extent(2) == 1;
+      bool samePositions = operand->isArgument() && extent(1) == output[3] && extent(2) == output[2];
+      if (!fromProduct.count(operand) && !constant && !samePositions) return false;
+    }
+    fromProduct.insert(other->result());
+  }
+  return true;
+}
+
 // The tile epilogue of conv2d `op` in `kernel`, whose result is an elementwise epilogue of op's:
 //   void name(i64 batch, i64 row, i64 column, i64 rows, i64 columns, ptr arguments..., ptr y, ptr n)
 // with y the whole result (every image) and n the image being computed. The tile is output
 // channels row .. row + rows by positions column .. column + columns of image n, positions
-// p = oh·OW + ow; it is walked one stretch of an output row (one oh) at a time, so that the
-// position is split into (oh, ow) once per tile and not per element, and each stretch is an inner
-// loop over ow that the vectoriser gets whole. Each element of y is read at its own index before
-// the epilogue's element is written there, by the same iteration, so the iterations are independent.
+// p = oh·OW + ow. When the epilogue reads nothing by oh and ow apart (readsPositionsFlat), each
+// channel's positions are one inner loop at (n, o, 0, p) (at (n, o, p, 0) when OW is 1), as a
+// matmul's tile row; else the tile
+// is walked one stretch of an output row (one oh) at a time, so that p is split into (oh, ow)
+// once per tile and not per element, and each stretch is an inner loop over ow. Each element of y
+// is read at its own index before the epilogue's element is written there, by the same
+// iteration, so the iterations are independent. The function is not inlined: one copy per
+// kernel, not one per call site of the template (full and edge tiles), each unrolled.
 llvm::Function *emitConvolutionEpilogue(llvm::Module &module, const Target &target, const Function &kernel,
                                         const Operation &op, const llvm::Twine &name) {
   llvm::IRBuilder<> builder(module.getContext());
   loops::ElementEmitter emitter(builder, module);
   llvm::Function *function = declareTileEpilogue(module, target, kernel, op, 1, name, emitter);
+  function->addFnAttr(llvm::Attribute::NoInline);
   llvm::Value *y = function->getArg(5 + kernel.arguments().size());
   llvm::Value *n = builder.CreateLoad(builder.getInt64Ty(), function->getArg(6 + kernel.arguments().size()));
   const Value *result = kernel.results()[0];
   const Shape &shape = result->type().shape;  // N, O, OH, OW
   llvm::Type *element = emitter.memoryType(result->type().dtype);
-  llvm::Value *width = emitter.index(shape[3]);
   llvm::Value *row = function->getArg(1), *column = function->getArg(2), *columns = function->getArg(4);
+  auto store = [&](const loops::Index &index) {
+    llvm::Value *value = emitter.element(result, index);
+    builder.CreateStore(value, builder.CreateInBoundsGEP(element, y, {emitter.linearOffset(shape, index)}));
+  };
+  // With one output column, p is oh itself; else (n, o, 0, p) needs OW > 1, since an elementwise
+  // rule reads an operand's axis of extent 1 at 0, which would drop p.
+  bool singleColumn = shape[3] == 1;
+  if (singleColumn || readsPositionsFlat(kernel, op)) {
+    matmul::emitLoop(builder, function->getArg(3), [&](llvm::Value *tileRow) {
+      llvm::Value *channel = builder.CreateAdd(row, tileRow);
+      loops::emitInnerLoop(
+          builder, columns,
+          [&](llvm::Value *step) {
+            llvm::Value *position = builder.CreateAdd(column, step), *zero = emitter.index(0);
+            store(singleColumn ? loops::Index{n, channel, position, zero} : loops::Index{n, channel, zero, position});
+          },
+          /*independent=*/true);
+    });
+    builder.CreateRetVoid();
+    return function;
+  }
+  llvm::Value *width = emitter.index(shape[3]);
   llvm::Value *firstRow = builder.CreateUDiv(column, width), *firstColumn = builder.CreateURem(column, width);
   // Output rows the tile's positions reach into: ceil((firstColumn + columns) / OW).
   llvm::Value *reach = builder.CreateAdd(firstColumn, columns);
@@ -114,9 +167,7 @@ llvm::Function *emitConvolutionEpilogue(llvm::Module &module, const Target &targ
       loops::emitInnerLoop(
           builder, builder.CreateSub(end, begin),
           [&](llvm::Value *step) {
-            loops::Index index{n, channel, outputRow, builder.CreateAdd(begin, step)};
-            llvm::Value *value = emitter.element(result, index);
-            builder.CreateStore(value, builder.CreateInBoundsGEP(element, y, {emitter.linearOffset(shape, index)}));
+            store({n, channel, outputRow, builder.CreateAdd(begin, step)});
           },
           /*independent=*/true);
     });
