@@ -1,4 +1,4 @@
-// Recognises a matrix product followed by an elementwise epilogue in one kernel.
+// Recognises a product (matmul, conv2d) followed by an elementwise epilogue in one kernel.
 #include "ir/EpilogueAnalysis.h"
 
 #include <unordered_set>
@@ -17,7 +17,7 @@ const Operation *epilogueProduct(const Function &kernel, std::string *why) {
   const Operation *product = nullptr;
   for (const auto &op : kernel.ops()) {
     OpClass opClass = op->info().opClass;
-    if (op->kind() == OpKind::Matmul && !product) {
+    if (op->info().has(kTakesEpilogue) && !product) {
       product = op.get();
       continue;
     }
@@ -25,12 +25,13 @@ const Operation *epilogueProduct(const Function &kernel, std::string *why) {
         opClass != OpClass::Random)
       return fail(fmt::format("'{}' cannot run in a matrix product's epilogue", op->name()));
   }
-  if (!product) return fail("the kernel has no matmul");
+  if (!product) return fail("the kernel has no matmul or conv2d");
   const Value *result = kernel.results()[0];
   const TensorType &productType = product->result()->type();
-  if (!isFloat(productType.dtype)) return fail("the matmul is not a float product");
+  if (!isFloat(productType.dtype)) return fail(fmt::format("the {} is not a float product", product->name()));
   if (result->type() != productType)
-    return fail(fmt::format("the result is {}, not the matmul's {}", toString(result->type()), toString(productType)));
+    return fail(fmt::format("the result is {}, not the {}'s {}", toString(result->type()), product->name(),
+                            toString(productType)));
   // Ops are in order, so one forward walk finds everything computed from the product.
   std::unordered_set<const Value *> fromProduct{product->result()};
   for (const auto &op : kernel.ops()) {
@@ -42,7 +43,7 @@ const Operation *epilogueProduct(const Function &kernel, std::string *why) {
       return fail(fmt::format("'{}' reads the product at another index than its own", op->name()));
     fromProduct.insert(op->result());
   }
-  if (!fromProduct.count(result)) return fail("the result is not computed from the matmul");
+  if (!fromProduct.count(result)) return fail(fmt::format("the result is not computed from the {}", product->name()));
   return product;
 }
 

@@ -40,6 +40,10 @@ inline constexpr OpTraits kCopiesEveryOperand = 1u << 1;
 // Each element costs a maths-library call or a long polynomial (exp, tanh, erf...): fusion does
 // not recompute such an op in each of several readers.
 inline constexpr OpTraits kCostly = 1u << 2;
+// The op's result is written tile by tile by the matrix-product template (a matmul; a conv2d, one
+// image's product at a time), so that an elementwise epilogue can run on each finished tile while
+// it is in cache: fusion merges the op with its one elementwise reader (ir/EpilogueAnalysis.h).
+inline constexpr OpTraits kTakesEpilogue = 1u << 3;
 constexpr OpTraits copies(unsigned operand) { return 1u << (8 + operand); }
 constexpr OpTraits indexes(unsigned operand) { return 1u << (16 + operand); }
 

@@ -3,10 +3,11 @@
 // written to memory. Every producer–consumer edge gets a remark: fused, or why not.
 //
 // What fuses (each producer kernel decides for all of its readers at once):
-//  - a matmul kernel into its one reader when that reader reads the product elementwise at its own
-//    index (a bias, an activation, a residual, an update; ir/EpilogueAnalysis.h): the reader's ops
-//    become the product's epilogue, which the CPU backend applies to each tile while it is in
-//    cache, and the product is never stored and read back on its own;
+//  - a product's kernel (a matmul or a conv2d: an op with the trait kTakesEpilogue) into its one
+//    reader when that reader reads the product elementwise at its own index (a bias, an
+//    activation, a residual, an update; ir/EpilogueAnalysis.h): the reader's ops become the
+//    product's epilogue, which the CPU backend applies to each tile while it is in cache, and the
+//    product is never stored and read back on its own;
 //  - producer: a loop kernel of elementwise, index-map, creation and random ops (no matmul, no
 //    window): its elements cost a few instructions each to recompute; or one that holds a
 //    reduction, when its only reader is an elementwise kernel that reads it once per row
@@ -190,7 +191,7 @@ private:
     return {};
   }
 
-  // A matrix product (with the epilogue it has so far) takes its one reader as a longer epilogue,
+  // A product (with the epilogue it has so far) takes its one reader as a longer epilogue,
   // applied to each tile while it is in cache: the reader must read the product elementwise, at
   // its own index (ir/EpilogueAnalysis.h).
   std::string epilogueProblem(const Operation &producer, const std::vector<Operation *> &readers, bool returned) {

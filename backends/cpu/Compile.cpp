@@ -2,9 +2,9 @@
 // template), functions become a C-ABI entry that allocates buffers and calls its kernels.
 //
 // 1. Lower every kernel: one whose result is a float matmul, or an elementwise epilogue of one,
-//    goes to the matmul template (ContractionKernel.cpp); one whose result is a convolution,
-//    scatter_add or attention goes to its template (TemplateKernels.h); every other kernel is a
-//    loop kernel.
+//    goes to the matmul template (ContractionKernel.cpp); one whose result is a convolution (or an
+//    elementwise epilogue of a conv2d), scatter_add or attention goes to its template
+//    (TemplateKernels.h); every other kernel is a loop kernel.
 // 2. Lower every `func` to `void kiln_func_NAME(void **arguments, void **results)`: one arena
 //    holding every call result at the offsets of the memory plan (MemoryPlan.h; or with
 //    planMemory off, one aligned buffer per call result), the calls in order (a call of a `func`
@@ -64,13 +64,14 @@ llvm::Error emitKernel(llvm::Module &module, const Target &target, const Functio
   const Operation *resultOp =
       kernel.results().empty() || kernel.results()[0]->isArgument() ? nullptr : kernel.results()[0]->definingOp();
   if (resultOp && !std::ranges::equal(resultOp->results(), kernel.results())) resultOp = nullptr;
-  if (resultOp && hasTemplateRule(resultOp->kind())) return emitTemplateKernel(module, target, kernel);
-  // A float matmul as the result, or under an elementwise epilogue.
+  if (resultOp && hasTemplateRule(resultOp->kind())) return emitTemplateKernel(module, target, kernel, *resultOp);
+  // A float matmul as the result, or a matmul or conv2d under an elementwise epilogue.
   std::string notEpilogue;
   const Operation *product = resultOp && resultOp->kind() == OpKind::Matmul && isFloat(resultOp->result()->type().dtype)
                                  ? resultOp
                                  : epilogueProduct(kernel, &notEpilogue);
   if (product) {
+    if (hasTemplateRule(product->kind())) return emitTemplateKernel(module, target, kernel, *product);
     for (const auto &op : kernel.ops())
       if (op.get() != product && !hasLoopRule(op->kind()))
         return llvm::createStringError(
@@ -78,11 +79,11 @@ llvm::Error emitKernel(llvm::Module &module, const Target &target, const Functio
     return templates::emitContraction(module, target, kernel, *product);
   }
   for (const auto &op : kernel.ops())
-    if (op->kind() == OpKind::Matmul && isFloat(op->result()->type().dtype))
+    if (op->info().has(kTakesEpilogue) && isFloat(op->result()->type().dtype))
       return llvm::createStringError(
-          fmt::format("kernel @{}: a matmul lowers only as its kernel's result or followed by an elementwise "
+          fmt::format("kernel @{}: a {} lowers only as its kernel's result or followed by an elementwise "
                       "epilogue, not here: {}",
-                      kernel.name(), notEpilogue));
+                      kernel.name(), op->name(), notEpilogue));
   llvm::Expected<llvm::Function *> function = emitLoopKernel(module, target, kernel, kernel.name());
   if (!function) return function.takeError();
   return llvm::Error::success();

@@ -20,26 +20,32 @@
 
 namespace kiln::cpu::templates {
 
-namespace {
-// void name(i64 batch, i64 row, i64 column, i64 rows, i64 columns, ptr arguments..., ptr c):
-// the epilogue over one tile, `result` at every index of it from the product in `c`.
-llvm::Function *emitTileEpilogue(llvm::Module &module, const Target &target, const Function &kernel,
-                                 const Operation &product, const llvm::Twine &name) {
+llvm::Function *declareTileEpilogue(llvm::Module &module, const Target &target, const Function &kernel,
+                                    const Operation &product, int extraPointers, const llvm::Twine &name,
+                                    loops::ElementEmitter &emitter) {
   llvm::LLVMContext &context = module.getContext();
-  llvm::IRBuilder<> builder(context);
+  llvm::IRBuilder<> &builder = emitter.builder;
   std::vector<llvm::Type *> parameters(5, builder.getInt64Ty());
-  parameters.insert(parameters.end(), kernel.arguments().size() + 1, builder.getPtrTy());
+  parameters.insert(parameters.end(), kernel.arguments().size() + 1 + extraPointers, builder.getPtrTy());
   auto *function = llvm::Function::Create(llvm::FunctionType::get(builder.getVoidTy(), parameters, false),
                                           llvm::GlobalValue::InternalLinkage, name, module);
   target.stampFunctionAttributes(*function);
   function->setDoesNotThrow();
   builder.SetInsertPoint(llvm::BasicBlock::Create(context, "entry", function));
-  loops::ElementEmitter emitter(builder, module);
   for (size_t i = 0; i < kernel.arguments().size(); ++i)
     emitter.argumentPointers[kernel.argument(i)] = function->getArg(5 + i);
-  llvm::Value *c = function->getArg(5 + kernel.arguments().size());
-  emitter.argumentPointers[product.result()] = c;
+  emitter.argumentPointers[product.result()] = function->getArg(5 + kernel.arguments().size());
+  return function;
+}
 
+namespace {
+// The tile epilogue of a matrix product: `result` at every index of the tile, from the product in c.
+llvm::Function *emitTileEpilogue(llvm::Module &module, const Target &target, const Function &kernel,
+                                 const Operation &product, const llvm::Twine &name) {
+  llvm::IRBuilder<> builder(module.getContext());
+  loops::ElementEmitter emitter(builder, module);
+  llvm::Function *function = declareTileEpilogue(module, target, kernel, product, 0, name, emitter);
+  llvm::Value *c = function->getArg(5 + kernel.arguments().size());
   const Value *result = kernel.results()[0];
   const Shape &shape = result->type().shape;
   llvm::Type *element = emitter.memoryType(result->type().dtype);

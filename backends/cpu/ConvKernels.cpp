@@ -8,13 +8,20 @@
 //   conv2d_input_grad:  dcol (K × P) = Fᵀ × dy[n], then dx[n] = col2im(dcol): each dcol element
 //                       added into the image position its col element was read from
 // The patch matrix is K·P elements, so memory stays one image's worth whatever the batch.
+// y[n] is image n of the NCHW result as it is, so a conv2d's elementwise epilogue (a bias, an
+// activation, a residual; ir/EpilogueAnalysis.h) runs on each finished tile of y[n] while the
+// tile is in cache, as a matmul's does (ContractionKernel.cpp); the two gradients take none (the
+// filter gradient's product is summed over images, the input gradient's goes through col2im).
 //
 // 1. Materialise the operands the template reads directly (F, dy) when they are folded views.
-// 2. Plan one matrix-product kernel of the per-image shape, and allocate its scratch, the patch
-//    buffer and, for the filter gradient, a buffer for each image's partial product.
+// 2. Plan one matrix-product kernel of the per-image shape, with the epilogue over each tile of
+//    y[n] if there is one, and allocate its scratch, the patch buffer and, for the filter
+//    gradient, a buffer for each image's partial product.
 // 3. For each image n in order: im2col (conv2d, filter gradient), the product, then col2im (input
 //    gradient) or adding the partial product into df (filter gradient, images after the first).
 // 4. Give the temporaries back (TemplateKernels.h).
+#include <unordered_set>
+
 #include <fmt/format.h>
 #include <llvm/IR/Module.h>
 
@@ -73,13 +80,111 @@ void forEachPatchElement(
     visit(emitter.linearOffset(walk, index), builder.CreateAnd(rowInside, columnInside), {n, index[0], row, column});
   });
 }
+
+// Whether the epilogue of conv2d `op` in `kernel` may index its elements by (n, o, 0, p) instead
+// of (n, o, oh, ow): the product and the ops computed from it are read at their linear offset,
+// which is the same, so it holds when every other operand those ops read does not vary along the
+// output's rows and columns (a bias per channel, a scalar), or is an argument whose last two axes
+// are the output's (a residual, broadcast or not over images and channels), read at its own
+// linear offset too.
+bool readsPositionsFlat(const Function &kernel, const Operation &op) {
+  const Shape &output = op.result()->type().shape;
+  std::unordered_set<const Value *> fromProduct{op.result()};
+  for (const auto &other : kernel.ops()) {
+    if (other.get() == &op ||
+        std::ranges::none_of(other->operands(), [&](const Value *operand) { return fromProduct.count(operand); }))
+      continue;
+    for (const Value *operand : other->operands()) {
+      const Shape &shape = operand->type().shape;
+      auto extent = [&](size_t fromEnd) { return shape.size() >= fromEnd ? shape[shape.size() - fromEnd] : 1; };
+      bool constant = extent(1) == 1 && extent(2) == 1;
+      bool samePositions = operand->isArgument() && extent(1) == output[3] && extent(2) == output[2];
+      if (!fromProduct.count(operand) && !constant && !samePositions) return false;
+    }
+    fromProduct.insert(other->result());
+  }
+  return true;
+}
+
+// The tile epilogue of conv2d `op` in `kernel`, whose result is an elementwise epilogue of op's:
+//   void name(i64 batch, i64 row, i64 column, i64 rows, i64 columns, ptr arguments..., ptr y, ptr n)
+// with y the whole result (every image) and n the image being computed. The tile is output
+// channels row .. row + rows by positions column .. column + columns of image n, positions
+// p = oh·OW + ow. When the epilogue reads nothing by oh and ow apart (readsPositionsFlat), each
+// channel's positions are one inner loop at (n, o, 0, p) (at (n, o, p, 0) when OW is 1), as a
+// matmul's tile row; else the tile
+// is walked one stretch of an output row (one oh) at a time, so that p is split into (oh, ow)
+// once per tile and not per element, and each stretch is an inner loop over ow. Each element of y
+// is read at its own index before the epilogue's element is written there, by the same
+// iteration, so the iterations are independent. The function is not inlined: one copy per
+// kernel, not one per call site of the template (full and edge tiles), each unrolled.
+llvm::Function *emitConvolutionEpilogue(llvm::Module &module, const Target &target, const Function &kernel,
+                                        const Operation &op, const llvm::Twine &name) {
+  llvm::IRBuilder<> builder(module.getContext());
+  loops::ElementEmitter emitter(builder, module);
+  llvm::Function *function = declareTileEpilogue(module, target, kernel, op, 1, name, emitter);
+  function->addFnAttr(llvm::Attribute::NoInline);
+  llvm::Value *y = function->getArg(5 + kernel.arguments().size());
+  llvm::Value *n = builder.CreateLoad(builder.getInt64Ty(), function->getArg(6 + kernel.arguments().size()));
+  const Value *result = kernel.results()[0];
+  const Shape &shape = result->type().shape;  // N, O, OH, OW
+  llvm::Type *element = emitter.memoryType(result->type().dtype);
+  llvm::Value *row = function->getArg(1), *column = function->getArg(2), *columns = function->getArg(4);
+  auto store = [&](const loops::Index &index) {
+    llvm::Value *value = emitter.element(result, index);
+    builder.CreateStore(value, builder.CreateInBoundsGEP(element, y, {emitter.linearOffset(shape, index)}));
+  };
+  // With one output column, p is oh itself; else (n, o, 0, p) needs OW > 1, since an elementwise
+  // rule reads an operand's axis of extent 1 at 0, which would drop p.
+  bool singleColumn = shape[3] == 1;
+  if (singleColumn || readsPositionsFlat(kernel, op)) {
+    matmul::emitLoop(builder, function->getArg(3), [&](llvm::Value *tileRow) {
+      llvm::Value *channel = builder.CreateAdd(row, tileRow);
+      loops::emitInnerLoop(
+          builder, columns,
+          [&](llvm::Value *step) {
+            llvm::Value *position = builder.CreateAdd(column, step), *zero = emitter.index(0);
+            store(singleColumn ? loops::Index{n, channel, position, zero} : loops::Index{n, channel, zero, position});
+          },
+          /*independent=*/true);
+    });
+    builder.CreateRetVoid();
+    return function;
+  }
+  llvm::Value *width = emitter.index(shape[3]);
+  llvm::Value *firstRow = builder.CreateUDiv(column, width), *firstColumn = builder.CreateURem(column, width);
+  // Output rows the tile's positions reach into: ceil((firstColumn + columns) / OW).
+  llvm::Value *reach = builder.CreateAdd(firstColumn, columns);
+  llvm::Value *stretches = builder.CreateUDiv(builder.CreateAdd(reach, emitter.index(shape[3] - 1)), width);
+  matmul::emitLoop(builder, function->getArg(3), [&](llvm::Value *tileRow) {
+    llvm::Value *channel = builder.CreateAdd(row, tileRow);
+    matmul::emitLoop(builder, stretches, [&](llvm::Value *stretch) {
+      llvm::Value *outputRow = builder.CreateAdd(firstRow, stretch);
+      llvm::Value *begin =
+          builder.CreateSelect(builder.CreateICmpEQ(stretch, emitter.index(0)), firstColumn, emitter.index(0));
+      llvm::Value *end = builder.CreateBinaryIntrinsic(llvm::Intrinsic::umin, width,
+                                                       builder.CreateSub(reach, builder.CreateMul(stretch, width)));
+      loops::emitInnerLoop(
+          builder, builder.CreateSub(end, begin),
+          [&](llvm::Value *step) {
+            store({n, channel, outputRow, builder.CreateAdd(begin, step)});
+          },
+          /*independent=*/true);
+    });
+  });
+  builder.CreateRetVoid();
+  return function;
+}
 }  // namespace
 
-llvm::Error emitConvolution(llvm::Module &module, const Target &target, const Function &kernel) {
+llvm::Error emitConvolution(llvm::Module &module, const Target &target, const Function &kernel, const Operation &op) {
+  bool epilogue = kernel.results()[0] != op.result();
+  if (epilogue && op.kind() != OpKind::Conv2d)
+    return llvm::createStringError(
+        fmt::format("kernel @{}: a '{}' takes no epilogue, only conv2d does", kernel.name(), op.name()));
   llvm::IRBuilder<> builder(module.getContext());
   loops::ElementEmitter emitter(builder, module);
   llvm::Function *function = declareKernel(module, target, kernel, emitter);
-  const Operation &op = *kernel.results()[0]->definingOp();
   DType dtype = op.result()->type().dtype;
   llvm::Type *element = emitter.memoryType(dtype);
   int64_t elementBytes = dtypeByteSize(dtype);
@@ -87,10 +192,33 @@ llvm::Error emitConvolution(llvm::Module &module, const Target &target, const Fu
   int64_t images = geometry.image[0], channels = geometry.filter[0], taps = geometry.taps(),
           positions = geometry.positions();
   llvm::Value *result = function->getArg(kernel.arguments().size());
-  // An empty product (no images, channels, taps or positions) leaves a result of zeros.
+  // The epilogue over each finished tile of y[n]: the template passes the kernel's arguments and
+  // y through to it as extra arguments, and n in a stack slot.
+  llvm::Function *tileEpilogue = nullptr;
+  std::vector<llvm::Value *> extras;
+  llvm::Value *imageSlot = nullptr;
+  if (epilogue) {
+    tileEpilogue = emitConvolutionEpilogue(module, target, kernel, op, kernel.name() + ".epilogue");
+    imageSlot = emitter.scratch(builder.getInt64Ty(), 1);
+    for (size_t i = 0; i <= kernel.arguments().size(); ++i) extras.push_back(function->getArg(i));
+    extras.push_back(imageSlot);
+  }
+  auto callEpilogue = [&](llvm::IRBuilder<> &tileBuilder, llvm::Value *batch, llvm::Value *row, llvm::Value *column,
+                          int64_t rows, int64_t columns, llvm::ArrayRef<llvm::Value *> arguments) {
+    std::vector<llvm::Value *> all{batch, row, column, tileBuilder.getInt64(rows), tileBuilder.getInt64(columns)};
+    all.insert(all.end(), arguments.begin(), arguments.end());
+    tileBuilder.CreateCall(tileEpilogue, all);
+  };
+  // An empty product (no images, channels, taps or positions) leaves a result of zeros, or under
+  // an epilogue, with no taps, the epilogue of zeros, each image as one tile.
   if (images * channels * taps * positions == 0) {
     builder.CreateMemSet(result, builder.getInt8(0), op.result()->type().elementCount() * elementBytes,
                          llvm::MaybeAlign(elementBytes));
+    if (epilogue && images * channels * positions > 0)
+      matmul::emitLoop(builder, emitter.index(images), [&](llvm::Value *n) {
+        builder.CreateStore(n, imageSlot);
+        callEpilogue(builder, emitter.index(0), emitter.index(0), emitter.index(0), channels, positions, extras);
+      });
     builder.CreateRetVoid();
     return llvm::Error::success();
   }
@@ -113,8 +241,15 @@ llvm::Error emitConvolution(llvm::Module &module, const Target &target, const Fu
     break;
   default: description.m = taps, description.n = positions, description.k = channels, description.transposeA = true;
   }
+  MatmulTileEpilogue onTile;
+  if (epilogue) {
+    description.extraArguments = static_cast<int>(extras.size());
+    onTile = [&](llvm::IRBuilder<> &tileBuilder, const TileEpilogueSite &site) {
+      callEpilogue(tileBuilder, site.batch, site.row, site.column, site.rows, site.columns, site.extraArguments);
+    };
+  }
   std::string productName = kernel.name() + ".matmul";
-  llvm::Expected<MatmulPlan> plan = emitMatmulKernel(module, target, description, productName);
+  llvm::Expected<MatmulPlan> plan = emitMatmulKernel(module, target, description, productName, {}, {}, onTile);
   if (!plan) return plan.takeError();
   llvm::Function *product = module.getFunction(productName);
   llvm::Value *scratch = llvm::ConstantPointerNull::get(builder.getPtrTy());
@@ -143,9 +278,13 @@ llvm::Error emitConvolution(llvm::Module &module, const Target &target, const Fu
     default: break;
     }
     switch (op.kind()) {
-    case OpKind::Conv2d:
-      builder.CreateCall(product, {filter, patches, at(result, imageOffset(n, channels * positions)), scratch});
+    case OpKind::Conv2d: {
+      std::vector<llvm::Value *> arguments{filter, patches, at(result, imageOffset(n, channels * positions)), scratch};
+      arguments.insert(arguments.end(), extras.begin(), extras.end());
+      if (imageSlot) builder.CreateStore(n, imageSlot);
+      builder.CreateCall(product, arguments);
       break;
+    }
     case OpKind::Conv2dFilterGrad: {
       llvm::Value *dy = at(gradient, imageOffset(n, channels * positions));
       if (!partial) {

@@ -21,8 +21,8 @@ bool hasTemplateRule(OpKind kind) {
   }
 }
 
-llvm::Error emitTemplateKernel(llvm::Module &module, const Target &target, const Function &kernel) {
-  const Operation &op = *kernel.results()[0]->definingOp();
+llvm::Error emitTemplateKernel(llvm::Module &module, const Target &target, const Function &kernel,
+                               const Operation &op) {
   for (const auto &other : kernel.ops())
     if (other.get() != &op && !hasLoopRule(other->kind()))
       return llvm::createStringError(
@@ -30,7 +30,7 @@ llvm::Error emitTemplateKernel(llvm::Module &module, const Target &target, const
   if (op.kind() == OpKind::ScatterAdd) return templates::emitScatterAdd(module, target, kernel);
   if (op.kind() == OpKind::Attention || op.kind() == OpKind::AttentionGrad)
     return templates::emitAttention(module, target, kernel);
-  return templates::emitConvolution(module, target, kernel);
+  return templates::emitConvolution(module, target, kernel, op);
 }
 
 namespace templates {

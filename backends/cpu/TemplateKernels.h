@@ -1,6 +1,6 @@
 // Kernels whose result is not one element at a time of an index expression: matrix products and
-// their epilogues (ContractionKernel.cpp), convolutions through the matrix-product template
-// (ConvKernels.cpp) and scatter_add's sequential accumulation
+// their epilogues (ContractionKernel.cpp), convolutions through the matrix-product template and
+// conv2d's epilogues (ConvKernels.cpp) and scatter_add's sequential accumulation
 // (ScatterKernel.cpp), attention and its gradient as streaming kernels (AttentionKernel.cpp), with the
 // pieces they share.
 #pragma once
@@ -19,9 +19,11 @@ namespace kiln::cpu {
 // Whether a kernel whose result is made by an op of this kind is emitted by emitTemplateKernel.
 bool hasTemplateRule(OpKind kind);
 
-// Adds `void name(const T0 *argument0, ..., R *result)` computing the kernel's one result, whose
-// defining op has a template rule; its operands may be chains of loop-rule ops (folded views).
-llvm::Error emitTemplateKernel(llvm::Module &module, const Target &target, const Function &kernel);
+// Adds `void name(const T0 *argument0, ..., R *result)` computing the kernel's one result, which
+// `op` defines (an op with a template rule), or which an elementwise epilogue computes from `op`'s
+// result (a conv2d's: ir/EpilogueAnalysis.h); op's operands may be chains of loop-rule ops
+// (folded views).
+llvm::Error emitTemplateKernel(llvm::Module &module, const Target &target, const Function &kernel, const Operation &op);
 
 namespace templates {
 
@@ -55,12 +57,26 @@ llvm::Value *rowMajor(loops::ElementEmitter &emitter, const Value *value, Tempor
 void forEachIndex(loops::ElementEmitter &emitter, const Shape &shape,
                   const std::function<void(llvm::ArrayRef<llvm::Value *> index)> &body);
 
+// The function of a tile epilogue (MatmulTileEpilogue) of `kernel`, whose result is an elementwise
+// epilogue of `product`'s:
+//   void name(i64 batch, i64 row, i64 column, i64 rows, i64 columns, ptr arguments..., ptr c,
+//             ptr extra...)
+// with `extraPointers` pointers after c. `emitter` reads the kernel's arguments from theirs and
+// `product`'s result from c, the whole product (every batch element, every image); the builder
+// is at the function's entry, and the caller emits its body.
+llvm::Function *declareTileEpilogue(llvm::Module &module, const Target &target, const Function &kernel,
+                                    const Operation &product, int extraPointers, const llvm::Twine &name,
+                                    loops::ElementEmitter &emitter);
+
 // A kernel whose result is `product` (a float matmul), or an elementwise epilogue of it.
 llvm::Error emitContraction(llvm::Module &module, const Target &target, const Function &kernel,
                             const Operation &product);  // ContractionKernel.cpp
-llvm::Error emitConvolution(llvm::Module &module, const Target &target, const Function &kernel);  // ConvKernels.cpp
-llvm::Error emitScatterAdd(llvm::Module &module, const Target &target, const Function &kernel);   // ScatterKernel.cpp
-llvm::Error emitAttention(llvm::Module &module, const Target &target, const Function &kernel);    // AttentionKernel.cpp
+// A kernel whose result is `op` (a convolution or its gradient), or an elementwise epilogue of it
+// (a conv2d's).
+llvm::Error emitConvolution(llvm::Module &module, const Target &target, const Function &kernel,
+                            const Operation &op);                                                // ConvKernels.cpp
+llvm::Error emitScatterAdd(llvm::Module &module, const Target &target, const Function &kernel);  // ScatterKernel.cpp
+llvm::Error emitAttention(llvm::Module &module, const Target &target, const Function &kernel);   // AttentionKernel.cpp
 
 }  // namespace templates
 }  // namespace kiln::cpu

@@ -1,6 +1,7 @@
 // The CPU backend against the reference interpreter for the ops lowered by templates and window,
 // index and random rules (LoopKernelsTest.cpp covers the elementwise ops, index maps and
-// reductions): conv2d and its gradients with strides, asymmetric padding and dilation, the pools
+// reductions): conv2d (alone and under a fused epilogue) and its gradients with strides,
+// asymmetric padding and dilation, the pools
 // and their gradients (with ties and NaNs), gather, scatter_add, the random ops, integer matmul
 // and calls. Each case is outlined, compiled at -O0 and -O3 and run on 1 and 2 threads, in f32
 // and f64 (and the integer dtypes the op takes), with odd innermost and reduction extents.
@@ -54,6 +55,7 @@ struct Case {
   bool contraction = false;  // tolerance scaled by the sum of |terms| (see expectClose)
   bool normwise = false;     // tolerance scaled by the largest |element| of the result (attention:
                              // weighted sums whose terms cancel, with no cheap bound per element)
+  bool fuse = false;         // run the fuse pass after outlining: @f must become one kernel
 };
 
 std::string signature(const std::vector<std::string> &arguments) {
@@ -133,6 +135,19 @@ std::vector<Case> casesFor(OpKind kind) {
           c.text = function({output, filter}, image, name + " %a0, %a1" + attributes);
         if (kind == OpKind::Conv2dFilterGrad)
           c.text = function({image, output}, filter, name + " %a0, %a1" + attributes);
+        cases.push_back(c);
+        if (kind != OpKind::Conv2d) continue;
+        // Under an epilogue applied to each tile of each image's product: a bias per channel, a
+        // ReLU and a residual at the element's own index.
+        c.fuse = true;
+        c.text = fmt::format("func @f(%x: {0}, %w: {1}, %b: {2}[{3}], %skip: {4}) -> {4} {{\n"
+                             "  %c = conv2d %x, %w{5} : {4}\n"
+                             "  %bias = reshape %b : {2}[{3},1,1]\n"
+                             "  %h = add %c, %bias : {4}\n"
+                             "  %r = relu %h : {4}\n"
+                             "  %o = add %r, %skip : {4}\n"
+                             "  return %o\n}}\n",
+                             image, filter, dtype, conv.o, output, attributes);
         cases.push_back(c);
       }
       // A folded view as an operand: the filter transposed from HWIO.
@@ -425,6 +440,10 @@ TEST_P(CpuDifferentialTest, TemplateWindowIndexAndRandomOpsMatchTheInterpreter) 
       auto magnitude = interpret(function, magnitudes);
       ASSERT_TRUE(static_cast<bool>(magnitude)) << llvm::toString(magnitude.takeError());
       ASSERT_FALSE(static_cast<bool>(runOutlineKernels(**module, {})));
+      if (testCase.fuse) {
+        ASSERT_FALSE(static_cast<bool>(runFuse(**module, {})));
+        ASSERT_EQ(function.ops().size(), 1u) << "not fused into one kernel: " << testCase.text;
+      }
       auto compiled = CompiledModule::create(**module, **target);
       ASSERT_TRUE(static_cast<bool>(compiled)) << llvm::toString(compiled.takeError()) << testCase.text;
       for (int32_t threadCount : {1, 2}) {

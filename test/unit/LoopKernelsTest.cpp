@@ -209,6 +209,10 @@ TEST(LoopKernels, CompileErrorsNameTheProblem) {
        "  %t = transpose %c {perm = [1, 0]} : f32[4,2]\n  %r = relu %t : f32[4,2]\n  return %r\n}\n",
        "kernel @k: a matmul lowers only as its kernel's result or followed by an elementwise epilogue, not here: "
        "the result is f32[4,2], not the matmul's f32[2,4]"},
+      {"kernel @k(%x: f32[1,1,4,4], %w: f32[2,1,3,3]) -> f32[1,2] {\n"
+       "  %c = conv2d %x, %w : f32[1,2,2,2]\n  %r = sum %c {axes = [2, 3]} : f32[1,2]\n  return %r\n}\n",
+       "kernel @k: a conv2d lowers only as its kernel's result or followed by an elementwise epilogue, not here: "
+       "'sum' cannot run in a matrix product's epilogue"},
       {"func @f(%x: f32[3]) -> f32[3] {\n  %n = neg %x : f32[3]\n  return %n\n}\n",
        "@f: 'neg' is not a call of a kernel; run outline-kernels first"},
   };

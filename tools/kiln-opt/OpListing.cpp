@@ -33,6 +33,7 @@ std::string traitsText(const OpInfo &info) {
   if (info.isCommutative()) traits.push_back("commutative");
   if (info.has(kCopiesEveryOperand)) traits.push_back("copies all");
   if (info.has(kCostly)) traits.push_back("costly");
+  if (info.has(kTakesEpilogue)) traits.push_back("takes epilogue");
   for (unsigned operand = 0; operand < 8; ++operand) {
     if (info.has(copies(operand))) traits.push_back(fmt::format("copies {}", operand));
     if (info.indexesWith(operand)) traits.push_back(fmt::format("indexes {}", operand));
