@@ -60,7 +60,7 @@ extern "C" void kiln_arena_release(void *arena, int64_t bytes) {
   if (!arena) return;
   std::lock_guard<std::mutex> lock(keptMutex);
   if (auto lent = lentBlocks().find(arena); lent != lentBlocks().end()) {
-    bytes = std::max(bytes, lent->second);
+    bytes = lent->second;
     lentBlocks().erase(lent);
   }
   std::vector<KeptBlock> &blocks = keptBlocks();

@@ -87,15 +87,14 @@ void AttentionEmitter::forwardRows(llvm::IRBuilder<> &builder, std::vector<IRVal
   matmul::emitLoop(builder, index(builder, rows), [&](IRValue *row) {
     IRValue *rowIndex = builder.CreateAdd(rowBase, row);
     IRValue *total = builder.CreateLoad(element_, at(builder, buffers.sums, row));
+    IRValue *empty = builder.CreateFCmpOEQ(total, constant(0.0));  // the row saw no key
     // L = m + log l, +inf for a row that saw no key.
     IRValue *maximum = builder.CreateLoad(element_, at(builder, buffers.maxima, row));
     loops::ElementEmitter emitter(builder, module_);
     IRValue *logSumExp = builder.CreateFAdd(maximum, emitter.libm("log", total, false));
-    logSumExp = builder.CreateSelect(builder.CreateFCmpOEQ(total, constant(0.0)),
-                                     constant(std::numeric_limits<double>::infinity()), logSumExp);
+    logSumExp = builder.CreateSelect(empty, constant(std::numeric_limits<double>::infinity()), logSumExp);
     builder.CreateStore(logSumExp, at(builder, pointers[kLogSumExp], rowIndex));
     // o = acc / l, 0 for a row that saw no key.
-    IRValue *empty = builder.CreateFCmpOEQ(total, constant(0.0));
     IRValue *inverse = builder.CreateSelect(empty, constant(0.0), builder.CreateFDiv(constant(1.0), total));
     IRValue *factor = builder.CreateVectorSplat(lanes_, inverse);
     IRValue *rowAccumulator = at(builder, buffers.accumulator, builder.CreateMul(row, index(builder, d)));

@@ -59,8 +59,8 @@ llvm::Error emitAttention(llvm::Module &module, const Target &target, const Func
   pointers[kK] = rowMajor(emitter, op.operand(1), temporaries);
   pointers[kV] = rowMajor(emitter, op.operand(2), temporaries);
   if (bias) pointers[kBias] = rowMajor(emitter, bias, temporaries);
-  const size_t results = kernel.arguments().size();  // the result pointers follow the arguments
-  pointers[kResult] = function->getArg(results);
+  const size_t firstResult = kernel.arguments().size();  // the result pointers follow the arguments
+  pointers[kResult] = function->getArg(firstResult);
   if (gradient) {
     pointers[kOutput] = rowMajor(emitter, op.operand(3), temporaries);
     pointers[kLogSumExp] = rowMajor(emitter, op.operand(4), temporaries);
@@ -68,7 +68,7 @@ llvm::Error emitAttention(llvm::Module &module, const Target &target, const Func
     pointers[kRowDot] =
         temporaries.allocate(geometry.batches * geometry.queries * static_cast<int64_t>(dtypeByteSize(dtype)));
   } else {
-    pointers[kLogSumExp] = function->getArg(results + 1);
+    pointers[kLogSumExp] = function->getArg(firstResult + 1);
   }
   auto *contextType = llvm::ArrayType::get(builder.getPtrTy(), kPointerCount);
   llvm::Value *context = builder.CreateAlloca(contextType);

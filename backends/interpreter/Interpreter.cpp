@@ -62,16 +62,19 @@ llvm::Expected<std::vector<Tensor>> evaluateOpResults(const Operation &op, std::
                                             : checkOperands(op, operands);
   for (const Value *result : op.results())
     if (!problem) problem = checkTensorSize(result->type());
-  if (problem) return llvm::createStringError(fmt::format("{}: {}", op.name(), llvm::toString(std::move(problem))));
-  llvm::Expected<std::vector<Tensor>> results = std::vector<Tensor>{};
+  auto failed = [&](llvm::Error error) {
+    return llvm::createStringError(fmt::format("{}: {}", op.name(), llvm::toString(std::move(error))));
+  };
+  if (problem) return failed(std::move(problem));
   if (several) {
-    results = several(op, operands);
-  } else if (llvm::Expected<Tensor> result = single(op, operands)) {
-    results->push_back(std::move(*result));
-  } else {
-    results = result.takeError();
+    llvm::Expected<std::vector<Tensor>> results = several(op, operands);
+    if (!results) return failed(results.takeError());
+    return results;
   }
-  if (!results) return llvm::createStringError(fmt::format("{}: {}", op.name(), llvm::toString(results.takeError())));
+  llvm::Expected<Tensor> result = single(op, operands);
+  if (!result) return failed(result.takeError());
+  std::vector<Tensor> results;
+  results.push_back(std::move(*result));
   return results;
 }
 
